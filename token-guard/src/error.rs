@@ -1,0 +1,153 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong in `hearth-token-guard`.
+///
+/// No variant ever carries secret material: messages name paths, limits and byte positions,
+/// never the token itself.
+///
+/// ```
+/// use hearth_token_guard::{AccessToken, Error};
+///
+/// let err = AccessToken::from_bearer_header(b"Basic dXNlcjpwYXNz").unwrap_err();
+/// assert!(matches!(err, Error::NotBearer));
+/// assert!(!err.to_string().contains("dXNlcjpwYXNz"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system's random number generator failed. Nothing falls back to a
+    /// weaker source.
+    #[error("the operating system's random number generator failed")]
+    Rng,
+
+    /// A random secret of an unsupported size was requested.
+    #[error("a secret of {requested} bytes was requested; the allowed range is {min}..={max}")]
+    InvalidLength {
+        /// The size asked for.
+        requested: usize,
+        /// The smallest size allowed.
+        min: usize,
+        /// The largest size allowed.
+        max: usize,
+    },
+
+    /// An `Authorization` value that does not use the `Bearer` scheme (for example `Basic`).
+    #[error("the Authorization value does not use the Bearer scheme")]
+    NotBearer,
+
+    /// A `Bearer` value whose syntax is wrong at byte `at`: not exactly one space after the
+    /// scheme, an empty token, or a byte outside RFC 6750's token68 set.
+    #[error("malformed Bearer credentials at byte {at}")]
+    MalformedBearer {
+        /// Offset of the first offending byte in the header value.
+        at: usize,
+    },
+
+    /// Input longer than the limit this operation accepts.
+    #[error("input exceeds the limit of {limit} bytes")]
+    TooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// A secret too short to be registered with a [`Redactor`](crate::Redactor): masking it
+    /// would mangle ordinary text.
+    #[error("a secret registered for redaction must be at least {min} bytes long")]
+    TooShortToRedact {
+        /// The minimum length, in bytes.
+        min: usize,
+    },
+
+    /// The path is a symbolic link; secrets are never read or written through one.
+    #[error("{}: refusing to follow a symbolic link", path.display())]
+    Symlink {
+        /// The offending path.
+        path: PathBuf,
+    },
+
+    /// The file or directory lets other users read or write it.
+    #[error("{}: mode {mode:04o} lets other users in; expected {expected}", path.display())]
+    InsecurePermissions {
+        /// The offending path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// What is required, e.g. `"0600"`.
+        expected: &'static str,
+    },
+
+    /// The file or directory belongs to another user.
+    #[error("{}: owned by uid {owner}, not by this user (uid {expected})", path.display())]
+    WrongOwner {
+        /// The offending path.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        expected: u32,
+    },
+
+    /// The path exists but is not a regular file (or, for a parent, not a directory).
+    #[error("{}: not a {expected}", path.display())]
+    WrongFileType {
+        /// The offending path.
+        path: PathBuf,
+        /// `"regular file"` or `"directory"`.
+        expected: &'static str,
+    },
+
+    /// The file already exists and the caller asked not to replace it.
+    #[error("{}: already exists", path.display())]
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+
+    /// The file does not exist.
+    #[error("{}: not found", path.display())]
+    NotFound {
+        /// The missing file.
+        path: PathBuf,
+    },
+
+    /// The file exists but does not hold a well-formed token.
+    #[error("{}: does not hold a well-formed token", path.display())]
+    MalformedTokenFile {
+        /// The offending file.
+        path: PathBuf,
+    },
+
+    /// Another process held the write lock for longer than the timeout.
+    #[error("{}: still locked by another writer after {waited:?}", path.display())]
+    LockTimeout {
+        /// The locked directory.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+    },
+
+    /// Any other I/O failure, with the path it concerns.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being accessed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with its path, turning "not found" into [`Error::NotFound`].
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Secret types that make "tokens are never written to logs" true by construction.
+//!
+//! `hearth-token-guard` is the leaf crate of Hearth. It owns:
+//!
+//! - **typed secrets** ([`AccessToken`], [`RefreshToken`], [`IdToken`],
+//!   [`AuthorizationCode`], [`ClientSecret`], [`ApiKey`], [`SessionToken`], [`Password`],
+//!   and the byte-valued [`SecretBytes`]): `Debug` prints only the type name and
+//!   `[REDACTED]`, there is no `Display`, nothing serializes unless the caller opts in, the
+//!   memory is zeroized on drop, and equality is constant-time in content *and* length;
+//! - **random generation** from the OS CSPRNG ([`Secret::generate`]), failing closed;
+//! - **`Authorization: Bearer` headers**, built as sensitive [`http::HeaderValue`]s and
+//!   parsed strictly ([`AccessToken::from_bearer_header`]);
+//! - **session token files** ([`SessionTokenFile`], Unix): the per-session local IPC token,
+//!   written atomically 0600 in a 0700 directory whatever the umask, never read through a
+//!   symlink or from a file other users can read;
+//! - **log scrubbing** ([`redact`], [`Redactor`]): bearer tokens, JWTs, OAuth parameters,
+//!   PEM private keys and the app's own live secrets masked in any log line.
+//!
+//! ```
+//! use hearth_token_guard::{AccessToken, redact};
+//!
+//! let token = AccessToken::new("ya29.a0AfH6SMBx-very-secret");
+//! assert_eq!(format!("{token:?}"), "AccessToken([REDACTED])");
+//! assert_eq!(token.expose_secret(), "ya29.a0AfH6SMBx-very-secret");
+//!
+//! let line = "GET /me Authorization: Bearer ya29.a0AfH6SMBx-very-secret";
+//! assert_eq!(redact(line), "GET /me Authorization: Bearer [REDACTED]");
+//! ```
+#![forbid(unsafe_code)]
+
+mod bearer;
+mod bytes;
+mod compare;
+mod error;
+#[cfg(unix)]
+pub mod private_file;
+mod random;
+mod redact;
+mod secret;
+#[cfg(feature = "serde")]
+pub mod serde_expose;
+#[cfg(unix)]
+mod session_file;
+
+pub use bearer::MAX_BEARER_LEN;
+pub use bytes::SecretBytes;
+pub use compare::constant_time_eq;
+pub use error::Error;
+pub use random::{DEFAULT_SECRET_BYTES, MAX_SECRET_BYTES, MIN_SECRET_BYTES};
+pub use redact::{MIN_REGISTERED_LEN, REDACTED, Redactor, redact};
+pub use secret::{
+    AccessToken, AccessTokenKind, ApiKey, ApiKeyKind, AuthorizationCode, AuthorizationCodeKind,
+    ClientSecret, ClientSecretKind, ExposeSecretBytes, IdToken, IdTokenKind, Kind, Password,
+    PasswordKind, RefreshToken, RefreshTokenKind, Secret, SessionToken, SessionTokenKind,
+};
+#[cfg(unix)]
+pub use session_file::SessionTokenFile;
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

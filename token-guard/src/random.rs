@@ -1,0 +1,69 @@
+//! Random secrets from the OS CSPRNG, encoded URL-safe base64 without padding.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// Size of a generated secret when none is given: 32 bytes (256 bits, 43 characters).
+pub const DEFAULT_SECRET_BYTES: usize = 32;
+/// Smallest size [`Secret::generate_with_len`](crate::Secret::generate_with_len) accepts:
+/// 16 bytes (128 bits).
+pub const MIN_SECRET_BYTES: usize = 16;
+/// Largest size [`Secret::generate_with_len`](crate::Secret::generate_with_len) accepts.
+pub const MAX_SECRET_BYTES: usize = 1024;
+
+/// Fills a fresh buffer of `len` bytes from the OS CSPRNG; fails closed.
+pub(crate) fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&len) {
+        return Err(Error::InvalidLength {
+            requested: len,
+            min: MIN_SECRET_BYTES,
+            max: MAX_SECRET_BYTES,
+        });
+    }
+    let mut buf = Zeroizing::new(vec![0u8; len]);
+    SystemRandom::new().fill(&mut buf).map_err(|_| Error::Rng)?;
+    Ok(buf)
+}
+
+/// `len` random bytes, encoded URL-safe base64 without padding.
+pub(crate) fn random_token(len: usize) -> Result<Zeroizing<String>, Error> {
+    let bytes = random_bytes(len)?;
+    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(&*bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_outside_the_range_are_refused() {
+        assert!(matches!(
+            random_bytes(15),
+            Err(Error::InvalidLength { requested: 15, .. })
+        ));
+        assert!(matches!(
+            random_bytes(MAX_SECRET_BYTES + 1),
+            Err(Error::InvalidLength { .. })
+        ));
+        assert_eq!(
+            random_bytes(MIN_SECRET_BYTES).unwrap().len(),
+            MIN_SECRET_BYTES
+        );
+    }
+
+    #[test]
+    fn tokens_are_url_safe_unpadded_and_distinct() {
+        let a = random_token(DEFAULT_SECRET_BYTES).unwrap();
+        let b = random_token(DEFAULT_SECRET_BYTES).unwrap();
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(*a, *b);
+    }
+}
