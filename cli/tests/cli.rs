@@ -1,0 +1,206 @@
+//! The `hearth` binary as a user runs it: arguments, exit codes, files, pipes.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn hearth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-cli-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&p);
+    p
+}
+
+fn is_b64url(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[test]
+fn version_and_help() {
+    let out = hearth(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("hearth {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        &["--help"][..],
+        &["token", "new", "--help"],
+        &["redact", "--help"],
+    ] {
+        let out = hearth(args);
+        assert!(out.status.success());
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            help.contains("Exit codes:") && help.contains("4  refused by policy"),
+            "{help}"
+        );
+    }
+}
+
+#[test]
+fn token_new_prints_a_fresh_token() {
+    let a = hearth(&["token", "new"]);
+    let b = hearth(&["token", "new"]);
+    assert!(a.status.success() && b.status.success());
+    let (a, b) = (
+        String::from_utf8(a.stdout).unwrap(),
+        String::from_utf8(b.stdout).unwrap(),
+    );
+    assert_eq!(a.len(), 44, "43 characters and a newline");
+    assert!(is_b64url(a.trim_end()));
+    assert_ne!(a, b);
+    let long = hearth(&["token", "new", "--bytes", "64"]);
+    assert_eq!(String::from_utf8(long.stdout).unwrap().trim_end().len(), 86);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["token", "new", "--bytes", "15"][..],
+        &["token", "new", "--bytes", "1025"],
+        &["token", "new", "--bytes", "x"],
+        &["token", "new", "--force"],
+        &["frobnicate"],
+        &[],
+    ] {
+        let out = hearth(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn token_new_out_writes_a_private_file_and_prints_nothing() {
+    let dir = scratch("out");
+    let path = dir.join("sub/ws_token");
+    let p = path.to_str().unwrap();
+    let out = hearth(&["token", "new", "--out", p]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let first = fs::read_to_string(&path).unwrap();
+    assert!(is_b64url(first.trim_end()) && first.ends_with('\n'));
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(dir.join("sub")).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let again = hearth(&["token", "new", "--out", p]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(
+        String::from_utf8(again.stderr)
+            .unwrap()
+            .contains("already exists")
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), first, "left untouched");
+
+    let forced = hearth(&["token", "new", "--out", p, "--force"]);
+    assert!(forced.status.success());
+    assert_ne!(fs::read_to_string(&path).unwrap(), first);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn policy_refusals_exit_4_and_say_why() {
+    let dir = scratch("policy");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = hearth(&["token", "new", "--out", dir.join("t").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("0777") && err.contains("not writable by group or others"),
+        "{err}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn redact_filters_stdin_to_stdout() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("redact")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = "GET /cb?code=SplxlOBeZQQYbYS6WxSbIA&state=x\nAuthorization: Bearer abcdefgh12345\nplain line\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "GET /cb?code=[REDACTED]&state=x\nAuthorization: Bearer [REDACTED]\nplain line\n"
+    );
+}
+
+#[test]
+fn redact_survives_a_reader_that_goes_away() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("redact")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    // Writing may itself fail once the child has exited; either way it must exit 0.
+    let _ = stdin.write_all(&b"line\n".repeat(100_000));
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// Kills `hearth token new --force` at random instants while it rewrites a token file:
+/// afterwards the file must always hold one whole token, never a mix or a truncation.
+#[test]
+fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
+    let dir = scratch("kill");
+    let path = dir.join("tok");
+    let p = path.to_str().unwrap().to_owned();
+    assert!(
+        hearth(&["token", "new", "--bytes", "1024", "--out", &p])
+            .status
+            .success()
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..60 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["token", "new", "--bytes", "1024", "--force", "--out", &p])
+            .spawn()
+            .unwrap();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.len(), 1367, "one whole 1024-byte token and a newline");
+        assert!(is_b64url(text.trim_end()) && text.ends_with('\n'));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        seen.insert(text);
+    }
+    assert!(seen.len() > 1, "some writers finished before being killed");
+    fs::remove_dir_all(&dir).unwrap();
+}
