@@ -1,0 +1,106 @@
+//! Hearth quickstart: secret types that cannot leak, log scrubbing, and a session token file.
+//!
+//! ```text
+//! cargo run -p hearth-examples --example quickstart
+//! ```
+//!
+//! Needs no keyring daemon and no network. Later Hearth releases grow this into the full
+//! sign-in demo (PKCE sign-in, tokens in the OS keyring or the encrypted vault).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use hearth_token_guard::private_file::WriteMode;
+use hearth_token_guard::{
+    AccessToken, Error, Password, RefreshToken, Redactor, SessionToken, SessionTokenFile,
+};
+
+/// What a careless app might log: a struct holding tokens.
+#[derive(Debug)]
+#[allow(dead_code)] // fields are read through Debug
+struct Session {
+    user: String,
+    access: AccessToken,
+    refresh: RefreshToken,
+}
+
+fn main() -> Result<(), Error> {
+    println!("Hearth quickstart\n");
+
+    // 1. Secret types: fresh random tokens from the OS CSPRNG; Debug never shows them.
+    let session = Session {
+        user: "alice".into(),
+        access: AccessToken::generate()?,
+        refresh: RefreshToken::generate()?,
+    };
+    let password = Password::new(String::from("correct horse battery staple"));
+    println!("1. Secret types");
+    println!("   {session:?}");
+    println!("   {password:?}");
+    println!(
+        "   access token: {} characters, reachable only through expose_secret()",
+        session.access.expose_secret().len()
+    );
+    let header = session.access.bearer_header()?;
+    println!("   Authorization header: sensitive={} debug={header:?}", header.is_sensitive());
+    let presented = AccessToken::from_bearer_header(&header)?;
+    println!("   parsed back and compared in constant time: equal={}", presented == session.access);
+
+    // 2. Log scrubbing: built-in shapes plus the app's own live tokens.
+    let redactor = Redactor::new();
+    redactor.register(&session.access)?;
+    redactor.register(&session.refresh)?;
+    let raw = format!(
+        "refresh failed: POST /token grant_type=refresh_token&refresh_token={} (last access {}) \
+         id_token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
+        session.refresh.expose_secret(),
+        session.access.expose_secret(),
+    );
+    let clean = redactor.redact(&raw);
+    println!("\n2. Log scrubbing ({} registered live tokens)", redactor.registered());
+    println!("   raw line: {} bytes (not printed: it holds three secrets)", raw.len());
+    println!("   logged:   {clean}");
+    let leaked = clean.contains(session.access.expose_secret())
+        || clean.contains(session.refresh.expose_secret());
+    println!("   any secret left in the logged line: {leaked}");
+
+    // 3. A per-session token file for local IPC: 0600 in a 0700 directory, atomic.
+    let path = runtime_dir().join("session.token");
+    let written = SessionTokenFile::create(&path, SessionToken::generate()?, WriteMode::Replace)?;
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| Error::Io { path: path.clone(), source: e })?
+        .permissions()
+        .mode();
+    let dir_mode = path
+        .parent()
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map_or(0, |m| m.permissions().mode());
+    println!("\n3. Session token file");
+    println!("   wrote {} (file {:04o}, directory {:04o})", path.display(), mode & 0o777, dir_mode & 0o777);
+    let client = SessionTokenFile::open(&path)?;
+    println!("   a client read it back: {:?}", client.token());
+    println!("   server accepts the client's token: {}", written.verify(client.token().expose_secret()));
+    println!("   server rejects a guess:            {}", !written.verify("guess"));
+    written.remove()?;
+    println!("   removed at the end of the session");
+
+    if leaked {
+        eprintln!("quickstart: a secret survived redaction");
+        std::process::exit(1);
+    }
+    println!("\nDone.");
+    Ok(())
+}
+
+/// `$XDG_RUNTIME_DIR/hearth-quickstart` (per-user, tmpfs) when set, else a directory in the
+/// system temp directory named for the user. If another user created that one first, the
+/// write is refused (`WrongOwner`) rather than trusted.
+fn runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => PathBuf::from(dir).join("hearth-quickstart"),
+        None => {
+            let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+            std::env::temp_dir().join(format!("hearth-quickstart-{user}"))
+        }
+    }
+}
