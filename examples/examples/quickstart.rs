@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use hearth_token_guard::private_file::WriteMode;
 use hearth_token_guard::{
-    AccessToken, Error, Password, RefreshToken, Redactor, SessionToken, SessionTokenFile,
+    AccessToken, Error, Password, Redactor, RefreshToken, SessionToken, SessionTokenFile,
 };
 
 /// What a careless app might log: a struct holding tokens.
@@ -42,9 +42,15 @@ fn main() -> Result<(), Error> {
         session.access.expose_secret().len()
     );
     let header = session.access.bearer_header()?;
-    println!("   Authorization header: sensitive={} debug={header:?}", header.is_sensitive());
+    println!(
+        "   Authorization header: sensitive={} debug={header:?}",
+        header.is_sensitive()
+    );
     let presented = AccessToken::from_bearer_header(&header)?;
-    println!("   parsed back and compared in constant time: equal={}", presented == session.access);
+    println!(
+        "   parsed back and compared in constant time: equal={}",
+        presented == session.access
+    );
 
     // 2. Log scrubbing: built-in shapes plus the app's own live tokens.
     let redactor = Redactor::new();
@@ -57,8 +63,14 @@ fn main() -> Result<(), Error> {
         session.access.expose_secret(),
     );
     let clean = redactor.redact(&raw);
-    println!("\n2. Log scrubbing ({} registered live tokens)", redactor.registered());
-    println!("   raw line: {} bytes (not printed: it holds three secrets)", raw.len());
+    println!(
+        "\n2. Log scrubbing ({} registered live tokens)",
+        redactor.registered()
+    );
+    println!(
+        "   raw line: {} bytes (not printed: it holds three secrets)",
+        raw.len()
+    );
     println!("   logged:   {clean}");
     let leaked = clean.contains(session.access.expose_secret())
         || clean.contains(session.refresh.expose_secret());
@@ -68,7 +80,10 @@ fn main() -> Result<(), Error> {
     let path = runtime_dir().join("session.token");
     let written = SessionTokenFile::create(&path, SessionToken::generate()?, WriteMode::Replace)?;
     let mode = std::fs::metadata(&path)
-        .map_err(|e| Error::Io { path: path.clone(), source: e })?
+        .map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?
         .permissions()
         .mode();
     let dir_mode = path
@@ -76,11 +91,22 @@ fn main() -> Result<(), Error> {
         .and_then(|d| std::fs::metadata(d).ok())
         .map_or(0, |m| m.permissions().mode());
     println!("\n3. Session token file");
-    println!("   wrote {} (file {:04o}, directory {:04o})", path.display(), mode & 0o777, dir_mode & 0o777);
+    println!(
+        "   wrote {} (file {:04o}, directory {:04o})",
+        path.display(),
+        mode & 0o777,
+        dir_mode & 0o777
+    );
     let client = SessionTokenFile::open(&path)?;
     println!("   a client read it back: {:?}", client.token());
-    println!("   server accepts the client's token: {}", written.verify(client.token().expose_secret()));
-    println!("   server rejects a guess:            {}", !written.verify("guess"));
+    println!(
+        "   server accepts the client's token: {}",
+        written.verify(client.token().expose_secret())
+    );
+    println!(
+        "   server rejects a guess:            {}",
+        !written.verify("guess")
+    );
     written.remove()?;
     println!("   removed at the end of the session");
 

@@ -1,6 +1,6 @@
 //! Files that hold secrets: owner-only, atomic, durable, never through a symlink.
 //!
-//! [`write`] puts bytes in a file so that, when it returns, they are on disk and no other
+//! [`write()`] puts bytes in a file so that, when it returns, they are on disk and no other
 //! user could have read them at any instant:
 //!
 //! 1. missing directories are created `0700` (set explicitly, so the umask cannot loosen
@@ -17,7 +17,7 @@
 //! A crash at any point leaves either the old file or the new one, never a mix; at worst a
 //! stray `.NAME.*.tmp` file remains.
 //!
-//! [`read`] opens with `O_NOFOLLOW | O_NONBLOCK` (a symlink is refused, a FIFO cannot block
+//! [`read()`] opens with `O_NOFOLLOW | O_NONBLOCK` (a symlink is refused, a FIFO cannot block
 //! it), then checks on the open descriptor that the file is regular, owned by this user and
 //! not readable or writable by anyone else.
 //!
@@ -44,12 +44,12 @@ use zeroize::Zeroizing;
 
 use crate::Error;
 
-/// How long [`write`] waits for another writer's lock on the directory.
+/// How long [`write()`] waits for another writer's lock on the directory.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 const LOCK_POLL: Duration = Duration::from_millis(5);
 
-/// What [`write`] does when the target already exists.
+/// What [`write()`] does when the target already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteMode {
