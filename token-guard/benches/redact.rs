@@ -13,10 +13,11 @@ use criterion::{Criterion, Throughput};
 use regex::Regex;
 
 const PEER_PATTERN: &str = concat!(
-    r"(?i)\bbearer[ \t]+[A-Za-z0-9\-._~+/]{8,}=*",
+    r"(?i:\bbearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*",
+    r#"|(?i:\b(?:proxy-)?authorization\b)["']?\s*[=:]\s*["']?(?:[A-Za-z]+[ \t]+)?[^\s&"',;<>]+"#,
     r"|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)+",
-    r#"|\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|password)\b["']?\s*[=:]\s*["']?[^\s&"',;<>]+"#,
-    r#"|\bcode\b["']?\s*[=:]\s*["']?[^\s&"',;<>]{8,}"#,
+    r#"|(?i:\b(?:access_token|refresh_token|id_token|client_secret|code_verifier|password|api_key|apikey|x-api-key)\b)["']?\s*[=:]\s*["']?[^\s&"',;<>]+"#,
+    r#"|(?i:\b(?:code|token|secret)\b)["']?\s*[=:]\s*["']?[^\s&"',;<>]{8,}"#,
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)",
 );
 

@@ -18,14 +18,18 @@ pub const MIN_REGISTERED_LEN: usize = 8;
 
 /// Masks the secrets that have a recognizable shape in `text`.
 ///
-/// Masked, each replaced by [`REDACTED`]:
-/// - the token after `Bearer ` (any case; tokens of 8+ characters, so prose is spared);
+/// Masked, each replaced by [`REDACTED`] (keys and schemes match in any ASCII case):
+/// - the token after `Bearer ` (tokens of 8+ characters, so prose is spared);
+/// - the credentials of an `Authorization` or `Proxy-Authorization` value, any scheme
+///   (`Basic`, `Digest`, `Negotiate`, ...);
 /// - JWTs (JWS and JWE: `eyJ…` and two or more further dot-separated segments), always the
 ///   whole run, however long;
 /// - the values of `access_token`, `refresh_token`, `id_token`, `client_secret`,
-///   `code_verifier`, `password` and `code` (values of 8+ characters for `code`), written
-///   as a query or form parameter (`key=value`), a log field (`key: value`) or a JSON member
-///   (`"key":"value"`, also backslash-escaped);
+///   `code_verifier`, `password`, `api_key`, `apikey` and `x-api-key`, and values of 8+
+///   characters of the generic `code`, `token` and `secret` (so `exit code=1` stays
+///   readable), written as a query or form parameter (`key=value`), a header or log field
+///   (`key: value`) or a JSON member (`"key":"value"`, also backslash-escaped); a key must
+///   be a whole word (`zipcode=` is not `code=`, but `X-Emby-Token:` is `token:`);
 /// - PEM private key blocks (`-----BEGIN … PRIVATE KEY-----` to the matching `END` line,
 ///   or to the end of the text if it is cut off).
 ///
