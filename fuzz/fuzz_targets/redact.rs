@@ -9,10 +9,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // First byte: how many of the next bytes form a secret to register.
-    let Some((&n, rest)) = data.split_first() else { return };
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
     let n = usize::from(n).min(rest.len());
     let (secret, text) = rest.split_at(n);
-    let Ok(text) = std::str::from_utf8(text) else { return };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
 
     let plain = redact(text);
     if let Cow::Owned(s) = &plain {

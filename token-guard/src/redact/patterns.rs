@@ -316,14 +316,21 @@ mod tests {
     #[test]
     fn the_search_builds() {
         assert_eq!(SEARCH.patterns_len(), TRIGGERS.len());
-        assert!(TRIGGERS.iter().all(|(lit, _)| lit.bytes().all(|b| !b.is_ascii_uppercase())));
+        assert!(
+            TRIGGERS
+                .iter()
+                .all(|(lit, _)| lit.bytes().all(|b| !b.is_ascii_uppercase()))
+        );
         assert_eq!(OVERLAP, "authorization".len() - 1);
     }
 
     #[test]
     fn literals_cut_by_a_chunk_boundary_are_found() {
         for offset in CHUNK - 20..CHUNK + 5 {
-            let text = format!("{}password=hunter2 and Bearer abcdefgh1234", "x ".repeat(offset / 2) + &" ".repeat(offset % 2));
+            let text = format!(
+                "{}password=hunter2 and Bearer abcdefgh1234",
+                "x ".repeat(offset / 2) + &" ".repeat(offset % 2)
+            );
             assert_eq!(spans(&text), ["hunter2", "abcdefgh1234"], "offset {offset}");
         }
         let many = "access_token=abc ".repeat(1000);
@@ -415,14 +422,23 @@ mod tests {
     fn api_keys_and_generic_tokens() {
         assert_eq!(spans("/Items?api_key=4f9c2a7e1b&x=1"), ["4f9c2a7e1b"]);
         assert_eq!(spans("X-Api-Key: k_live_123"), ["k_live_123"]);
-        assert_eq!(spans("X-Emby-Token: 0123456789abcdef"), ["0123456789abcdef"]);
-        assert_eq!(spans("ws://127.0.0.1:8743/?token=Zm9vYmFyYmF6cXV4"), ["Zm9vYmFyYmF6cXV4"]);
+        assert_eq!(
+            spans("X-Emby-Token: 0123456789abcdef"),
+            ["0123456789abcdef"]
+        );
+        assert_eq!(
+            spans("ws://127.0.0.1:8743/?token=Zm9vYmFyYmF6cXV4"),
+            ["Zm9vYmFyYmF6cXV4"]
+        );
     }
 
     #[test]
     fn authorization_headers_of_any_scheme() {
         assert_eq!(spans("Authorization: Basic dXNlcjpwYXNz"), ["dXNlcjpwYXNz"]);
-        assert_eq!(spans("proxy-authorization: Negotiate YIIBhgYGKwYB rest"), ["YIIBhgYGKwYB"]);
+        assert_eq!(
+            spans("proxy-authorization: Negotiate YIIBhgYGKwYB rest"),
+            ["YIIBhgYGKwYB"]
+        );
         assert_eq!(spans(r#"{"Authorization":"Token abc def"}"#), ["abc def"]);
         assert_eq!(spans("authorization=raw-key-value"), ["raw-key-value"]);
         assert!(spans("Authorization: Basic [REDACTED]").is_empty());
