@@ -7,7 +7,7 @@
 //!    or tighten it); the file's own directory must be a real directory (not a symlink),
 //!    owned by this user and not writable by group or others;
 //! 2. writers in the same directory serialize on an advisory lock on the directory
-//!    ([`std::fs::File::lock`]), waited for at most [`LOCK_TIMEOUT`];
+//!    ([`DirLock`], [`std::fs::File::lock`]), waited for at most [`LOCK_TIMEOUT`];
 //! 3. the bytes go to a fresh temporary file, created `O_EXCL | O_NOFOLLOW` with mode
 //!    `0600` (again set explicitly), then `fsync`;
 //! 4. the temporary file is renamed over the target ([`WriteMode::Replace`]) or hard-linked
@@ -80,11 +80,41 @@ pub enum WriteMode {
 /// # Ok::<(), hearth_token_guard::Error>(())
 /// ```
 pub fn write(path: &Path, contents: &[u8], mode: WriteMode) -> Result<(), Error> {
-    let (dir, name) = split(path)?;
-    ensure_private_dir(dir)?;
-    let dir_handle = File::open(dir).map_err(|e| Error::io(dir, e))?;
-    lock(&dir_handle, dir)?;
+    let (dir, _) = split(path)?;
+    let lock = DirLock::acquire(dir, LOCK_TIMEOUT)?;
+    write_locked(&lock, path, contents, mode)
+}
 
+/// Like [`write()`], for a caller that already holds the directory's lock, so that it can
+/// read, change and write a file as one step that no other writer interleaves with.
+///
+/// `path` must be in the locked directory; otherwise this fails with
+/// [`Error::WrongFileType`] naming the directory that was expected.
+///
+/// ```
+/// use hearth_token_guard::private_file::{self, DirLock, WriteMode, LOCK_TIMEOUT};
+///
+/// let dir = std::env::temp_dir().join(format!("hearth-doc-l-{}", std::process::id()));
+/// let lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+/// let count = private_file::read(&dir.join("n"), 16).map(|b| b.len()).unwrap_or(0);
+/// private_file::write_locked(&lock, &dir.join("n"), &vec![b'x'; count + 1], WriteMode::Replace)?;
+/// drop(lock);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), hearth_token_guard::Error>(())
+/// ```
+pub fn write_locked(
+    lock: &DirLock,
+    path: &Path,
+    contents: &[u8],
+    mode: WriteMode,
+) -> Result<(), Error> {
+    let (dir, name) = split(path)?;
+    if dir != lock.dir {
+        return Err(wrong_type(
+            &lock.dir,
+            "directory holding the file being written",
+        ));
+    }
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => return Err(symlink(path)),
         Ok(meta) if !meta.is_file() => return Err(wrong_type(path, "regular file")),
@@ -112,7 +142,81 @@ pub fn write(path: &Path, contents: &[u8], mode: WriteMode) -> Result<(), Error>
         }
     }
     drop(temp);
-    dir_handle.sync_all().map_err(|e| Error::io(dir, e))
+    lock.file.sync_all().map_err(|e| Error::io(dir, e))
+}
+
+/// An exclusive advisory lock on a private directory, held until dropped.
+///
+/// Every [`write()`] takes it for the duration of one write; hold it yourself (and use
+/// [`write_locked`]) to make a read-modify-write atomic with respect to other writers,
+/// in this process or any other.
+#[derive(Debug)]
+pub struct DirLock {
+    file: File,
+    dir: PathBuf,
+}
+
+impl DirLock {
+    /// Creates `dir` if needed and checks it like [`ensure_private_dir`], then waits at
+    /// most `timeout` for the lock ([`Error::LockTimeout`] after that).
+    ///
+    /// ```
+    /// use hearth_token_guard::private_file::DirLock;
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-dl-{}", std::process::id()));
+    /// let held = DirLock::acquire(&dir, Duration::from_secs(1))?;
+    /// let second = DirLock::acquire(&dir, Duration::from_millis(20));
+    /// assert!(matches!(second, Err(hearth_token_guard::Error::LockTimeout { .. })));
+    /// drop(held);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    pub fn acquire(dir: &Path, timeout: Duration) -> Result<Self, Error> {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        ensure_private_dir(dir)?;
+        let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(Self {
+                        file,
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::LockTimeout {
+                        path: dir.into(),
+                        waited: start.elapsed(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io(dir, e)),
+            }
+        }
+    }
+
+    /// The locked directory.
+    ///
+    /// ```
+    /// # use hearth_token_guard::private_file::{DirLock, LOCK_TIMEOUT};
+    /// # let dir = std::env::temp_dir().join(format!("hearth-doc-dd-{}", std::process::id()));
+    /// let lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+    /// assert_eq!(lock.dir(), dir);
+    /// # drop(lock); std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// Reads a private file of at most `max_len` bytes into memory that is zeroized on drop.
@@ -235,25 +339,6 @@ fn split(path: &Path) -> Result<(&Path, &std::ffi::OsStr), Error> {
         _ => Path::new("."),
     };
     Ok((dir, name))
-}
-
-fn lock(dir_handle: &File, dir: &Path) -> Result<(), Error> {
-    let start = Instant::now();
-    loop {
-        match dir_handle.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(TryLockError::WouldBlock) if start.elapsed() < LOCK_TIMEOUT => {
-                std::thread::sleep(LOCK_POLL);
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::LockTimeout {
-                    path: dir.into(),
-                    waited: start.elapsed(),
-                });
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(dir, e)),
-        }
-    }
 }
 
 fn check_owner(path: &Path, meta: &fs::Metadata) -> Result<(), Error> {
