@@ -1,13 +1,49 @@
 //! Where Hearth keeps secrets at rest.
 //!
-//! This crate will own the `SecureStorage` trait (store, retrieve, delete, list and clear
-//! by namespace) and its backends: the OS keyring (Apple Keychain, Windows Credential
-//! Manager, Linux Secret Service and kernel keyutils), an authenticated AES-256-GCM vault
-//! file for machines with no keyring daemon, a hybrid store that keeps only the vault key in
-//! the keyring, and the observable fallback chain that reports which backend it chose and
-//! why. Secrets go in and come out as [`hearth_token_guard`] types, never as `String`.
+//! - [`SecureStorage`]: one trait for every backend (store, retrieve, delete, list and
+//!   clear by [`Namespace`], [`info`](SecureStorage::info)), with typed text secrets
+//!   through [`SecureStorageExt`] and an async twin ([`AsyncSecureStorage`], feature
+//!   `async`).
+//! - [`Key`]: validated names in the `app::segment::…` form the seed apps use, e.g.
+//!   `jellytau::{server_id}::{user_id}::access_token`.
+//! - [`EncryptedFileStore`]: the vault, one authenticated AES-256-GCM file (format in
+//!   `VAULT-FORMAT.md`), unlocked by a passphrase (Argon2id), a key file or a raw key;
+//!   durable, crash-safe, shared safely between threads and processes.
+//! - [`MemoryStore`]: for tests; never a silent fallback.
+//! - [`default_vault_path`] / [`default_key_file`]: platform-standard locations.
 //!
-//! It is filled by the issues "secure-storage: the SecureStorage trait and the
-//! encrypted-file vault" and "OS keyring backends, the observable fallback chain, and the
-//! hybrid store"; until then it exports nothing.
+//! The OS keyring backends, the hybrid store and the fallback chain come next (see the
+//! issue "OS keyring backends, the observable fallback chain, and the hybrid store").
+//!
+//! ```
+//! use hearth_secure_storage::{EncryptedFileStore, KeySource, Namespace, SecureStorageExt, SecureStorage};
+//! use hearth_token_guard::AccessToken;
+//!
+//! let dir = std::env::temp_dir().join(format!("hearth-doc-lib-{}", std::process::id()));
+//! let store = EncryptedFileStore::open(dir.join("vault.hearth"), KeySource::KeyFile(dir.join("vault.key")))?;
+//! let ns = Namespace::app("jellytau")?.child("srv-1")?;
+//! store.store_secret(&ns.key(["user-7", "access_token"])?, &AccessToken::new("jf-abc"))?;
+//! assert_eq!(store.list(&ns)?.len(), 1);
+//! assert_eq!(store.clear(&ns)?, 1); // logout
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), hearth_secure_storage::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "async")]
+mod async_storage;
+mod error;
+mod key;
+mod memory;
+mod paths;
+mod storage;
+pub mod vault;
+
+#[cfg(feature = "async")]
+pub use async_storage::{AsyncSecureStorage, Blocking};
+pub use error::Error;
+pub use key::{Key, KeyBuilder, MAX_KEY_LEN, MAX_PART_LEN, Namespace, SEPARATOR};
+pub use memory::MemoryStore;
+pub use paths::{default_key_file, default_vault_path};
+pub use storage::{BackendInfo, Persistence, SecureStorage, SecureStorageExt};
+pub use vault::{Argon2Params, EncryptedFileStore, KeySource, VaultOptions};

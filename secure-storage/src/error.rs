@@ -1,0 +1,157 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong when storing or reading secrets.
+///
+/// Variants are what a caller acts on: ask for the passphrase again on [`WrongKey`],
+/// restore a backup on [`Tampered`] or [`Corrupt`], retry later on [`Busy`], fix the file
+/// mode on [`InsecurePermissions`]. No message ever contains a secret.
+///
+/// [`WrongKey`]: Error::WrongKey
+/// [`Tampered`]: Error::Tampered
+/// [`Corrupt`]: Error::Corrupt
+/// [`Busy`]: Error::Busy
+/// [`InsecurePermissions`]: Error::InsecurePermissions
+///
+/// ```
+/// use hearth_secure_storage::{Error, Key};
+///
+/// let err = "jellytau::a::::b".parse::<Key>().unwrap_err();
+/// assert!(matches!(err, Error::InvalidKey { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key or namespace that breaks the naming rules.
+    #[error("invalid key: {reason}")]
+    InvalidKey {
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+
+    /// The key, passphrase or key file does not open this vault.
+    #[error("wrong key or passphrase for {}", path.display())]
+    WrongKey {
+        /// The vault.
+        path: PathBuf,
+    },
+
+    /// The vault was opened with a kind of key it was not made with (a passphrase for a
+    /// key-file vault, or the reverse).
+    #[error("{} is protected by {vault_uses}", path.display())]
+    KeySourceMismatch {
+        /// The vault.
+        path: PathBuf,
+        /// `"a passphrase"` or `"a key (raw or key file)"`.
+        vault_uses: &'static str,
+    },
+
+    /// The vault's authenticated content does not verify: someone with write access
+    /// changed it, or entries were moved between vaults.
+    #[error("{} failed authentication: it was modified", path.display())]
+    Tampered {
+        /// The vault.
+        path: PathBuf,
+    },
+
+    /// The file is damaged or not a vault: bad magic, header checksum, length, or limits.
+    #[error("{} is damaged or not a Hearth vault: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What check failed.
+        reason: &'static str,
+    },
+
+    /// The vault was written by a newer format version.
+    #[error("{} uses vault format version {found}; this build reads version 1", path.display())]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the header.
+        found: u16,
+    },
+
+    /// A secret larger than the store accepts.
+    #[error("secret too large: the limit is {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
+    /// Another writer held the vault for longer than the lock timeout.
+    #[error("{} is busy: another writer held it for {waited:?}", path.display())]
+    Busy {
+        /// The locked directory.
+        path: PathBuf,
+        /// How long this call waited.
+        waited: Duration,
+    },
+
+    /// The file does not exist.
+    #[error("{} not found", path.display())]
+    NotFound {
+        /// The missing file.
+        path: PathBuf,
+    },
+
+    /// A key file that is not exactly 32 bytes.
+    #[error("{} is not a key file: expected exactly 32 bytes", path.display())]
+    BadKeyFile {
+        /// The key file.
+        path: PathBuf,
+    },
+
+    /// A secret read back as text was not UTF-8.
+    #[error("the secret stored under {key} is not UTF-8 text")]
+    NotText {
+        /// The key (not secret).
+        key: String,
+    },
+
+    /// Refused: the file or a directory is a symlink, lets other users in, or belongs to
+    /// another user; the message says which and what is expected.
+    #[error("refused: {0}")]
+    InsecurePermissions(#[source] hearth_token_guard::Error),
+
+    /// The operating system's random number generator failed; nothing falls back.
+    #[error("the operating system's random number generator failed")]
+    Rng,
+
+    /// A blocking task on the async runtime could not run or panicked.
+    #[error("the blocking task running the storage call failed")]
+    TaskFailed,
+
+    /// Any other I/O failure.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being accessed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<hearth_token_guard::Error> for Error {
+    fn from(e: hearth_token_guard::Error) -> Self {
+        use hearth_token_guard::Error as T;
+        match e {
+            T::Rng => Error::Rng,
+            T::LockTimeout { path, waited } => Error::Busy { path, waited },
+            T::NotFound { path } => Error::NotFound { path },
+            T::Io { path, source } => Error::Io { path, source },
+            e @ (T::Symlink { .. }
+            | T::InsecurePermissions { .. }
+            | T::WrongOwner { .. }
+            | T::WrongFileType { .. }) => Error::InsecurePermissions(e),
+            T::TooLong { limit } => Error::TooLarge { limit },
+            other => Error::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Where a vault's key comes from, and the subkeys derived from it (VAULT-FORMAT.md, "Keys").
+
+use std::path::PathBuf;
+
+use hearth_token_guard::private_file::{self, WriteMode};
+use hearth_token_guard::{Password, SecretBytes};
+use ring::{aead, hkdf, hmac};
+
+use crate::Error;
+
+/// Length of a vault master key, a raw key and a key file.
+pub const KEY_LEN: usize = 32;
+
+/// What unlocks a vault.
+///
+/// ```
+/// use hearth_secure_storage::KeySource;
+/// use hearth_token_guard::{Password, SecretBytes};
+///
+/// let from_user = KeySource::Passphrase(Password::new("correct horse battery staple"));
+/// let from_disk = KeySource::KeyFile("/home/me/.config/app/vault.key".into());
+/// let from_os = KeySource::RawKey(SecretBytes::generate(32)?); // e.g. Android Keystore
+/// # Ok::<(), hearth_token_guard::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// A passphrase, stretched with Argon2id (parameters in [`VaultOptions`](crate::VaultOptions)
+    /// when the vault is created, in the vault's header after that).
+    Passphrase(Password),
+    /// A file of exactly 32 random bytes, created 0600 (directory 0700) on first use.
+    KeyFile(PathBuf),
+    /// A 32-byte key the caller got elsewhere (Android Keystore, systemd credentials, the
+    /// OS keyring).
+    RawKey(SecretBytes),
+}
+
+impl KeySource {
+    /// The key material: the passphrase bytes, or the 32-byte key (reading or creating the
+    /// key file).
+    pub(crate) fn material(&self) -> Result<SecretBytes, Error> {
+        match self {
+            KeySource::Passphrase(p) => Ok(SecretBytes::from_slice(p.expose_secret().as_bytes())),
+            KeySource::RawKey(k) if k.expose_secret().len() == KEY_LEN => Ok(k.clone()),
+            KeySource::RawKey(_) => Err(Error::BadKeyFile {
+                path: PathBuf::from("<raw key>"),
+            }),
+            KeySource::KeyFile(path) => read_or_create_key_file(path),
+        }
+    }
+
+    pub(crate) fn is_passphrase(&self) -> bool {
+        matches!(self, KeySource::Passphrase(_))
+    }
+}
+
+fn read_or_create_key_file(path: &PathBuf) -> Result<SecretBytes, Error> {
+    match private_file::read(path, KEY_LEN + 1) {
+        Ok(bytes) if bytes.len() == KEY_LEN => return Ok(SecretBytes::from_slice(&bytes)),
+        Ok(_) | Err(hearth_token_guard::Error::TooLong { .. }) => {
+            return Err(Error::BadKeyFile { path: path.clone() });
+        }
+        Err(hearth_token_guard::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let key = SecretBytes::generate(KEY_LEN)?;
+    match private_file::write(path, key.expose_secret(), WriteMode::CreateNew) {
+        Ok(()) => Ok(key),
+        // Another process created it first: use theirs.
+        Err(hearth_token_guard::Error::AlreadyExists { .. }) => read_or_create_key_file(path),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Argon2id cost parameters (RFC 9106) for passphrase-protected vaults.
+///
+/// The default is the OWASP minimum, m = 19 456 KiB, t = 2, p = 1: about 15–25 ms per
+/// unlock on a current laptop core. Raise it for vaults opened rarely.
+///
+/// ```
+/// use hearth_secure_storage::Argon2Params;
+///
+/// let p = Argon2Params::default();
+/// assert_eq!((p.m_cost_kib, p.t_cost, p.p_cost), (19_456, 2, 1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory, in KiB.
+    pub m_cost_kib: u32,
+    /// Passes over memory.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            m_cost_kib: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Largest memory cost a vault header may ask for: 2 GiB.
+    pub const MAX_M_COST_KIB: u32 = 2 * 1024 * 1024;
+    /// Largest time cost a vault header may ask for.
+    pub const MAX_T_COST: u32 = 64;
+    /// Largest lane count a vault header may ask for.
+    pub const MAX_P_COST: u32 = 16;
+
+    /// Whether these parameters are within the bounds a vault may use (checked before any
+    /// derivation, so a hostile header cannot demand gigabytes or hours).
+    pub(crate) fn in_bounds(&self) -> bool {
+        (1..=Self::MAX_P_COST).contains(&self.p_cost)
+            && (1..=Self::MAX_T_COST).contains(&self.t_cost)
+            && self.m_cost_kib >= 8 * self.p_cost
+            && self.m_cost_kib <= Self::MAX_M_COST_KIB
+    }
+}
+
+/// The two subkeys of VAULT-FORMAT.md.
+#[derive(Clone)]
+pub(crate) struct Subkeys {
+    pub(crate) enc: aead::LessSafeKey,
+    pub(crate) mac: hmac::Key,
+}
+
+/// The master key `M`: the raw key, or Argon2id of the passphrase with the vault id as salt.
+pub(crate) fn master_key(
+    material: &SecretBytes,
+    argon2: Option<Argon2Params>,
+    vault_id: &[u8; 16],
+) -> Result<SecretBytes, Error> {
+    let Some(p) = argon2 else {
+        return Ok(material.clone());
+    };
+    let params = argon2::Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(KEY_LEN))
+        .map_err(|_| corrupt_params())?;
+    let kdf = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+    kdf.hash_password_into(material.expose_secret(), vault_id, &mut *out)
+        .map_err(|_| corrupt_params())?;
+    Ok(SecretBytes::from_slice(&*out))
+}
+
+fn corrupt_params() -> Error {
+    Error::Corrupt {
+        path: PathBuf::new(),
+        reason: "Argon2id parameters rejected",
+    }
+}
+
+/// `K_enc` and `K_mac` by HKDF-SHA256 with the vault id as salt.
+pub(crate) fn subkeys(master: &SecretBytes, vault_id: &[u8; 16]) -> Subkeys {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, vault_id).extract(master.expose_secret());
+    let enc = prk
+        .expand(&[b"hearth-vault v1 aes-256-gcm"], &aead::AES_256_GCM)
+        .map(aead::UnboundKey::from);
+    let mac = prk
+        .expand(&[b"hearth-vault v1 hmac-sha256"], hmac::HMAC_SHA256)
+        .map(hmac::Key::from);
+    // `expand` fails only for an output longer than 255 hash lengths; these are 32 bytes.
+    match (enc, mac) {
+        (Ok(enc), Ok(mac)) => Subkeys {
+            enc: aead::LessSafeKey::new(enc),
+            mac,
+        },
+        _ => unreachable!("HKDF-SHA256 can always expand to 32 bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_reject_absurd_costs() {
+        assert!(Argon2Params::default().in_bounds());
+        let bad = [
+            Argon2Params {
+                m_cost_kib: u32::MAX,
+                t_cost: 2,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 19_456,
+                t_cost: 0,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 19_456,
+                t_cost: 65,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 19_456,
+                t_cost: 1,
+                p_cost: 0,
+            },
+            Argon2Params {
+                m_cost_kib: 7,
+                t_cost: 1,
+                p_cost: 1,
+            },
+        ];
+        for p in bad {
+            assert!(!p.in_bounds(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn argon2id_depends_on_passphrase_salt_and_params() {
+        let p = Argon2Params {
+            m_cost_kib: 64,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let pw = SecretBytes::from_slice(b"pw");
+        let a = master_key(&pw, Some(p), &[1; 16]).unwrap();
+        assert_eq!(a, master_key(&pw, Some(p), &[1; 16]).unwrap());
+        assert_ne!(a, master_key(&pw, Some(p), &[2; 16]).unwrap());
+        assert_ne!(
+            a,
+            master_key(&SecretBytes::from_slice(b"pW"), Some(p), &[1; 16]).unwrap()
+        );
+        let p2 = Argon2Params { t_cost: 2, ..p };
+        assert_ne!(a, master_key(&pw, Some(p2), &[1; 16]).unwrap());
+    }
+}

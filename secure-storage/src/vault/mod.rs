@@ -1,0 +1,526 @@
+//! The encrypted-file vault: [`EncryptedFileStore`]. Format: `VAULT-FORMAT.md`.
+
+mod format;
+mod keys;
+mod stamp;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hearth_token_guard::SecretBytes;
+use hearth_token_guard::private_file::{self, DirLock, WriteMode};
+use ring::rand::{SecureRandom, SystemRandom};
+
+pub use format::{MAX_SECRET_LEN, VaultInfo, inspect};
+pub use keys::{Argon2Params, KEY_LEN, KeySource};
+
+use crate::{BackendInfo, Error, Key, Namespace, Persistence, SecureStorage};
+use format::{Header, Sealed};
+use keys::Subkeys;
+use stamp::Stamp;
+
+/// Settings of an [`EncryptedFileStore`].
+///
+/// ```
+/// use hearth_secure_storage::VaultOptions;
+///
+/// let o = VaultOptions::default();
+/// assert_eq!(o.max_secret_len, 1 << 20);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VaultOptions {
+    /// Largest secret [`store`](SecureStorage::store) accepts (default 1 MiB, at most
+    /// [`MAX_SECRET_LEN`]); larger ones get [`Error::TooLarge`].
+    pub max_secret_len: usize,
+    /// How long a writer waits for another writer before [`Error::Busy`] (default 10 s).
+    pub lock_timeout: Duration,
+    /// Argon2id costs used when a passphrase vault is created or re-keyed.
+    pub argon2: Argon2Params,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            max_secret_len: 1 << 20,
+            lock_timeout: Duration::from_secs(10),
+            argon2: Argon2Params::default(),
+        }
+    }
+}
+
+impl VaultOptions {
+    /// These options with another Argon2id cost.
+    ///
+    /// ```
+    /// use hearth_secure_storage::{Argon2Params, VaultOptions};
+    ///
+    /// let strong = VaultOptions::default().with_argon2(Argon2Params { m_cost_kib: 65_536, t_cost: 3, p_cost: 1 });
+    /// ```
+    #[must_use]
+    pub fn with_argon2(mut self, argon2: Argon2Params) -> Self {
+        self.argon2 = argon2;
+        self
+    }
+
+    /// These options with another secret size cap (at most [`MAX_SECRET_LEN`]).
+    ///
+    /// ```
+    /// let o = hearth_secure_storage::VaultOptions::default().with_max_secret_len(4096);
+    /// assert_eq!(o.max_secret_len, 4096);
+    /// ```
+    #[must_use]
+    pub fn with_max_secret_len(mut self, max: usize) -> Self {
+        self.max_secret_len = max.min(MAX_SECRET_LEN);
+        self
+    }
+
+    /// These options with another lock timeout.
+    ///
+    /// ```
+    /// let o = hearth_secure_storage::VaultOptions::default().with_lock_timeout(std::time::Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+}
+
+/// Secrets in one authenticated, encrypted file (AES-256-GCM; VAULT-FORMAT.md).
+///
+/// - Every secret and its name is encrypted; the header and the set of entries are
+///   authenticated, so any change to the file is reported ([`Error::Tampered`] or
+///   [`Error::Corrupt`]) and a wrong key is told apart ([`Error::WrongKey`]).
+/// - When [`store`](SecureStorage::store) returns, the data is on disk: temp file 0600,
+///   fsync, rename, directory fsync. A crash leaves the old or the new vault.
+/// - Threads and processes may share a vault: writers lock the directory (bounded wait,
+///   [`Error::Busy`]) and re-read the file under the lock, so no update is lost; readers
+///   see a whole file, re-read only when it changed.
+/// - The file must be 0600 and its directory private (created 0700 whatever the umask);
+///   symlinks are refused.
+///
+/// ```
+/// use hearth_secure_storage::{EncryptedFileStore, KeySource, SecureStorage};
+/// use hearth_token_guard::SecretBytes;
+///
+/// let dir = std::env::temp_dir().join(format!("hearth-doc-vault-{}", std::process::id()));
+/// let vault = EncryptedFileStore::open(dir.join("vault.hearth"), KeySource::KeyFile(dir.join("vault.key")))?;
+/// let key = "jellytau::srv-1::user-7::access_token".parse()?;
+/// vault.store(&key, &SecretBytes::from_slice(b"jf-token"))?;
+///
+/// let again = EncryptedFileStore::open(dir.join("vault.hearth"), KeySource::KeyFile(dir.join("vault.key")))?;
+/// assert_eq!(again.retrieve(&key)?.unwrap().expose_secret(), b"jf-token");
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), hearth_secure_storage::Error>(())
+/// ```
+pub struct EncryptedFileStore {
+    path: PathBuf,
+    dir: PathBuf,
+    options: VaultOptions,
+    state: Mutex<State>,
+}
+
+/// What a handle knows about the vault: the key material and the last file it read.
+struct State {
+    source: KeySource,
+    material: SecretBytes,
+    header: Header,
+    keys: Subkeys,
+    entries: BTreeMap<Key, Sealed>,
+    /// Identity of the file `entries` came from; `None` forces a re-read.
+    stamp: Option<Stamp>,
+}
+
+impl std::fmt::Debug for EncryptedFileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedFileStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptedFileStore {
+    /// Opens the vault at `path`, creating it (and its directory, 0700) if it does not
+    /// exist, with default [`VaultOptions`].
+    ///
+    /// Errors: [`Error::WrongKey`], [`Error::KeySourceMismatch`], [`Error::Tampered`],
+    /// [`Error::Corrupt`], [`Error::UnsupportedVersion`], [`Error::InsecurePermissions`],
+    /// [`Error::BadKeyFile`], [`Error::Busy`], [`Error::Io`].
+    ///
+    /// ```
+    /// use hearth_secure_storage::{EncryptedFileStore, Error, KeySource};
+    /// use hearth_token_guard::{Password, SecretBytes};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-open-{}", std::process::id()));
+    /// let key = SecretBytes::generate(32)?;
+    /// EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(key))?;
+    /// let other = SecretBytes::generate(32)?;
+    /// let err = EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(other)).unwrap_err();
+    /// assert!(matches!(err, Error::WrongKey { .. }));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn open(path: impl Into<PathBuf>, source: KeySource) -> Result<Self, Error> {
+        Self::open_with(path, source, VaultOptions::default())
+    }
+
+    /// Like [`open`](Self::open), with options.
+    ///
+    /// ```
+    /// use hearth_secure_storage::{Argon2Params, EncryptedFileStore, KeySource, VaultOptions};
+    /// use hearth_token_guard::Password;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-ow-{}", std::process::id()));
+    /// let fast = VaultOptions::default().with_argon2(Argon2Params { m_cost_kib: 1024, t_cost: 1, p_cost: 1 });
+    /// let v = EncryptedFileStore::open_with(dir.join("v"), KeySource::Passphrase(Password::new("pw")), fast)?;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn open_with(
+        path: impl Into<PathBuf>,
+        source: KeySource,
+        options: VaultOptions,
+    ) -> Result<Self, Error> {
+        let path = path.into();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let material = source.material()?;
+        let state = match read_file(&path)? {
+            Some((bytes, stamp)) => load(&path, &bytes, stamp, source, material, None)?,
+            None => {
+                let lock = DirLock::acquire(&dir, options.lock_timeout)?;
+                match read_file(&path)? {
+                    Some((bytes, stamp)) => load(&path, &bytes, stamp, source, material, None)?,
+                    None => {
+                        let mut state = fresh(source, material, &options)?;
+                        write(&path, &lock, &mut state)?;
+                        state
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            path,
+            dir,
+            options,
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Opens the vault at `path` only if it exists ([`Error::NotFound`] otherwise).
+    ///
+    /// ```
+    /// use hearth_secure_storage::{EncryptedFileStore, Error, KeySource};
+    /// use hearth_token_guard::SecretBytes;
+    ///
+    /// let missing = std::env::temp_dir().join("hearth-doc-none/vault");
+    /// let err = EncryptedFileStore::open_existing(missing, KeySource::RawKey(SecretBytes::generate(32)?)).unwrap_err();
+    /// assert!(matches!(err, Error::NotFound { .. }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn open_existing(path: impl Into<PathBuf>, source: KeySource) -> Result<Self, Error> {
+        let path = path.into();
+        if read_file(&path)?.is_none() {
+            return Err(Error::NotFound { path });
+        }
+        Self::open(path, source)
+    }
+
+    /// The vault file.
+    ///
+    /// ```
+    /// # use hearth_secure_storage::{EncryptedFileStore, KeySource};
+    /// # let dir = std::env::temp_dir().join(format!("hearth-doc-p-{}", std::process::id()));
+    /// # let v = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k")))?;
+    /// assert!(v.path().ends_with("v"));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes the key or passphrase, keeping every entry: all entries are re-encrypted
+    /// under a new vault id and written atomically. The old key no longer opens the file.
+    ///
+    /// ```
+    /// use hearth_secure_storage::{EncryptedFileStore, Error, KeySource, SecureStorage};
+    /// use hearth_token_guard::SecretBytes;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-rk-{}", std::process::id()));
+    /// let (old, new) = (SecretBytes::generate(32)?, SecretBytes::generate(32)?);
+    /// let v = EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(old.clone()))?;
+    /// v.store(&"app::k".parse()?, &SecretBytes::from_slice(b"kept"))?;
+    /// v.rekey(KeySource::RawKey(new.clone()))?;
+    /// assert!(matches!(EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(old)), Err(Error::WrongKey { .. })));
+    /// let v = EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(new))?;
+    /// assert_eq!(v.retrieve(&"app::k".parse()?)?.unwrap().expose_secret(), b"kept");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn rekey(&self, new_source: KeySource) -> Result<(), Error> {
+        let material = new_source.material()?;
+        self.write_txn(|path, state| {
+            let mut plain = Vec::with_capacity(state.entries.len());
+            for (key, sealed) in &state.entries {
+                plain.push((
+                    key.clone(),
+                    format::open(&state.keys, &state.header.vault_id, key, sealed, path)?,
+                ));
+            }
+            let mut next = fresh(new_source, material, &self.options)?;
+            for (key, secret) in plain {
+                let sealed = format::seal(
+                    &next.keys,
+                    &next.header.vault_id,
+                    &key,
+                    secret.expose_secret(),
+                )?;
+                next.entries.insert(key, sealed);
+            }
+            next.header.generation = state.header.generation;
+            *state = next;
+            Ok(((), true))
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // State is replaced whole or not at all, so a poisoned lock holds a consistent value.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Re-reads the file if another handle or process replaced it since we last read it.
+    fn refresh(&self, state: &mut State) -> Result<(), Error> {
+        let current = Stamp::of(&self.path)?;
+        if current.is_some() && current == state.stamp {
+            return Ok(());
+        }
+        let Some((bytes, stamp)) = read_file(&self.path)? else {
+            return Err(Error::NotFound {
+                path: self.path.clone(),
+            });
+        };
+        let reuse = Some((&state.header, &state.keys));
+        let next = load(
+            &self.path,
+            &bytes,
+            stamp,
+            state.source.clone(),
+            state.material.clone(),
+            reuse,
+        )?;
+        *state = next;
+        Ok(())
+    }
+
+    /// Runs `change` on fresh state under the directory lock; writes if it says so.
+    fn write_txn<T>(
+        &self,
+        change: impl FnOnce(&Path, &mut State) -> Result<(T, bool), Error>,
+    ) -> Result<T, Error> {
+        let lock = DirLock::acquire(&self.dir, self.options.lock_timeout)?;
+        let mut state = self.state();
+        match self.refresh(&mut state) {
+            Ok(()) => {}
+            // Deleted underneath us: a write starts a new vault with the same key.
+            Err(Error::NotFound { .. }) => {
+                let (source, material) = (state.source.clone(), state.material.clone());
+                *state = fresh(source, material, &self.options)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let before = (state.header, state.entries.clone());
+        let (out, dirty) = change(&self.path, &mut state)?;
+        if dirty {
+            if let Err(e) = write(&self.path, &lock, &mut state) {
+                // Forget the change and re-read next time.
+                state.header = before.0;
+                state.entries = before.1;
+                state.stamp = None;
+                return Err(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SecureStorage for EncryptedFileStore {
+    fn store(&self, key: &Key, secret: &SecretBytes) -> Result<(), Error> {
+        let limit = self.options.max_secret_len.min(MAX_SECRET_LEN);
+        if secret.expose_secret().len() > limit {
+            return Err(Error::TooLarge { limit });
+        }
+        self.write_txn(|_, state| {
+            let sealed = format::seal(
+                &state.keys,
+                &state.header.vault_id,
+                key,
+                secret.expose_secret(),
+            )?;
+            state.entries.insert(key.clone(), sealed);
+            Ok(((), true))
+        })
+    }
+
+    fn retrieve(&self, key: &Key) -> Result<Option<SecretBytes>, Error> {
+        let mut state = self.state();
+        self.refresh(&mut state)?;
+        match state.entries.get(key) {
+            Some(sealed) => {
+                format::open(&state.keys, &state.header.vault_id, key, sealed, &self.path).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn delete(&self, key: &Key) -> Result<bool, Error> {
+        self.write_txn(|_, state| {
+            let existed = state.entries.remove(key).is_some();
+            Ok((existed, existed))
+        })
+    }
+
+    fn list(&self, namespace: &Namespace) -> Result<Vec<Key>, Error> {
+        let mut state = self.state();
+        self.refresh(&mut state)?;
+        Ok(state
+            .entries
+            .keys()
+            .filter(|k| namespace.contains(k))
+            .cloned()
+            .collect())
+    }
+
+    fn clear(&self, namespace: &Namespace) -> Result<usize, Error> {
+        self.write_txn(|_, state| {
+            let before = state.entries.len();
+            state.entries.retain(|k, _| !namespace.contains(k));
+            let removed = before - state.entries.len();
+            Ok((removed, removed > 0))
+        })
+    }
+
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "vault",
+            persistence: Persistence::Disk,
+            location: Some(self.path.display().to_string()),
+        }
+    }
+}
+
+/// Reads the vault file with its stamp, or `None` if it does not exist. The stamp is taken
+/// before and after the read and must agree, so it names exactly the bytes returned.
+fn read_file(path: &Path) -> Result<Option<(zeroize::Zeroizing<Vec<u8>>, Option<Stamp>)>, Error> {
+    for _ in 0..5 {
+        let before = Stamp::of(path)?;
+        if before.is_none() {
+            return Ok(None);
+        }
+        let bytes = match private_file::read(path, format::MAX_FILE_LEN) {
+            Ok(b) => b,
+            Err(hearth_token_guard::Error::NotFound { .. }) => continue,
+            Err(hearth_token_guard::Error::TooLong { .. }) => {
+                return Err(Error::Corrupt {
+                    path: path.into(),
+                    reason: "file larger than 256 MiB",
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if Stamp::of(path)? == before {
+            return Ok(Some((bytes, before)));
+        }
+    }
+    // The file kept changing under us: use the last read without a stamp (re-read next time).
+    match private_file::read(path, format::MAX_FILE_LEN) {
+        Ok(b) => Ok(Some((b, None))),
+        Err(hearth_token_guard::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Verifies and decodes a vault file. `reuse` passes the previous header and subkeys, so a
+/// re-read of an unchanged vault id skips key derivation (Argon2id).
+fn load(
+    path: &Path,
+    bytes: &[u8],
+    stamp: Option<Stamp>,
+    source: KeySource,
+    material: SecretBytes,
+    reuse: Option<(&Header, &Subkeys)>,
+) -> Result<State, Error> {
+    let u = format::parse_header(bytes, path)?;
+    let header = u.header;
+    if source.is_passphrase() != header.kdf.is_some() {
+        return Err(Error::KeySourceMismatch {
+            path: path.into(),
+            vault_uses: if header.kdf.is_some() {
+                "a passphrase"
+            } else {
+                "a key (raw or key file)"
+            },
+        });
+    }
+    let keys = match reuse {
+        Some((h, k)) if h.vault_id == header.vault_id && h.kdf == header.kdf => k.clone(),
+        _ => {
+            let master =
+                keys::master_key(&material, header.kdf, &header.vault_id).map_err(|e| match e {
+                    Error::Corrupt { reason, .. } => Error::Corrupt {
+                        path: path.into(),
+                        reason,
+                    },
+                    other => other,
+                })?;
+            keys::subkeys(&master, &header.vault_id)
+        }
+    };
+    let entries = format::verify(&u, &keys, path)?;
+    Ok(State {
+        source,
+        material,
+        header,
+        keys,
+        entries,
+        stamp,
+    })
+}
+
+/// A new, empty vault's state for `source`: random vault id, derived keys.
+fn fresh(source: KeySource, material: SecretBytes, options: &VaultOptions) -> Result<State, Error> {
+    let mut vault_id = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut vault_id)
+        .map_err(|_| Error::Rng)?;
+    let kdf = source.is_passphrase().then_some(options.argon2);
+    let master = keys::master_key(&material, kdf, &vault_id)?;
+    let keys = keys::subkeys(&master, &vault_id);
+    Ok(State {
+        source,
+        material,
+        header: Header {
+            kdf,
+            vault_id,
+            generation: 0,
+        },
+        keys,
+        entries: BTreeMap::new(),
+        stamp: None,
+    })
+}
+
+/// Writes `state` (generation + 1) durably; records the new file's stamp.
+fn write(path: &Path, lock: &DirLock, state: &mut State) -> Result<(), Error> {
+    state.header.generation = state.header.generation.wrapping_add(1);
+    let bytes = format::encode(&state.header, &state.entries, &state.keys);
+    private_file::write_locked(lock, path, &bytes, WriteMode::Replace)?;
+    state.stamp = Stamp::of(path)?;
+    Ok(())
+}
