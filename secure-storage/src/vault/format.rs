@@ -347,7 +347,7 @@ pub(crate) fn open(
         .open_in_place(
             Nonce::assume_unique_for_key(sealed.nonce),
             Aad::from(entry_aad(vault_id, key)),
-            &mut *buf,
+            &mut buf,
         )
         .map_err(|_| Error::Tampered { path: path.into() })?;
     Ok(SecretBytes::from_slice(plain))

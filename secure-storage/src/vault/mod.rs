@@ -189,6 +189,8 @@ impl EncryptedFileStore {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // The directory must be private too: anyone who can write to it could swap files.
+        private_file::ensure_private_dir(&dir)?;
         let material = source.material()?;
         let state = match read_file(&path)? {
             Some((bytes, stamp)) => load(&path, &bytes, stamp, source, material, None)?,
@@ -335,18 +337,17 @@ impl EncryptedFileStore {
             }
             Err(e) => return Err(e),
         }
-        let before = (state.header, state.entries.clone());
-        let (out, dirty) = change(&self.path, &mut state)?;
-        if dirty {
-            if let Err(e) = write(&self.path, &lock, &mut state) {
-                // Forget the change and re-read next time.
-                state.header = before.0;
-                state.entries = before.1;
-                state.stamp = None;
-                return Err(e);
+        let result = change(&self.path, &mut state).and_then(|(out, dirty)| {
+            if dirty {
+                write(&self.path, &lock, &mut state)?;
             }
+            Ok(out)
+        });
+        if result.is_err() {
+            // The file still holds the last committed state: forget ours, re-read next time.
+            state.stamp = None;
         }
-        Ok(out)
+        result
     }
 }
 
@@ -415,9 +416,12 @@ impl SecureStorage for EncryptedFileStore {
     }
 }
 
+/// A vault file's bytes and the stamp of the file they came from.
+type FileRead = (zeroize::Zeroizing<Vec<u8>>, Option<Stamp>);
+
 /// Reads the vault file with its stamp, or `None` if it does not exist. The stamp is taken
 /// before and after the read and must agree, so it names exactly the bytes returned.
-fn read_file(path: &Path) -> Result<Option<(zeroize::Zeroizing<Vec<u8>>, Option<Stamp>)>, Error> {
+fn read_file(path: &Path) -> Result<Option<FileRead>, Error> {
     for _ in 0..5 {
         let before = Stamp::of(path)?;
         if before.is_none() {

@@ -1,0 +1,442 @@
+//! The vault against damage, wrong keys, hostile permissions and concurrent writers.
+//! Every test in this binary runs under umask 000.
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+use hearth_secure_storage::{
+    Argon2Params, EncryptedFileStore, Error, Key, KeySource, Namespace, SecureStorage,
+    SecureStorageExt, VaultOptions, vault,
+};
+use hearth_token_guard::{AccessToken, Password, SecretBytes};
+
+fn scratch(name: &str) -> PathBuf {
+    static UMASK: Once = Once::new();
+    UMASK.call_once(|| {
+        rustix_umask_000();
+    });
+    let p = std::env::temp_dir().join(format!("hearth-vault-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&p);
+    p
+}
+
+/// The most permissive umask: whatever mode the vault ends up with, it set itself.
+fn rustix_umask_000() {
+    rustix::process::umask(rustix::fs::Mode::empty());
+}
+
+fn raw() -> SecretBytes {
+    SecretBytes::from_slice(&[0x42; 32])
+}
+
+fn fast_kdf() -> VaultOptions {
+    VaultOptions::default().with_argon2(Argon2Params {
+        m_cost_kib: 256,
+        t_cost: 1,
+        p_cost: 1,
+    })
+}
+
+fn key(s: &str) -> Key {
+    s.parse().unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// A small vault with two entries, and its bytes.
+fn small_vault(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    v.store(&key("app::a"), &SecretBytes::from_slice(b"alpha-secret"))
+        .unwrap();
+    v.store(&key("app::b::c"), &SecretBytes::from_slice(b"beta"))
+        .unwrap();
+    (path.clone(), fs::read(&path).unwrap())
+}
+
+fn open_bytes(path: &Path, bytes: &[u8]) -> Result<EncryptedFileStore, Error> {
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    EncryptedFileStore::open_existing(path, KeySource::RawKey(raw()))
+}
+
+#[test]
+fn round_trip_list_clear_and_reopen() {
+    let dir = scratch("roundtrip");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    let ns = Namespace::app("jellytau").unwrap().child("srv").unwrap();
+    for u in 0..5 {
+        let k = ns.key([format!("u{u}"), "access_token".into()]).unwrap();
+        v.store_secret(&k, &AccessToken::new(format!("token-{u}")))
+            .unwrap();
+    }
+    v.store(&key("other::x"), &SecretBytes::from_slice(b"keep"))
+        .unwrap();
+    assert_eq!(v.list(&ns).unwrap().len(), 5);
+    drop(v);
+
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    let t: AccessToken = v
+        .retrieve_secret(&key("jellytau::srv::u3::access_token"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.expose_secret(), "token-3");
+    assert_eq!(v.clear(&ns).unwrap(), 5);
+    assert_eq!(v.clear(&ns).unwrap(), 0);
+    assert!(v.delete(&key("other::x")).unwrap());
+    assert!(!v.delete(&key("other::x")).unwrap());
+    assert!(
+        v.list(&Namespace::app("other").unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(v.info().name, "vault");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn files_are_0600_in_0700_directories_under_umask_000() {
+    let dir = scratch("modes");
+    let path = dir.join("data/app/v");
+    let keyfile = dir.join("config/app/key");
+    let v = EncryptedFileStore::open(&path, KeySource::KeyFile(keyfile.clone())).unwrap();
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"s"))
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&keyfile), 0o600);
+    for d in ["data", "data/app", "config", "config/app"] {
+        assert_eq!(mode(&dir.join(d)), 0o700, "{d}");
+    }
+    assert_eq!(fs::read(&keyfile).unwrap().len(), 32);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_single_bit_flip_is_detected() {
+    let dir = scratch("bitflip");
+    let (path, good) = small_vault(&dir);
+    assert!(good.len() < 600, "small vault: {} bytes", good.len());
+    for i in 0..good.len() {
+        for bit in 0..8 {
+            let mut bad = good.clone();
+            bad[i] ^= 1 << bit;
+            match open_bytes(&path, &bad) {
+                Err(Error::Corrupt { .. } | Error::Tampered { .. }) => {}
+                Ok(v) => {
+                    // Opening may succeed only if reading then fails: never wrong plaintext.
+                    panic!(
+                        "byte {i} bit {bit}: opened with {:?}",
+                        v.list(&Namespace::app("app").unwrap())
+                    );
+                }
+                Err(other) => panic!("byte {i} bit {bit}: {other:?}"),
+            }
+        }
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_truncation_is_detected() {
+    let dir = scratch("truncate");
+    let (path, good) = small_vault(&dir);
+    for len in 0..good.len() {
+        match open_bytes(&path, &good[..len]) {
+            Err(Error::Corrupt { .. }) => {}
+            other => panic!("length {len}: {other:?}"),
+        }
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(matches!(
+        open_bytes(&path, &longer),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(open_bytes(&path, &good).is_ok());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn entries_cannot_be_swapped_between_vaults_with_the_same_key() {
+    let dir = scratch("swap");
+    let a = dir.join("a");
+    let b = dir.join("b");
+    let va = EncryptedFileStore::open(&a, KeySource::RawKey(raw())).unwrap();
+    let vb = EncryptedFileStore::open(&b, KeySource::RawKey(raw())).unwrap();
+    va.store(&key("app::k"), &SecretBytes::from_slice(b"secret-of-A"))
+        .unwrap();
+    vb.store(&key("app::k"), &SecretBytes::from_slice(b"secret-of-B"))
+        .unwrap();
+    let (fa, fb) = (fs::read(&a).unwrap(), fs::read(&b).unwrap());
+    assert_eq!(fa.len(), fb.len());
+    // B's header with A's body (and either MAC): the body was written for another vault.
+    let body = 124..fa.len() - 32;
+    for mac_from_a in [true, false] {
+        let mut spliced = fb.clone();
+        spliced[body.clone()].copy_from_slice(&fa[body.clone()]);
+        if mac_from_a {
+            let n = spliced.len();
+            spliced[n - 32..].copy_from_slice(&fa[n - 32..]);
+        }
+        assert!(matches!(
+            open_bytes(&b, &spliced),
+            Err(Error::Tampered { .. })
+        ));
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn wrong_passphrase_wrong_key_and_wrong_kind_of_key() {
+    let dir = scratch("wrongkey");
+    let path = dir.join("v");
+    let pw = |s: &str| KeySource::Passphrase(Password::new(s));
+    let v = EncryptedFileStore::open_with(&path, pw("right horse"), fast_kdf()).unwrap();
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"s"))
+        .unwrap();
+    drop(v);
+    let err = EncryptedFileStore::open_with(&path, pw("wrong horse"), fast_kdf()).unwrap_err();
+    assert!(matches!(err, Error::WrongKey { .. }), "{err:?}");
+    assert!(err.to_string().contains("wrong key or passphrase"));
+    assert!(!err.to_string().contains("horse"));
+    let err = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::KeySourceMismatch {
+                vault_uses: "a passphrase",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(EncryptedFileStore::open_with(&path, pw("right horse"), fast_kdf()).is_ok());
+
+    let raw_path = dir.join("r");
+    EncryptedFileStore::open(&raw_path, KeySource::RawKey(raw())).unwrap();
+    let err = EncryptedFileStore::open(
+        &raw_path,
+        KeySource::RawKey(SecretBytes::from_slice(&[1; 32])),
+    );
+    assert!(matches!(err, Err(Error::WrongKey { .. })));
+    let err = EncryptedFileStore::open(
+        &raw_path,
+        KeySource::RawKey(SecretBytes::from_slice(&[1; 31])),
+    );
+    assert!(matches!(err, Err(Error::BadKeyFile { .. })));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_default_kdf_is_at_least_the_owasp_minimum_and_stored_in_the_header() {
+    let dir = scratch("kdf");
+    let path = dir.join("v");
+    EncryptedFileStore::open(&path, KeySource::Passphrase(Password::new("pw"))).unwrap();
+    let info = vault::inspect(&fs::read(&path).unwrap()).unwrap();
+    let p = info.kdf.unwrap();
+    assert!(
+        p.m_cost_kib >= 19_456 && p.t_cost >= 2 && p.p_cost >= 1,
+        "{p:?}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rekey_from_passphrase_to_key_file_keeps_entries() {
+    let dir = scratch("rekey");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open_with(
+        &path,
+        KeySource::Passphrase(Password::new("old")),
+        fast_kdf(),
+    )
+    .unwrap();
+    for i in 0..20 {
+        v.store(
+            &key(&format!("app::k{i}")),
+            &SecretBytes::from_slice(format!("s{i}").as_bytes()),
+        )
+        .unwrap();
+    }
+    v.rekey(KeySource::KeyFile(dir.join("key"))).unwrap();
+    assert!(matches!(
+        EncryptedFileStore::open_with(
+            &path,
+            KeySource::Passphrase(Password::new("old")),
+            fast_kdf()
+        ),
+        Err(Error::KeySourceMismatch { .. })
+    ));
+    let v = EncryptedFileStore::open(&path, KeySource::KeyFile(dir.join("key"))).unwrap();
+    for i in 0..20 {
+        let s = v.retrieve(&key(&format!("app::k{i}"))).unwrap().unwrap();
+        assert_eq!(s.expose_secret(), format!("s{i}").as_bytes());
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn insecure_files_and_symlinks_are_refused() {
+    let dir = scratch("insecure");
+    let (path, _) = small_vault(&dir);
+    for loose in [0o620, 0o602, 0o640, 0o666] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(loose)).unwrap();
+        let err = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap_err();
+        assert!(
+            matches!(err, Error::InsecurePermissions(_)),
+            "{loose:o}: {err:?}"
+        );
+        assert!(err.to_string().contains(&format!("{loose:04o}")), "{err}");
+    }
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("link");
+    symlink(&path, &link).unwrap();
+    let err = EncryptedFileStore::open(&link, KeySource::RawKey(raw())).unwrap_err();
+    assert!(
+        matches!(err, Error::InsecurePermissions(_)) && err.to_string().contains("symbolic link"),
+        "{err}"
+    );
+
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap_err();
+    assert!(err.to_string().contains("0777"), "{err}");
+    let v = EncryptedFileStore::open(dir.join("new"), KeySource::RawKey(raw()));
+    assert!(matches!(v, Err(Error::InsecurePermissions(_))), "{v:?}");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn oversize_secrets_are_refused_and_nothing_is_lost() {
+    let dir = scratch("toolarge");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open_with(
+        &path,
+        KeySource::RawKey(raw()),
+        VaultOptions::default().with_max_secret_len(1000),
+    )
+    .unwrap();
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"before"))
+        .unwrap();
+    let err = v
+        .store(&key("app::k"), &SecretBytes::new(vec![7; 1001]))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 1000 }));
+    assert_eq!(
+        v.retrieve(&key("app::k")).unwrap().unwrap().expose_secret(),
+        b"before"
+    );
+    v.store(&key("app::k"), &SecretBytes::new(vec![7; 1000]))
+        .unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_handles_see_each_others_writes() {
+    let dir = scratch("handles");
+    let path = dir.join("v");
+    let a = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    let b = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    a.store(&key("app::x"), &SecretBytes::from_slice(b"1"))
+        .unwrap();
+    assert_eq!(
+        b.retrieve(&key("app::x")).unwrap().unwrap().expose_secret(),
+        b"1"
+    );
+    b.store(&key("app::y"), &SecretBytes::from_slice(b"2"))
+        .unwrap();
+    assert_eq!(
+        a.list(&Namespace::app("app").unwrap()).unwrap().len(),
+        2,
+        "b's write did not lose a's"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn threads_writing_concurrently_lose_nothing() {
+    let dir = scratch("threads");
+    let path = dir.join("v");
+    let v = Arc::new(EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (v, path) = (Arc::clone(&v), path.clone());
+            std::thread::spawn(move || {
+                // Half the threads share the handle, half open their own.
+                let own = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+                for i in 0..50 {
+                    let k = key(&format!("app::t{t}::k{i}"));
+                    let s = SecretBytes::from_slice(format!("{t}-{i}").as_bytes());
+                    if t % 2 == 0 {
+                        v.store(&k, &s).unwrap()
+                    } else {
+                        own.store(&k, &s).unwrap()
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let fresh = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    assert_eq!(
+        fresh.list(&Namespace::app("app").unwrap()).unwrap().len(),
+        200
+    );
+    // One write created the vault, then one per store.
+    assert_eq!(
+        vault::inspect(&fs::read(&path).unwrap())
+            .unwrap()
+            .generation,
+        201
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_vault_deleted_underneath_is_reported_then_recreated_by_a_write() {
+    let dir = scratch("deleted");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"x"))
+        .unwrap();
+    fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        v.retrieve(&key("app::k")),
+        Err(Error::NotFound { .. })
+    ));
+    v.store(&key("app::k2"), &SecretBytes::from_slice(b"y"))
+        .unwrap();
+    assert_eq!(
+        v.list(&Namespace::app("app").unwrap()).unwrap(),
+        vec![key("app::k2")]
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inspect_reads_the_header_without_the_key() {
+    let dir = scratch("inspect");
+    let (path, bytes) = small_vault(&dir);
+    let info = vault::inspect(&bytes).unwrap();
+    assert_eq!(
+        (info.version, info.kdf, info.entries, info.generation),
+        (1, None, 2, 3)
+    );
+    assert!(
+        bytes.windows(5).all(|w| w != b"alpha"),
+        "secrets are encrypted"
+    );
+    assert!(
+        bytes.windows(6).all(|w| w != b"app::a"),
+        "names are encrypted"
+    );
+    drop(path);
+    fs::remove_dir_all(&dir).unwrap();
+}
