@@ -12,7 +12,8 @@ Exit codes:
   1  failure (I/O, the OS random generator)
   2  usage error (bad arguments)
   3  not found
-  4  refused by policy (insecure permissions, a symlink, another owner, an existing file without --force)
+  4  refused by policy (insecure permissions, a symlink, another owner, an existing file
+     without --force, a secret over the size limit)
   5  integrity failure or wrong key (malformed or tampered data)";
 
 /// A failed command: what to print and how to exit.
@@ -25,6 +26,16 @@ pub(crate) struct Failure {
 impl Failure {
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code)
+    }
+
+    /// Bad arguments that clap could not catch (exit code 2).
+    pub(crate) fn usage(message: String) -> Self {
+        Self { message, code: 2 }
+    }
+
+    /// The thing asked for does not exist (exit code 3).
+    pub(crate) fn not_found(message: String) -> Self {
+        Self { message, code: 3 }
     }
 }
 
@@ -44,6 +55,28 @@ impl From<Error> for Failure {
             | Error::WrongFileType { .. }
             | Error::AlreadyExists { .. } => 4,
             Error::MalformedTokenFile { .. } => 5,
+            _ => 1,
+        };
+        Self {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+impl From<hearth_secure_storage::Error> for Failure {
+    fn from(e: hearth_secure_storage::Error) -> Self {
+        use hearth_secure_storage::Error as S;
+        let code = match &e {
+            S::NotFound { .. } => 3,
+            S::InsecurePermissions(_) | S::TooLarge { .. } => 4,
+            S::WrongKey { .. }
+            | S::KeySourceMismatch { .. }
+            | S::Tampered { .. }
+            | S::Corrupt { .. }
+            | S::UnsupportedVersion { .. }
+            | S::BadKeyFile { .. } => 5,
+            S::InvalidKey { .. } => 2,
             _ => 1,
         };
         Self {

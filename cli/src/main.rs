@@ -3,6 +3,7 @@
 
 mod exit;
 mod redact;
+mod secret;
 mod token;
 
 use std::process::ExitCode;
@@ -22,6 +23,12 @@ enum Command {
     /// Generate and manage secret tokens.
     #[command(subcommand, after_help = exit::HELP)]
     Token(token::TokenCommand),
+    /// Keep secrets in the encrypted-file vault.
+    ///
+    /// The vault is one AES-256-GCM file, authenticated as a whole, unlocked by a key file
+    /// (default) or a passphrase. Values go in through standard input only.
+    #[command(subcommand, after_help = exit::HELP)]
+    Secret(secret::SecretCommand),
     /// Copy standard input to standard output with secrets masked.
     ///
     /// Masks bearer tokens, JWTs, OAuth parameters (access_token, refresh_token, id_token,
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Token(cmd) => token::run(cmd),
         Command::Redact => redact::run(),
+        Command::Secret(cmd) => secret::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -248,6 +248,25 @@ impl EncryptedFileStore {
         &self.path
     }
 
+    /// Every key in the vault, sorted.
+    ///
+    /// ```
+    /// # use hearth_secure_storage::{EncryptedFileStore, KeySource, SecureStorage};
+    /// # use hearth_token_guard::SecretBytes;
+    /// # let dir = std::env::temp_dir().join(format!("hearth-doc-keys-{}", std::process::id()));
+    /// let v = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k")))?;
+    /// v.store(&"a::x".parse()?, &SecretBytes::from_slice(b"1"))?;
+    /// v.store(&"b::y".parse()?, &SecretBytes::from_slice(b"2"))?;
+    /// assert_eq!(v.keys()?.len(), 2);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn keys(&self) -> Result<Vec<Key>, Error> {
+        let mut state = self.state();
+        self.refresh(&mut state)?;
+        Ok(state.entries.keys().cloned().collect())
+    }
+
     /// Changes the key or passphrase, keeping every entry: all entries are re-encrypted
     /// under a new vault id and written atomically. The old key no longer opens the file.
     ///

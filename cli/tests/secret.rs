@@ -1,0 +1,292 @@
+//! `hearth secret …` as a user runs it.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-cli-secret-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&p);
+    p
+}
+
+fn hearth(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        // Default locations land in the scratch directory, never in the real home.
+        .env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn set_get_list_delete_clear_with_the_default_vault() {
+    let dir = scratch("defaults");
+    let ok = |args: &[&str], stdin: &[u8]| {
+        let out = hearth(&dir, args, stdin, &[]);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        out.stdout
+    };
+    ok(
+        &["secret", "set", "jellytau::srv::u1::access_token"],
+        b"tok-1\n",
+    );
+    ok(
+        &["secret", "set", "jellytau::srv::u2::access_token"],
+        b"tok-2",
+    );
+    ok(
+        &["secret", "set", "minify::spotify::refresh_token"],
+        b"\x00\xffbinary\n\n",
+    );
+    assert_eq!(
+        ok(&["secret", "get", "jellytau::srv::u1::access_token"], b""),
+        b"tok-1"
+    );
+    assert_eq!(
+        ok(&["secret", "get", "minify::spotify::refresh_token"], b""),
+        b"\x00\xffbinary\n"
+    );
+    assert_eq!(
+        text(&ok(&["secret", "list"], b"")),
+        "jellytau::srv::u1::access_token\njellytau::srv::u2::access_token\nminify::spotify::refresh_token\n"
+    );
+    assert_eq!(
+        text(&ok(&["secret", "list", "minify"], b"")),
+        "minify::spotify::refresh_token\n"
+    );
+    ok(&["secret", "delete", "minify::spotify::refresh_token"], b"");
+    assert_eq!(
+        text(&ok(&["secret", "clear", "jellytau::srv"], b"")),
+        "jellytau::srv::u1::access_token\njellytau::srv::u2::access_token\n"
+    );
+    assert_eq!(ok(&["secret", "list"], b""), b"");
+
+    let vault = dir.join("data/hearth/vault.hearth");
+    let key = dir.join("config/hearth/vault.key");
+    assert_eq!(
+        fs::metadata(&vault).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(dir.join("data/hearth"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn exit_codes_for_missing_wrong_and_damaged() {
+    let dir = scratch("codes");
+    let v = dir.join("v.hearth");
+    let vs = v.to_str().unwrap();
+    let pw = [("PW", "correct horse"), ("BAD", "wrong horse")];
+    let run = |args: &[&str], stdin: &[u8]| hearth(&dir, args, stdin, &pw);
+
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "missing vault: {}",
+        text(&out.stderr)
+    );
+    assert!(!v.exists(), "a read does not create a vault");
+
+    let out = run(
+        &[
+            "secret",
+            "set",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"s3cret-value",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::missing",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let out = run(
+        &[
+            "secret",
+            "delete",
+            "app::missing",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(3));
+
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "BAD",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("wrong key or passphrase") && !err.contains("horse"),
+        "{err}"
+    );
+
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "UNSET_VAR",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "not-a-key",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+            "--key-file",
+            "x",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a passphrase and a key file conflict"
+    );
+
+    let mut bytes = fs::read(&v).unwrap();
+    let n = bytes.len();
+    bytes[n - 40] ^= 0x01; // inside the body
+    fs::write(&v, &bytes).unwrap();
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("modified"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    fs::set_permissions(&v, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(
+        &[
+            "secret",
+            "get",
+            "app::k",
+            "--vault",
+            vs,
+            "--passphrase-env",
+            "PW",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(4));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn oversize_values_are_refused() {
+    let dir = scratch("big");
+    let v = dir.join("v");
+    let k = dir.join("k");
+    let args = [
+        "secret",
+        "set",
+        "app::k",
+        "--vault",
+        v.to_str().unwrap(),
+        "--key-file",
+        k.to_str().unwrap(),
+    ];
+    let out = hearth(&dir, &args, &vec![b'x'; (1 << 20) + 1], &[]);
+    assert_eq!(out.status.code(), Some(4));
+    let out = hearth(&dir, &args, &vec![b'x'; 1 << 20], &[]);
+    assert!(out.status.success());
+    fs::remove_dir_all(&dir).unwrap();
+}
