@@ -1,0 +1,188 @@
+//! The vault across real processes: writers killed with SIGKILL mid-write, and two
+//! processes writing at once.
+//!
+//! This file has its own `main` (`harness = false`): the same binary is the parent running
+//! the checks and, when `HEARTH_VAULT_CHILD` is set, the child process doing the writes.
+//! It prints libtest-style lines so the suite's totals include it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_secure_storage::{EncryptedFileStore, Key, KeySource, Namespace, SecureStorage};
+use hearth_token_guard::SecretBytes;
+
+const CHILD_ENV: &str = "HEARTH_VAULT_CHILD";
+
+fn main() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        child(&spec);
+        return;
+    }
+    let tests: [(&str, fn()); 2] = [
+        (
+            "writers_killed_mid_write_lose_only_the_unfinished_write",
+            killed_writers,
+        ),
+        (
+            "two_processes_writing_1000_keys_each_lose_nothing",
+            two_writers,
+        ),
+    ];
+    println!("\nrunning {} tests", tests.len());
+    let mut failed = 0;
+    for (name, test) in tests {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        failed += usize::from(!ok);
+    }
+    let passed = tests.len() - failed;
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
+    if failed > 0 {
+        std::process::exit(101);
+    }
+}
+
+/// Child: `vault|keyfile|prefix|count`. Stores `prefix::k{i}` = `value-{i}` for each i,
+/// printing i after each store has returned.
+fn child(spec: &str) {
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [vault, keyfile, prefix, count] = parts[..] else {
+        panic!("bad child spec");
+    };
+    let count: usize = count.parse().unwrap();
+    let store = EncryptedFileStore::open(vault, KeySource::KeyFile(keyfile.into())).unwrap();
+    for i in 0..count {
+        let key: Key = format!("{prefix}::k{i}").parse().unwrap();
+        store
+            .store(
+                &key,
+                &SecretBytes::from_slice(format!("value-{i}").as_bytes()),
+            )
+            .unwrap();
+        println!("{i}");
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-proc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn spawn(dir: &Path, prefix: &str, count: usize) -> Child {
+    let spec = format!(
+        "{}|{}|{prefix}|{count}",
+        dir.join("vault").display(),
+        dir.join("key").display()
+    );
+    Command::new(std::env::current_exe().unwrap())
+        .env(CHILD_ENV, spec)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` at most `limit`; kills it and fails past that.
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("child still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn reported(child: &mut Child) -> Vec<usize> {
+    // (Only for children that ran to the end.)
+    let out = child.stdout.take().unwrap();
+    BufReader::new(out)
+        .lines()
+        .map(|l| l.unwrap().parse().unwrap())
+        .collect()
+}
+
+fn open(dir: &Path) -> EncryptedFileStore {
+    EncryptedFileStore::open_existing(dir.join("vault"), KeySource::KeyFile(dir.join("key")))
+        .expect("the vault opens after every kill")
+}
+
+fn killed_writers() {
+    let dir = scratch("kill");
+    // Create the vault and key file first so every round starts from an existing vault.
+    drop(EncryptedFileStore::open(dir.join("vault"), KeySource::KeyFile(dir.join("key"))).unwrap());
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..8 {
+        let prefix = format!("r{round}");
+        let mut child = spawn(&dir, &prefix, 200);
+        // Let a random number of writes finish, then kill at a random instant of the next
+        // one (a write takes about a millisecond here: encrypt, write, fsync, rename).
+        let target = (next() % 190) as usize;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut done = Vec::new();
+        while done.len() < target {
+            done.push(lines.next().unwrap().unwrap().parse::<usize>().unwrap());
+        }
+        std::thread::sleep(Duration::from_micros(next() % 1500));
+        let _ = child.kill(); // SIGKILL
+        wait(&mut child, Duration::from_secs(30));
+        done.extend(lines.map(|l| l.unwrap().parse::<usize>().unwrap()));
+        eprintln!("  round {round}: killed after {} of 200 writes", done.len());
+        assert!(done.len() < 200, "round {round} was not killed mid-run");
+
+        let store = open(&dir);
+        let present = store.list(&Namespace::app(&prefix).unwrap()).unwrap();
+        for i in &done {
+            let key: Key = format!("{prefix}::k{i}").parse().unwrap();
+            let value = store
+                .retrieve(&key)
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: write {i} returned but is missing"));
+            assert_eq!(value.expose_secret(), format!("value-{i}").as_bytes());
+        }
+        // At most the one write in flight when the kill came may also have landed.
+        assert!(
+            present.len() == done.len() || present.len() == done.len() + 1,
+            "round {round}: {} present, {} reported",
+            present.len(),
+            done.len()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn two_writers() {
+    let dir = scratch("two");
+    drop(EncryptedFileStore::open(dir.join("vault"), KeySource::KeyFile(dir.join("key"))).unwrap());
+    let mut a = spawn(&dir, "a", 1000);
+    let mut b = spawn(&dir, "b", 1000);
+    assert!(wait(&mut a, Duration::from_secs(300)).success());
+    assert!(wait(&mut b, Duration::from_secs(300)).success());
+    assert_eq!(reported(&mut a).len(), 1000);
+    assert_eq!(reported(&mut b).len(), 1000);
+    let store = open(&dir);
+    assert_eq!(store.keys().unwrap().len(), 2000);
+    for (p, i) in [("a", 0), ("a", 999), ("b", 500)] {
+        let key: Key = format!("{p}::k{i}").parse().unwrap();
+        assert_eq!(
+            store.retrieve(&key).unwrap().unwrap().expose_secret(),
+            format!("value-{i}").as_bytes()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
