@@ -6,11 +6,14 @@
 
 use std::borrow::Cow;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use regex::Regex;
+
+#[path = "../../benches-common/estimates.rs"]
+mod estimates;
+use estimates::median_ns;
 
 const PEER_PATTERN: &str = concat!(
     r"(?i:\bbearer)[ \t]+[A-Za-z0-9\-._~+/]{8,}=*",
@@ -100,8 +103,10 @@ fn main() {
     c.final_summary();
 
     for (name, text) in &inputs {
-        if let (Some(ours), Some(peer)) = (median_ns(name, "hearth"), median_ns(name, "regex-peer"))
-        {
+        if let (Some(ours), Some(peer)) = (
+            median_ns(&format!("{name}/hearth")),
+            median_ns(&format!("{name}/regex-peer")),
+        ) {
             let mbps = |ns: f64| text.len() as f64 / ns * 1e3;
             println!(
                 "{name}: hearth {:.1} MB/s ({:.1} µs), regex-peer {:.1} MB/s ({:.1} µs), ratio peer/hearth = {:.2}x",
@@ -113,28 +118,4 @@ fn main() {
             );
         }
     }
-}
-
-/// Criterion's median estimate (ns) for `group/function`, read from its output directory.
-fn median_ns(group: &str, function: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            // The bench binary lives in <target>/<profile>/deps/.
-            Some(
-                std::env::current_exe()
-                    .ok()?
-                    .parent()?
-                    .parent()?
-                    .parent()?
-                    .to_path_buf(),
-            )
-        })?;
-    let path = target
-        .join("criterion")
-        .join(group)
-        .join(function)
-        .join("new/estimates.json");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
 }

@@ -248,6 +248,42 @@ impl EncryptedFileStore {
         &self.path
     }
 
+    /// Stores many secrets with one durable write (an import, a migration): all or none.
+    ///
+    /// ```
+    /// # use hearth_secure_storage::{EncryptedFileStore, KeySource, SecureStorage};
+    /// # use hearth_token_guard::SecretBytes;
+    /// # let dir = std::env::temp_dir().join(format!("hearth-doc-sa-{}", std::process::id()));
+    /// let v = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k")))?;
+    /// let items = (0..100).map(|i| (format!("app::k{i}").parse().unwrap(), SecretBytes::from_slice(b"s")));
+    /// v.store_all(items)?;
+    /// assert_eq!(v.keys()?.len(), 100);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn store_all(
+        &self,
+        items: impl IntoIterator<Item = (Key, SecretBytes)>,
+    ) -> Result<(), Error> {
+        let limit = self.options.max_secret_len.min(MAX_SECRET_LEN);
+        let items: Vec<(Key, SecretBytes)> = items.into_iter().collect();
+        if items.iter().any(|(_, s)| s.expose_secret().len() > limit) {
+            return Err(Error::TooLarge { limit });
+        }
+        self.write_txn(|_, state| {
+            for (key, secret) in &items {
+                let sealed = format::seal(
+                    &state.keys,
+                    &state.header.vault_id,
+                    key,
+                    secret.expose_secret(),
+                )?;
+                state.entries.insert(key.clone(), sealed);
+            }
+            Ok(((), !items.is_empty()))
+        })
+    }
+
     /// Every key in the vault, sorted.
     ///
     /// ```
@@ -433,6 +469,39 @@ impl SecureStorage for EncryptedFileStore {
             location: Some(self.path.display().to_string()),
         }
     }
+}
+
+/// Decrypts every entry of a vault file held in memory, checking it exactly as opening it
+/// would: e.g. to verify a backup copy before restoring it.
+///
+/// ```
+/// use hearth_secure_storage::{EncryptedFileStore, KeySource, SecureStorage, vault};
+/// use hearth_token_guard::SecretBytes;
+///
+/// let dir = std::env::temp_dir().join(format!("hearth-doc-da-{}", std::process::id()));
+/// let key = SecretBytes::generate(32)?;
+/// let v = EncryptedFileStore::open(dir.join("v"), KeySource::RawKey(key.clone()))?;
+/// v.store(&"app::k".parse()?, &SecretBytes::from_slice(b"s"))?;
+/// let backup = std::fs::read(dir.join("v")).unwrap();
+/// let entries = vault::decrypt_all(&backup, &KeySource::RawKey(key))?;
+/// assert_eq!(entries.len(), 1);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), hearth_secure_storage::Error>(())
+/// ```
+pub fn decrypt_all(bytes: &[u8], source: &KeySource) -> Result<Vec<(Key, SecretBytes)>, Error> {
+    let path = Path::new("<vault bytes>");
+    let material = source.material()?;
+    let state = load(path, bytes, None, source.clone(), material, None)?;
+    state
+        .entries
+        .iter()
+        .map(|(k, sealed)| {
+            Ok((
+                k.clone(),
+                format::open(&state.keys, &state.header.vault_id, k, sealed, path)?,
+            ))
+        })
+        .collect()
 }
 
 /// A vault file's bytes and the stamp of the file they came from.
