@@ -1,4 +1,5 @@
-//! Hearth quickstart: secret types that cannot leak, log scrubbing, and a session token file.
+//! Hearth quickstart: secret types that cannot leak, log scrubbing, a session token file,
+//! and tokens kept in the encrypted vault.
 //!
 //! ```text
 //! cargo run -p hearth-examples --example quickstart
@@ -10,6 +11,9 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use hearth_secure_storage::{
+    EncryptedFileStore, KeySource, Namespace, SecureStorage, SecureStorageExt,
+};
 use hearth_token_guard::private_file::WriteMode;
 use hearth_token_guard::{
     AccessToken, Error, Password, Redactor, RefreshToken, SessionToken, SessionTokenFile,
@@ -24,7 +28,7 @@ struct Session {
     refresh: RefreshToken,
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Hearth quickstart\n");
 
     // 1. Secret types: fresh random tokens from the OS CSPRNG; Debug never shows them.
@@ -110,8 +114,32 @@ fn main() -> Result<(), Error> {
     written.remove()?;
     println!("   removed at the end of the session");
 
-    if leaked {
-        eprintln!("quickstart: a secret survived redaction");
+    // 4. Tokens at rest: the encrypted vault, which needs no keyring daemon.
+    let dir = runtime_dir();
+    let vault_path = dir.join("vault.hearth");
+    let vault = EncryptedFileStore::open(&vault_path, KeySource::KeyFile(dir.join("vault.key")))?;
+    let account = Namespace::app("quickstart")?.child("server-1")?;
+    let access_key = account.key(["alice", "access_token"])?;
+    vault.store_secret(&access_key, &session.access)?;
+    vault.store_secret(&account.key(["alice", "refresh_token"])?, &session.refresh)?;
+    println!("\n4. Encrypted vault ({})", vault_path.display());
+    println!("   stored: {:?}", vault.list(&account)?);
+    let reopened =
+        EncryptedFileStore::open(&vault_path, KeySource::KeyFile(dir.join("vault.key")))?;
+    let back: Option<AccessToken> = reopened.retrieve_secret(&access_key)?;
+    println!(
+        "   reopened and read back the access token: equal={}",
+        back.as_ref() == Some(&session.access)
+    );
+    let bytes = std::fs::read(&vault_path)?;
+    let visible = bytes
+        .windows(session.access.expose_secret().len())
+        .any(|w| w == session.access.expose_secret().as_bytes());
+    println!("   token visible in the file's bytes: {visible}");
+    println!("   logout cleared {} secrets", reopened.clear(&account)?);
+
+    if leaked || visible || back.is_none() {
+        eprintln!("quickstart: a secret leaked or was lost");
         std::process::exit(1);
     }
     println!("\nDone.");

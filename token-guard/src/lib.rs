@@ -56,10 +56,5 @@ pub use secret::{
 #[cfg(unix)]
 pub use session_file::SessionTokenFile;
 
-/// README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
