@@ -440,3 +440,45 @@ fn inspect_reads_the_header_without_the_key() {
     drop(path);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_writer_waits_a_bounded_time_then_reports_busy() {
+    let dir = scratch("busy");
+    let path = dir.join("v");
+    let opts = VaultOptions::default().with_lock_timeout(std::time::Duration::from_millis(50));
+    let v = EncryptedFileStore::open_with(&path, KeySource::RawKey(raw()), opts).unwrap();
+    let held =
+        hearth_token_guard::private_file::DirLock::acquire(&dir, std::time::Duration::from_secs(1))
+            .unwrap();
+    let start = std::time::Instant::now();
+    let err = v
+        .store(&key("app::k"), &SecretBytes::from_slice(b"x"))
+        .unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    // Readers are not blocked by a writer's lock.
+    assert!(v.retrieve(&key("app::k")).unwrap().is_none());
+    drop(held);
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"x"))
+        .unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn no_secret_in_debug_or_errors() {
+    let dir = scratch("debug");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    v.store(&key("app::k"), &SecretBytes::from_slice(b"CANARY-SECRET"))
+        .unwrap();
+    assert!(!format!("{v:?}").contains("CANARY"));
+    let mem = hearth_secure_storage::MemoryStore::new();
+    mem.store(&key("app::k"), &SecretBytes::from_slice(b"CANARY-SECRET"))
+        .unwrap();
+    assert!(!format!("{mem:?} {mem:#?}").contains("CANARY"));
+    let source = KeySource::Passphrase(Password::new("CANARY-PASS"));
+    assert!(!format!("{source:?}").contains("CANARY"));
+    let err = EncryptedFileStore::open(&path, source).unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("CANARY"));
+    fs::remove_dir_all(&dir).unwrap();
+}
