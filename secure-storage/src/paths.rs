@@ -13,7 +13,7 @@ use crate::{Error, Namespace};
 /// # Ok::<(), hearth_secure_storage::Error>(())
 /// ```
 pub fn default_vault_path(app: &str) -> Result<PathBuf, Error> {
-    let base = dirs::data_dir().ok_or(Error::NotFound {
+    let base = data_dir().ok_or(Error::NotFound {
         path: PathBuf::from("<platform data directory: is HOME set?>"),
     })?;
     Ok(base.join(app_dir(app)?).join("vault.hearth"))
@@ -33,10 +33,55 @@ pub fn default_vault_path(app: &str) -> Result<PathBuf, Error> {
 /// # Ok::<(), hearth_secure_storage::Error>(())
 /// ```
 pub fn default_key_file(app: &str) -> Result<PathBuf, Error> {
-    let base = dirs::config_dir().ok_or(Error::NotFound {
+    let base = config_dir().ok_or(Error::NotFound {
         path: PathBuf::from("<platform config directory: is HOME set?>"),
     })?;
     Ok(base.join(app_dir(app)?).join("vault.key"))
+}
+
+// The platform rules, written out rather than pulled in: the usual crate for this (`dirs`)
+// brings an MPL-2.0 dependency, and the rules are a few lines.
+
+/// An absolute path from the environment variable `var`, if set (XDG requires absolute
+/// paths and says to ignore relative ones).
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+fn home() -> Option<PathBuf> {
+    env_dir("HOME")
+}
+
+#[cfg(target_os = "macos")]
+fn data_dir() -> Option<PathBuf> {
+    home().map(|h| h.join("Library/Application Support"))
+}
+
+#[cfg(target_os = "macos")]
+fn config_dir() -> Option<PathBuf> {
+    data_dir()
+}
+
+#[cfg(windows)]
+fn data_dir() -> Option<PathBuf> {
+    env_dir("APPDATA")
+}
+
+#[cfg(windows)]
+fn config_dir() -> Option<PathBuf> {
+    env_dir("APPDATA")
+}
+
+#[cfg(not(any(target_os = "macos", windows)))]
+fn data_dir() -> Option<PathBuf> {
+    env_dir("XDG_DATA_HOME").or_else(|| home().map(|h| h.join(".local/share")))
+}
+
+#[cfg(not(any(target_os = "macos", windows)))]
+fn config_dir() -> Option<PathBuf> {
+    env_dir("XDG_CONFIG_HOME").or_else(|| home().map(|h| h.join(".config")))
 }
 
 /// The app name as a directory name: it must be a valid app namespace, and not `.`/`..`
