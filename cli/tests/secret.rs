@@ -103,20 +103,14 @@ fn exit_codes_for_missing_wrong_and_damaged() {
     let v = dir.join("v.hearth");
     let vs = v.to_str().unwrap();
     let pw = [("PW", "correct horse"), ("BAD", "wrong horse")];
-    let run = |args: &[&str], stdin: &[u8]| hearth(&dir, args, stdin, &pw);
+    // `hearth secret CMD KEY --vault v.hearth --passphrase-env VAR [extra...]`
+    let run = |cmd: &str, key: &str, var: &str, extra: &[&str], stdin: &[u8]| {
+        let mut args = vec!["secret", cmd, key, "--vault", vs, "--passphrase-env", var];
+        args.extend_from_slice(extra);
+        hearth(&dir, &args, stdin, &pw)
+    };
 
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
-    );
+    let out = run("get", "app::k", "PW", &[], b"");
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -125,58 +119,18 @@ fn exit_codes_for_missing_wrong_and_damaged() {
     );
     assert!(!v.exists(), "a read does not create a vault");
 
-    let out = run(
-        &[
-            "secret",
-            "set",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"s3cret-value",
-    );
+    let out = run("set", "app::k", "PW", &[], b"s3cret-value");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::missing",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
+    assert_eq!(
+        run("get", "app::missing", "PW", &[], b"").status.code(),
+        Some(3)
     );
-    assert_eq!(out.status.code(), Some(3));
-    let out = run(
-        &[
-            "secret",
-            "delete",
-            "app::missing",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
+    assert_eq!(
+        run("delete", "app::missing", "PW", &[], b"").status.code(),
+        Some(3)
     );
-    assert_eq!(out.status.code(), Some(3));
 
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "BAD",
-        ],
-        b"",
-    );
+    let out = run("get", "app::k", "BAD", &[], b"");
     assert_eq!(out.status.code(), Some(5));
     let err = text(&out.stderr);
     assert!(
@@ -184,48 +138,17 @@ fn exit_codes_for_missing_wrong_and_damaged() {
         "{err}"
     );
 
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "UNSET_VAR",
-        ],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "not-a-key",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(2));
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-            "--key-file",
-            "x",
-        ],
-        b"",
+    assert_eq!(
+        run("get", "app::k", "UNSET_VAR", &[], b"").status.code(),
+        Some(2)
     );
     assert_eq!(
-        out.status.code(),
+        run("get", "not-a-key", "PW", &[], b"").status.code(),
+        Some(2)
+    );
+    let both = run("get", "app::k", "PW", &["--key-file", "x"], b"");
+    assert_eq!(
+        both.status.code(),
         Some(2),
         "a passphrase and a key file conflict"
     );
@@ -234,18 +157,7 @@ fn exit_codes_for_missing_wrong_and_damaged() {
     let n = bytes.len();
     bytes[n - 40] ^= 0x01; // inside the body
     fs::write(&v, &bytes).unwrap();
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
-    );
+    let out = run("get", "app::k", "PW", &[], b"");
     assert_eq!(out.status.code(), Some(5));
     assert!(
         text(&out.stderr).contains("modified"),
@@ -254,19 +166,7 @@ fn exit_codes_for_missing_wrong_and_damaged() {
     );
 
     fs::set_permissions(&v, fs::Permissions::from_mode(0o644)).unwrap();
-    let out = run(
-        &[
-            "secret",
-            "get",
-            "app::k",
-            "--vault",
-            vs,
-            "--passphrase-env",
-            "PW",
-        ],
-        b"",
-    );
-    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(run("get", "app::k", "PW", &[], b"").status.code(), Some(4));
     fs::remove_dir_all(&dir).unwrap();
 }
 

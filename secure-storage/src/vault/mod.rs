@@ -408,20 +408,7 @@ impl EncryptedFileStore {
 
 impl SecureStorage for EncryptedFileStore {
     fn store(&self, key: &Key, secret: &SecretBytes) -> Result<(), Error> {
-        let limit = self.options.max_secret_len.min(MAX_SECRET_LEN);
-        if secret.expose_secret().len() > limit {
-            return Err(Error::TooLarge { limit });
-        }
-        self.write_txn(|_, state| {
-            let sealed = format::seal(
-                &state.keys,
-                &state.header.vault_id,
-                key,
-                secret.expose_secret(),
-            )?;
-            state.entries.insert(key.clone(), sealed);
-            Ok(((), true))
-        })
+        self.store_all([(key.clone(), secret.clone())])
     }
 
     fn retrieve(&self, key: &Key) -> Result<Option<SecretBytes>, Error> {
