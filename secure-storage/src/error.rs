@@ -116,6 +116,61 @@ pub enum Error {
     #[error("refused: {0}")]
     InsecurePermissions(#[source] hearth_token_guard::Error),
 
+    /// The OS keyring is locked (a collection waiting for a prompt nobody can answer).
+    #[error("the {backend} keyring is locked")]
+    Locked {
+        /// Which backend, e.g. `"secret-service"`.
+        backend: &'static str,
+    },
+
+    /// An OS keyring call did not answer within the configured time.
+    #[error("the {backend} keyring did not answer within {waited:?}")]
+    Timeout {
+        /// Which backend.
+        backend: &'static str,
+        /// How long this call waited.
+        waited: Duration,
+    },
+
+    /// The OS keyring's per-user quota is used up (keyutils: 20 000 bytes and 200 keys by
+    /// default for non-root users).
+    #[error("the {backend} keyring's quota is exhausted")]
+    QuotaExceeded {
+        /// Which backend.
+        backend: &'static str,
+    },
+
+    /// The backend cannot be used here (no D-Bus session, no keyring daemon, a sandbox, a
+    /// platform failure); `reason` is the platform's own message.
+    #[error("the {backend} keyring is unavailable: {reason}")]
+    Unavailable {
+        /// Which backend.
+        backend: &'static str,
+        /// What the platform said.
+        reason: String,
+    },
+
+    /// The vault file is older than the write counter kept in the OS keyring: it was
+    /// replaced by an older copy (a restored backup, or an attack).
+    #[error("{} was rolled back: it is at write {found}, the keyring has seen write {expected}", path.display())]
+    RolledBack {
+        /// The vault.
+        path: PathBuf,
+        /// The write counter in the keyring.
+        expected: u64,
+        /// The vault's own write counter.
+        found: u64,
+    },
+
+    /// A hybrid vault exists but the OS keyring no longer holds its key.
+    #[error("{} exists but its key is not in the {backend} keyring", path.display())]
+    VaultKeyMissing {
+        /// The vault.
+        path: PathBuf,
+        /// Which keyring.
+        backend: &'static str,
+    },
+
     /// The operating system's random number generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,

@@ -34,6 +34,8 @@
 mod async_storage;
 mod error;
 mod key;
+#[cfg(feature = "keyring")]
+mod keyring_store;
 mod memory;
 mod paths;
 mod storage;
@@ -43,6 +45,8 @@ pub mod vault;
 pub use async_storage::{AsyncSecureStorage, Blocking};
 pub use error::Error;
 pub use key::{Key, KeyBuilder, MAX_KEY_LEN, MAX_PART_LEN, Namespace, SEPARATOR};
+#[cfg(feature = "keyring")]
+pub use keyring_store::{KeyringBackend, KeyringStore};
 pub use memory::MemoryStore;
 pub use paths::{default_key_file, default_vault_path};
 pub use storage::{BackendInfo, Persistence, SecureStorage, SecureStorageExt};

@@ -1,0 +1,219 @@
+//! KeyringStore against the real Secret Service (gnome-keyring) and real kernel keyutils.
+//!
+//! Run under `scripts/with-keyring` (as `scripts/test` does), which starts a private,
+//! unlocked gnome-keyring and sets `HEARTH_REQUIRE_KEYRING=1`. Without that variable and
+//! without a D-Bus session the Secret Service tests say so and return; with it they must pass.
+#![cfg(all(target_os = "linux", feature = "keyring"))]
+
+use std::process::Command;
+
+use hearth_secure_storage::{Error, Key, KeyringBackend, KeyringStore, Namespace, SecureStorage};
+use hearth_token_guard::SecretBytes;
+
+fn secret_service_available() -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HEARTH_REQUIRE_KEYRING").is_none(),
+        "HEARTH_REQUIRE_KEYRING is set but there is no D-Bus session"
+    );
+    eprintln!("no D-Bus session: Secret Service test not run (use scripts/with-keyring)");
+    false
+}
+
+/// An app name no other test (or run) uses.
+fn app(name: &str) -> String {
+    format!("hearth-test-{name}-{}", std::process::id())
+}
+
+fn key(app: &str, rest: &str) -> Key {
+    format!("{app}::{rest}").parse().unwrap()
+}
+
+fn round_trip_list_clear(store: &KeyringStore, app: &str) {
+    let ns = Namespace::app(app).unwrap();
+    let other = format!("{app}-other");
+    store
+        .store(
+            &key(app, "srv::u1::access_token"),
+            &SecretBytes::from_slice(b"tok-1"),
+        )
+        .unwrap();
+    store
+        .store(
+            &key(app, "srv::u2::access_token"),
+            &SecretBytes::from_slice(b"tok-2"),
+        )
+        .unwrap();
+    store
+        .store(&key(app, "x"), &SecretBytes::from_slice(b"\x00\xffbinary"))
+        .unwrap();
+    store
+        .store(&key(app, "empty"), &SecretBytes::from_slice(b""))
+        .unwrap();
+    assert_eq!(
+        store
+            .retrieve(&key(app, "empty"))
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b""
+    );
+    assert!(store.delete(&key(app, "empty")).unwrap());
+    store
+        .store(&key(&other, "keep"), &SecretBytes::from_slice(b"keep"))
+        .unwrap();
+    store
+        .store(
+            &key(app, "srv::u1::access_token"),
+            &SecretBytes::from_slice(b"tok-1b"),
+        )
+        .unwrap();
+
+    let got = store
+        .retrieve(&key(app, "srv::u1::access_token"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.expose_secret(), b"tok-1b");
+    assert_eq!(
+        store
+            .retrieve(&key(app, "x"))
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"\x00\xffbinary"
+    );
+    assert!(store.retrieve(&key(app, "missing")).unwrap().is_none());
+    assert_eq!(store.list(&ns).unwrap().len(), 3);
+    let srv = ns.child("srv").unwrap();
+    assert_eq!(
+        store.list(&srv).unwrap(),
+        vec![
+            key(app, "srv::u1::access_token"),
+            key(app, "srv::u2::access_token")
+        ]
+    );
+
+    assert_eq!(store.clear(&srv).unwrap(), 2);
+    assert_eq!(store.list(&ns).unwrap(), vec![key(app, "x")]);
+    assert!(store.delete(&key(app, "x")).unwrap());
+    assert!(!store.delete(&key(app, "x")).unwrap());
+    assert!(store.list(&ns).unwrap().is_empty());
+    // Nothing outside the namespace was touched.
+    let other_key = key(&other, "keep");
+    assert_eq!(
+        store.retrieve(&other_key).unwrap().unwrap().expose_secret(),
+        b"keep"
+    );
+    assert_eq!(store.clear(&Namespace::app(&other).unwrap()).unwrap(), 1);
+}
+
+#[test]
+fn secret_service_round_trip_list_and_clear() {
+    if !secret_service_available() {
+        return;
+    }
+    let store = KeyringStore::new(KeyringBackend::Native);
+    store.probe().unwrap();
+    round_trip_list_clear(&store, &app("ss"));
+}
+
+#[test]
+fn keyutils_round_trip_list_and_clear() {
+    let store = KeyringStore::new(KeyringBackend::Keyutils);
+    store.probe().unwrap();
+    round_trip_list_clear(&store, &app("ku"));
+}
+
+#[test]
+fn items_are_found_by_another_secret_service_client() {
+    if !secret_service_available() {
+        return;
+    }
+    let app = app("interop");
+    let store = KeyringStore::new(KeyringBackend::Native);
+    let k = key(&app, "srv-1::user-7::access_token");
+    store
+        .store(&k, &SecretBytes::from_slice(b"interop-secret"))
+        .unwrap();
+    let out = Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            &app,
+            "username",
+            "srv-1::user-7::access_token",
+        ])
+        .output()
+        .expect("secret-tool (apt libsecret-tools) is installed by scripts/test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"interop-secret");
+    let search = Command::new("secret-tool")
+        .args(["search", "--all", "service", &app])
+        .output()
+        .unwrap();
+    // secret-tool prints labels and secrets on stdout, attributes on stderr.
+    let listing = String::from_utf8_lossy(&search.stdout) + String::from_utf8_lossy(&search.stderr);
+    assert!(
+        listing.contains("attribute.username = srv-1::user-7::access_token"),
+        "{listing}"
+    );
+    store.clear(&Namespace::app(&app).unwrap()).unwrap();
+}
+
+#[test]
+fn the_index_is_repaired_when_items_vanish() {
+    let store = KeyringStore::new(KeyringBackend::Keyutils);
+    let app = app("repair");
+    store
+        .store(&key(&app, "a"), &SecretBytes::from_slice(b"1"))
+        .unwrap();
+    store
+        .store(&key(&app, "b"), &SecretBytes::from_slice(b"2"))
+        .unwrap();
+    // Another program removes an item behind Hearth's back.
+    let out = Command::new("keyctl")
+        .args(["search", "@u", "user", &format!("hearth:{app}::a")])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success() && !id.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        Command::new("keyctl")
+            .args(["unlink", &id, "@u"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        store.list(&Namespace::app(&app).unwrap()).unwrap(),
+        vec![key(&app, "b")]
+    );
+    assert_eq!(store.clear(&Namespace::app(&app).unwrap()).unwrap(), 1);
+}
+
+#[test]
+fn oversize_secrets_are_refused_with_the_limit() {
+    let store = KeyringStore::new(KeyringBackend::Keyutils);
+    let app = app("big");
+    let err = store
+        .store(&key(&app, "k"), &SecretBytes::new(vec![1; 40_000]))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 32_766 }), "{err:?}");
+    assert!(
+        store
+            .list(&Namespace::app(&app).unwrap())
+            .unwrap()
+            .is_empty(),
+        "nothing half-stored"
+    );
+}
