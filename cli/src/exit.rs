@@ -69,13 +69,15 @@ impl From<hearth_secure_storage::Error> for Failure {
         use hearth_secure_storage::Error as S;
         let code = match &e {
             S::NotFound { .. } => 3,
-            S::InsecurePermissions(_) | S::TooLarge { .. } => 4,
+            S::InsecurePermissions(_) | S::TooLarge { .. } | S::QuotaExceeded { .. } => 4,
             S::WrongKey { .. }
             | S::KeySourceMismatch { .. }
             | S::Tampered { .. }
             | S::Corrupt { .. }
             | S::UnsupportedVersion { .. }
-            | S::BadKeyFile { .. } => 5,
+            | S::BadKeyFile { .. }
+            | S::RolledBack { .. }
+            | S::VaultKeyMissing { .. } => 5,
             S::InvalidKey { .. } => 2,
             _ => 1,
         };

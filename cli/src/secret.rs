@@ -2,11 +2,12 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use hearth_secure_storage::{
-    EncryptedFileStore, Key, KeySource, Namespace, SecureStorage, default_key_file,
-    default_vault_path,
+    EncryptedFileStore, HybridStore, Key, KeySource, KeyringBackend, KeyringStore, Namespace,
+    SecureStorage, Storage, default_key_file, default_store, default_vault_path,
 };
 use hearth_token_guard::{Password, SecretBytes};
 
@@ -22,7 +23,7 @@ pub(crate) enum SecretCommand {
         /// The key, `app::segment::…`.
         key: String,
         #[command(flatten)]
-        vault: VaultArgs,
+        store: StoreArgs,
     },
     /// Write the secret stored under KEY to standard output, as stored (no newline added).
     #[command(after_help = exit::HELP)]
@@ -30,7 +31,7 @@ pub(crate) enum SecretCommand {
         /// The key, `app::segment::…`.
         key: String,
         #[command(flatten)]
-        vault: VaultArgs,
+        store: StoreArgs,
     },
     /// Delete the secret stored under KEY (exit code 3 if there was none).
     #[command(after_help = exit::HELP)]
@@ -38,15 +39,23 @@ pub(crate) enum SecretCommand {
         /// The key, `app::segment::…`.
         key: String,
         #[command(flatten)]
-        vault: VaultArgs,
+        store: StoreArgs,
     },
-    /// Print the keys in NAMESPACE (all keys without one), one per line.
+    /// Print the keys in NAMESPACE (all keys of --app without one), one per line.
     #[command(after_help = exit::HELP)]
     List {
         /// A key prefix, `app` or `app::segment…`.
         namespace: Option<String>,
         #[command(flatten)]
-        vault: VaultArgs,
+        store: StoreArgs,
+    },
+    /// Show the fallback chain of --backend auto: each backend tried, and why it was used
+    /// or skipped.
+    #[command(after_help = exit::HELP)]
+    Backends {
+        /// The app whose chain to show.
+        #[arg(long, default_value = "hearth")]
+        app: String,
     },
     /// Delete every key in NAMESPACE, printing each one.
     #[command(after_help = exit::HELP)]
@@ -54,14 +63,34 @@ pub(crate) enum SecretCommand {
         /// A key prefix, `app` or `app::segment…`.
         namespace: String,
         #[command(flatten)]
-        vault: VaultArgs,
+        store: StoreArgs,
     },
 }
 
+/// Where secrets are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// The fallback chain: the hybrid store if the OS keyring answers, else the vault with
+    /// its key file (see `hearth secret backends`). With --vault, --key-file or
+    /// --passphrase-env, the vault.
+    Auto,
+    /// The platform keyring: Secret Service, Keychain or Windows Credential Manager.
+    Keyring,
+    /// Linux kernel keyutils: no daemon needed, lost at reboot.
+    Keyutils,
+    /// The encrypted vault file.
+    Vault,
+    /// The vault file with its key in the platform keyring.
+    Hybrid,
+}
+
 #[derive(Debug, Args)]
-pub(crate) struct VaultArgs {
+pub(crate) struct StoreArgs {
+    /// Where secrets are kept.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// The vault file [default: the app's vault in the platform data directory,
-    /// e.g. ~/.local/share/APP/vault.hearth].
+    /// e.g. ~/.local/share/APP/vault.hearth, or hybrid.hearth for --backend hybrid].
     #[arg(long, value_name = "PATH")]
     vault: Option<PathBuf>,
     /// Read the vault's passphrase from this environment variable.
@@ -74,10 +103,13 @@ pub(crate) struct VaultArgs {
     /// The app whose default vault and key file to use.
     #[arg(long, default_value = "hearth")]
     app: String,
+    /// Seconds to wait for an OS keyring before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    timeout: u64,
 }
 
-impl VaultArgs {
-    fn path(&self) -> Result<PathBuf, Failure> {
+impl StoreArgs {
+    fn vault_path(&self) -> Result<PathBuf, Failure> {
         match &self.vault {
             Some(p) => Ok(p.clone()),
             None => Ok(default_vault_path(&self.app)?),
@@ -99,14 +131,48 @@ impl VaultArgs {
         }
     }
 
-    /// Opens the vault, creating it only when `create` (a write).
-    fn open(&self, create: bool) -> Result<EncryptedFileStore, Failure> {
-        let (path, source) = (self.path()?, self.source()?);
-        Ok(if create {
+    fn keyring(&self, backend: KeyringBackend) -> KeyringStore {
+        KeyringStore::new(backend).with_timeout(Duration::from_secs(self.timeout))
+    }
+
+    /// Opens the store; a vault is created only when `create` (a write).
+    fn open(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
+        let explicit_vault =
+            self.vault.is_some() || self.key_file.is_some() || self.passphrase_env.is_some();
+        Ok(match self.backend {
+            Backend::Vault => self.open_vault(create)?,
+            Backend::Auto if explicit_vault => self.open_vault(create)?,
+            Backend::Auto => {
+                let (store, _report) = Storage::for_app(&self.app)
+                    .with_timeout(Duration::from_secs(self.timeout))
+                    .prefer_hybrid(None)
+                    .fallback_vault(None, None)
+                    .build()?;
+                store
+            }
+            Backend::Keyring => Box::new(self.keyring(KeyringBackend::Native)),
+            Backend::Keyutils => Box::new(self.keyring(KeyringBackend::Keyutils)),
+            Backend::Hybrid => {
+                let path = match &self.vault {
+                    Some(p) => p.clone(),
+                    None => self.vault_path()?.with_file_name("hybrid.hearth"),
+                };
+                Box::new(HybridStore::open(
+                    &self.app,
+                    path,
+                    self.keyring(KeyringBackend::Native),
+                )?)
+            }
+        })
+    }
+
+    fn open_vault(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
+        let (path, source) = (self.vault_path()?, self.source()?);
+        Ok(Box::new(if create {
             EncryptedFileStore::open(path, source)?
         } else {
             EncryptedFileStore::open_existing(path, source)?
-        })
+        }))
     }
 }
 
@@ -120,40 +186,48 @@ fn parse_namespace(ns: &str) -> Result<Namespace, Failure> {
 
 pub(crate) fn run(cmd: SecretCommand) -> Result<(), Failure> {
     match cmd {
-        SecretCommand::Set { key, vault } => {
+        SecretCommand::Set { key, store } => {
             let key = parse_key(&key)?;
             let secret = read_stdin_secret()?;
-            vault.open(true)?.store(&key, &secret)?;
+            store.open(true)?.store(&key, &secret)?;
         }
-        SecretCommand::Get { key, vault } => {
+        SecretCommand::Get { key, store } => {
             let key = parse_key(&key)?;
-            let Some(secret) = vault.open(false)?.retrieve(&key)? else {
+            let Some(secret) = store.open(false)?.retrieve(&key)? else {
                 return Err(Failure::not_found(format!("no secret stored under {key}")));
             };
             let mut out = io::stdout().lock();
             out.write_all(secret.expose_secret())?;
             out.flush()?;
         }
-        SecretCommand::Delete { key, vault } => {
+        SecretCommand::Delete { key, store } => {
             let key = parse_key(&key)?;
-            if !vault.open(false)?.delete(&key)? {
+            if !store.open(false)?.delete(&key)? {
                 return Err(Failure::not_found(format!("no secret stored under {key}")));
             }
         }
-        SecretCommand::List { namespace, vault } => {
-            let store = vault.open(false)?;
+        SecretCommand::List { namespace, store } => {
+            let opened = store.open(false)?;
             let keys = match namespace {
-                Some(ns) => store.list(&parse_namespace(&ns)?)?,
-                None => store.keys()?,
+                Some(ns) => opened.list(&parse_namespace(&ns)?)?,
+                None => opened.list(&Namespace::app(&store.app)?)?,
             };
             print_keys(&keys)?;
         }
-        SecretCommand::Clear { namespace, vault } => {
+        SecretCommand::Clear { namespace, store } => {
             let ns = parse_namespace(&namespace)?;
-            let store = vault.open(false)?;
-            let keys = store.list(&ns)?;
-            store.clear(&ns)?;
+            let opened = store.open(false)?;
+            let keys = opened.list(&ns)?;
+            opened.clear(&ns)?;
             print_keys(&keys)?;
+        }
+        SecretCommand::Backends { app } => {
+            let result = default_store(&app);
+            let mut out = io::stdout().lock();
+            match result {
+                Ok((_, report)) => writeln!(out, "{report}")?,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())

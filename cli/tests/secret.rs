@@ -37,7 +37,9 @@ fn text(b: &[u8]) -> String {
 fn set_get_list_delete_clear_with_the_default_vault() {
     let dir = scratch("defaults");
     let ok = |args: &[&str], stdin: &[u8]| {
-        let out = hearth(&dir, args, stdin, &[]);
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--backend", "vault"]);
+        let out = hearth(&dir, &args, stdin, &[]);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         out.stdout
     };
@@ -62,8 +64,8 @@ fn set_get_list_delete_clear_with_the_default_vault() {
         b"\x00\xffbinary\n"
     );
     assert_eq!(
-        text(&ok(&["secret", "list"], b"")),
-        "jellytau::srv::u1::access_token\njellytau::srv::u2::access_token\nminify::spotify::refresh_token\n"
+        text(&ok(&["secret", "list", "jellytau"], b"")),
+        "jellytau::srv::u1::access_token\njellytau::srv::u2::access_token\n"
     );
     assert_eq!(
         text(&ok(&["secret", "list", "minify"], b"")),
@@ -74,7 +76,7 @@ fn set_get_list_delete_clear_with_the_default_vault() {
         text(&ok(&["secret", "clear", "jellytau::srv"], b"")),
         "jellytau::srv::u1::access_token\njellytau::srv::u2::access_token\n"
     );
-    assert_eq!(ok(&["secret", "list"], b""), b"");
+    assert_eq!(ok(&["secret", "list", "jellytau"], b""), b"");
 
     let vault = dir.join("data/hearth/vault.hearth");
     let key = dir.join("config/hearth/vault.key");

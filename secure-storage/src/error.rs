@@ -171,6 +171,21 @@ pub enum Error {
         backend: &'static str,
     },
 
+    /// No backend of a fallback chain could be used; `report` says why for each.
+    #[error("no secure storage backend is usable:\n{report}")]
+    NoBackend {
+        /// One line per backend tried.
+        report: String,
+    },
+
+    /// A migrated secret did not read back from the destination as written; the source
+    /// still holds it.
+    #[error("migration of {key} could not be verified in the destination; the source keeps it")]
+    MigrationUnverified {
+        /// The key (not secret).
+        key: String,
+    },
+
     /// The operating system's random number generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,

@@ -248,6 +248,26 @@ impl EncryptedFileStore {
         &self.path
     }
 
+    /// The vault's write counter: how many writes it has seen (VAULT-FORMAT.md
+    /// `generation`), as of the file on disk now.
+    ///
+    /// ```
+    /// # use hearth_secure_storage::{EncryptedFileStore, KeySource, SecureStorage};
+    /// # use hearth_token_guard::SecretBytes;
+    /// # let dir = std::env::temp_dir().join(format!("hearth-doc-gen-{}", std::process::id()));
+    /// let v = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k")))?;
+    /// let before = v.generation()?;
+    /// v.store(&"a::x".parse()?, &SecretBytes::from_slice(b"1"))?;
+    /// assert_eq!(v.generation()?, before + 1);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn generation(&self) -> Result<u64, Error> {
+        let mut state = self.state();
+        self.refresh(&mut state)?;
+        Ok(state.header.generation)
+    }
+
     /// Stores many secrets with one durable write (an import, a migration): all or none.
     ///
     /// ```
@@ -364,6 +384,7 @@ impl EncryptedFileStore {
             });
         };
         let reuse = Some((&state.header, &state.keys));
+        let seen = (state.header.vault_id, state.header.generation);
         let next = load(
             &self.path,
             &bytes,
@@ -372,6 +393,18 @@ impl EncryptedFileStore {
             state.material.clone(),
             reuse,
         )?;
+        // The same vault must never go back to an earlier write (a file restored or
+        // swapped in underneath a running process).
+        if next.header.vault_id == seen.0
+            && next.header.generation < seen.1
+            && state.stamp.is_some()
+        {
+            return Err(Error::RolledBack {
+                path: self.path.clone(),
+                expected: seen.1,
+                found: next.header.generation,
+            });
+        }
         *state = next;
         Ok(())
     }

@@ -1,0 +1,248 @@
+//! The observable fallback chain: try backends in order, use the first that works, and say
+//! why each one before it was skipped.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{
+    EncryptedFileStore, Error, HybridStore, KeySource, KeyringBackend, KeyringStore, SecureStorage,
+    default_key_file, default_vault_path,
+};
+
+/// One link of the chain.
+#[derive(Debug, Clone)]
+enum Link {
+    Keyring(KeyringBackend),
+    Hybrid(KeyringBackend, Option<PathBuf>),
+    Vault(Option<PathBuf>, Option<KeySource>),
+}
+
+/// Builds a store from an ordered list of backends. Nothing is tried until
+/// [`build`](Self::build); the in-memory store is never part of a chain.
+///
+/// ```no_run
+/// use hearth_secure_storage::Storage;
+///
+/// let (store, report) = Storage::for_app("jellytau").prefer_keyring().fallback_vault(None, None).build()?;
+/// println!("{report}"); // e.g. "secret-service: skipped (locked)\nvault: chosen (...)"
+/// # Ok::<(), hearth_secure_storage::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Storage {
+    app: String,
+    links: Vec<Link>,
+    timeout: Duration,
+}
+
+/// Why a backend was passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The keyring is locked and nobody can answer the unlock prompt.
+    Locked,
+    /// The keyring did not answer in time.
+    TimedOut,
+    /// No keyring daemon or D-Bus session, or the platform refused; its message.
+    NoDaemon(String),
+    /// A sandbox (Flatpak) hides the keyring.
+    Sandboxed(String),
+    /// The keyring's quota is used up.
+    Quota,
+    /// A vault that exists but does not open (wrong key, tampered, rolled back, ...).
+    Failed(String),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Locked => f.write_str("locked"),
+            SkipReason::TimedOut => f.write_str("timed out"),
+            SkipReason::NoDaemon(why) => write!(f, "no keyring daemon: {why}"),
+            SkipReason::Sandboxed(why) => write!(f, "sandboxed: {why}"),
+            SkipReason::Quota => f.write_str("quota exhausted"),
+            SkipReason::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// What happened to one backend of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The backend's name (`"hybrid"`, `"secret-service"`, `"keyutils"`, `"vault"`, ...).
+    pub backend: String,
+    /// `Ok(where)` if chosen, `Err(why)` if skipped.
+    pub outcome: Result<String, SkipReason>,
+}
+
+/// Every backend tried, in order, and what became of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FallbackReport {
+    /// The attempts, in order; the last one is the chosen backend if any was.
+    pub attempts: Vec<Attempt>,
+}
+
+impl FallbackReport {
+    /// The chosen backend's name, if any.
+    #[must_use]
+    pub fn chosen(&self) -> Option<&str> {
+        self.attempts
+            .iter()
+            .find(|a| a.outcome.is_ok())
+            .map(|a| a.backend.as_str())
+    }
+}
+
+impl fmt::Display for FallbackReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.attempts.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            match &a.outcome {
+                Ok(location) => write!(f, "{}: chosen ({location})", a.backend)?,
+                Err(why) => write!(f, "{}: skipped ({why})", a.backend)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// An empty chain for `app` (the namespace of its keys and default file names).
+    pub fn for_app(app: &str) -> Self {
+        Self {
+            app: app.to_owned(),
+            links: Vec::new(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Try the platform keyring directly (each secret one keyring item).
+    pub fn prefer_keyring(mut self) -> Self {
+        self.links.push(Link::Keyring(KeyringBackend::Native));
+        self
+    }
+
+    /// Try kernel keyutils (lost at reboot).
+    pub fn prefer_keyutils(mut self) -> Self {
+        self.links.push(Link::Keyring(KeyringBackend::Keyutils));
+        self
+    }
+
+    /// Try a [`HybridStore`]: vault key in the platform keyring, secrets in a vault file
+    /// (`None`: `<data dir>/<app>/hybrid.hearth`).
+    pub fn prefer_hybrid(mut self, vault_path: Option<PathBuf>) -> Self {
+        self.links
+            .push(Link::Hybrid(KeyringBackend::Native, vault_path));
+        self
+    }
+
+    /// Fall back to a vault (`None`: [`default_vault_path`]) unlocked by `source`
+    /// (`None`: the [`default_key_file`]).
+    pub fn fallback_vault(mut self, path: Option<PathBuf>, source: Option<KeySource>) -> Self {
+        self.links.push(Link::Vault(path, source));
+        self
+    }
+
+    /// Bound on each keyring call, probing included (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Tries each backend in order; returns the first that works and the report. If none
+    /// does, [`Error::NoBackend`] carries the report.
+    pub fn build(self) -> Result<(Box<dyn SecureStorage>, FallbackReport), Error> {
+        let mut report = FallbackReport::default();
+        for link in &self.links {
+            let (name, result) = self.try_link(link);
+            match result {
+                Ok(store) => {
+                    let location = store.info().location.unwrap_or_else(|| "OS keyring".into());
+                    report.attempts.push(Attempt {
+                        backend: name,
+                        outcome: Ok(location),
+                    });
+                    return Ok((store, report));
+                }
+                Err(e) => report.attempts.push(Attempt {
+                    backend: name,
+                    outcome: Err(skip_reason(e)),
+                }),
+            }
+        }
+        Err(Error::NoBackend {
+            report: report.to_string(),
+        })
+    }
+
+    fn try_link(&self, link: &Link) -> (String, Result<Box<dyn SecureStorage>, Error>) {
+        match link {
+            Link::Keyring(backend) => {
+                let store = KeyringStore::new(*backend).with_timeout(self.timeout);
+                let result = store
+                    .probe()
+                    .map(|()| Box::new(store) as Box<dyn SecureStorage>);
+                (backend.name().to_owned(), result)
+            }
+            Link::Hybrid(backend, path) => {
+                let keyring = KeyringStore::new(*backend).with_timeout(self.timeout);
+                let result = (|| {
+                    keyring.probe()?;
+                    let path = match path {
+                        Some(p) => p.clone(),
+                        None => default_vault_path(&self.app)?.with_file_name("hybrid.hearth"),
+                    };
+                    Ok(Box::new(HybridStore::open(&self.app, path, keyring)?)
+                        as Box<dyn SecureStorage>)
+                })();
+                ("hybrid".to_owned(), result)
+            }
+            Link::Vault(path, source) => {
+                let result = (|| {
+                    let path = match path {
+                        Some(p) => p.clone(),
+                        None => default_vault_path(&self.app)?,
+                    };
+                    let source = match source {
+                        Some(s) => s.clone(),
+                        None => KeySource::KeyFile(default_key_file(&self.app)?),
+                    };
+                    Ok(Box::new(EncryptedFileStore::open(path, source)?) as Box<dyn SecureStorage>)
+                })();
+                ("vault".to_owned(), result)
+            }
+        }
+    }
+}
+
+fn skip_reason(e: Error) -> SkipReason {
+    match e {
+        Error::Locked { .. } => SkipReason::Locked,
+        Error::Timeout { .. } => SkipReason::TimedOut,
+        Error::QuotaExceeded { .. } => SkipReason::Quota,
+        Error::Unavailable { reason, .. } if reason.starts_with("sandboxed") => {
+            SkipReason::Sandboxed(reason)
+        }
+        Error::Unavailable { reason, .. } => SkipReason::NoDaemon(reason),
+        other => SkipReason::Failed(other.to_string()),
+    }
+}
+
+/// The store an app should use, in one line: a [`HybridStore`] on the platform keyring
+/// (`<data dir>/<app>/hybrid.hearth`), else the vault at [`default_vault_path`] with the
+/// [`default_key_file`]. Returns the report of what was tried.
+///
+/// ```no_run
+/// let (store, report) = hearth_secure_storage::default_store("jellytau")?;
+/// eprintln!("secrets in {}", report.chosen().unwrap_or("?"));
+/// # Ok::<(), hearth_secure_storage::Error>(())
+/// ```
+pub fn default_store(app: &str) -> Result<(Box<dyn SecureStorage>, FallbackReport), Error> {
+    Storage::for_app(app)
+        .prefer_hybrid(None)
+        .fallback_vault(None, None)
+        .build()
+}
