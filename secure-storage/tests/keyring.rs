@@ -217,3 +217,130 @@ fn oversize_secrets_are_refused_with_the_limit() {
         "nothing half-stored"
     );
 }
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-kr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn hybrid_keyring() -> KeyringStore {
+    // The hybrid store runs on the Secret Service when there is one, else on keyutils.
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        KeyringStore::new(KeyringBackend::Native)
+    } else if std::env::var_os("HEARTH_REQUIRE_KEYRING").is_some() {
+        panic!("HEARTH_REQUIRE_KEYRING is set but there is no D-Bus session");
+    } else {
+        KeyringStore::new(KeyringBackend::Keyutils)
+    }
+}
+
+#[test]
+fn hybrid_holds_any_size_lists_and_survives_reopen() {
+    use hearth_secure_storage::HybridStore;
+    let keyring = hybrid_keyring();
+    let dir = scratch("hybrid");
+    let app = app("hybrid");
+    let path = dir.join("hybrid.hearth");
+    let store = HybridStore::open(&app, &path, keyring.clone()).unwrap();
+    let big = SecretBytes::new(vec![0x5a; 100_000]); // far past Windows' 2 560 and keyutils' quota
+    store.store(&key(&app, "big"), &big).unwrap();
+    store
+        .store(&key(&app, "small"), &SecretBytes::from_slice(b"s"))
+        .unwrap();
+    drop(store);
+
+    let store = HybridStore::open(&app, &path, keyring.clone()).unwrap();
+    assert_eq!(store.retrieve(&key(&app, "big")).unwrap().unwrap(), big);
+    assert_eq!(store.list(&Namespace::app(&app).unwrap()).unwrap().len(), 2);
+    assert_eq!(store.info().name, "hybrid");
+    assert_eq!(store.clear(&Namespace::app(&app).unwrap()).unwrap(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hybrid_detects_a_vault_rolled_back_to_an_older_copy() {
+    use hearth_secure_storage::HybridStore;
+    let keyring = hybrid_keyring();
+    let dir = scratch("rollback");
+    let app = app("rollback");
+    let path = dir.join("hybrid.hearth");
+    let store = HybridStore::open(&app, &path, keyring.clone()).unwrap();
+    store
+        .store(&key(&app, "token"), &SecretBytes::from_slice(b"old-token"))
+        .unwrap();
+    let backup = std::fs::read(&path).unwrap();
+    store
+        .store(&key(&app, "token"), &SecretBytes::from_slice(b"new-token"))
+        .unwrap();
+    drop(store);
+
+    std::fs::write(&path, &backup).unwrap(); // the attacker restores the old file
+    let err = HybridStore::open(&app, &path, keyring.clone()).unwrap_err();
+    assert!(
+        matches!(err, Error::RolledBack { expected, found, .. } if found < expected),
+        "{err:?}"
+    );
+
+    // A vault whose key is gone from the keyring is reported, not silently replaced.
+    let missing = dir.join("other.hearth");
+    drop(HybridStore::open(&app, &missing, keyring.clone()).unwrap());
+    let other_app = format!("{app}-x");
+    let err = HybridStore::open(&other_app, &missing, keyring.clone()).unwrap_err();
+    assert!(matches!(err, Error::VaultKeyMissing { .. }), "{err:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_chain_reports_its_choice_and_migrate_moves_verified() {
+    use hearth_secure_storage::{EncryptedFileStore, KeySource, Storage, migrate};
+    if !secret_service_available() {
+        return;
+    }
+    let dir = scratch("chain");
+    let app = app("chain");
+    let (store, report) = Storage::for_app(&app)
+        .prefer_keyring()
+        .fallback_vault(Some(dir.join("v")), Some(KeySource::KeyFile(dir.join("k"))))
+        .build()
+        .unwrap();
+    assert_eq!(report.chosen(), Some("secret-service"));
+    assert_eq!(store.info().name, "secret-service");
+    assert!(
+        report.to_string().starts_with("secret-service: chosen"),
+        "{report}"
+    );
+
+    // Move everything from a vault into the keyring.
+    let vault = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k"))).unwrap();
+    for i in 0..3 {
+        vault
+            .store(
+                &key(&app, &format!("k{i}")),
+                &SecretBytes::from_slice(format!("v{i}").as_bytes()),
+            )
+            .unwrap();
+    }
+    let ns = Namespace::app(&app).unwrap();
+    assert_eq!(migrate(&vault, store.as_ref(), &ns, true).unwrap().len(), 3);
+    assert_eq!(
+        store.list(&ns).unwrap().len(),
+        0,
+        "a dry run writes nothing"
+    );
+    assert_eq!(
+        migrate(&vault, store.as_ref(), &ns, false).unwrap().len(),
+        3
+    );
+    assert!(vault.list(&ns).unwrap().is_empty());
+    assert_eq!(
+        store
+            .retrieve(&key(&app, "k2"))
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        b"v2"
+    );
+    assert_eq!(store.clear(&ns).unwrap(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

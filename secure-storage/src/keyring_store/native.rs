@@ -45,6 +45,10 @@ fn map_error(e: keyring::Error) -> Error {
     let backend = BACKEND.name();
     match e {
         keyring::Error::NoStorageAccess(_) => Error::Locked { backend },
+        // Writing into a locked Secret Service collection fails as a platform error.
+        keyring::Error::PlatformFailure(err) if err.to_string().contains("IsLocked") => {
+            Error::Locked { backend }
+        }
         keyring::Error::TooLong(attr, limit) if attr == "password" || attr == "secret" => {
             Error::TooLarge {
                 limit: limit as usize,

@@ -1,0 +1,163 @@
+//! `hearth secret` on the OS keyrings, each scenario in its own D-Bus session with its own
+//! gnome-keyring (so locking one cannot disturb another test): interop with secret-tool, a
+//! locked collection answering `Locked` quickly, and the fallback to the vault with no
+//! D-Bus at all.
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Whether gnome-keyring and dbus-run-session are installed (scripts/test installs them);
+/// required when HEARTH_REQUIRE_KEYRING is set.
+fn keyring_tools() -> bool {
+    let ok = ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"]
+        .iter()
+        .all(|c| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {c}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    assert!(
+        ok || std::env::var_os("HEARTH_REQUIRE_KEYRING").is_none(),
+        "keyring tools missing"
+    );
+    if !ok {
+        eprintln!(
+            "gnome-keyring or dbus-run-session missing: test not run (scripts/test installs them)"
+        );
+    }
+    ok
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-cli-kr-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// Runs `script` (bash) in a fresh D-Bus session with an unlocked gnome-keyring whose
+/// files are under `dir`; `$HEARTH` is the binary under test. Bounded to 60 s.
+fn in_keyring_session(dir: &Path, script: &str) -> Output {
+    let prelude = format!(
+        "set -u; export HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config; \
+         printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; ",
+        home = dir.display()
+    );
+    Command::new("timeout")
+        .args([
+            "60",
+            "dbus-run-session",
+            "--",
+            "bash",
+            "-c",
+            &(prelude + script),
+        ])
+        .env("HEARTH", env!("CARGO_BIN_EXE_hearth"))
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn keyring_items_are_visible_to_secret_tool() {
+    if !keyring_tools() {
+        return;
+    }
+    let dir = scratch("interop");
+    let out = in_keyring_session(
+        &dir,
+        "printf tok-123 | \"$HEARTH\" secret set --backend keyring jellytau::srv::u1::access_token && \
+         secret-tool lookup service jellytau username srv::u1::access_token; echo; \
+         \"$HEARTH\" secret get --backend keyring jellytau::srv::u1::access_token; echo; \
+         \"$HEARTH\" secret list --backend keyring jellytau; \
+         \"$HEARTH\" secret clear --backend keyring jellytau >/dev/null; \
+         \"$HEARTH\" secret list --backend keyring jellytau; echo end",
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "tok-123\ntok-123\njellytau::srv::u1::access_token\nend\n",
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_locked_collection_answers_locked_without_hanging() {
+    if !keyring_tools() {
+        return;
+    }
+    let dir = scratch("locked");
+    let start = Instant::now();
+    let out = in_keyring_session(
+        &dir,
+        "printf s | \"$HEARTH\" secret set --backend keyring app::k || exit 10; \
+         secret-tool lock --collection=login >/dev/null 2>&1; \
+         \"$HEARTH\" secret get --backend keyring --timeout 3 app::k; echo \"exit=$?\"; \
+         \"$HEARTH\" secret backends --app app",
+    );
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("locked"), "{stderr}");
+    assert!(stdout.contains("hybrid: skipped (locked)"), "{stdout}");
+    assert!(stdout.contains("vault: chosen"), "{stdout}");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn with_no_dbus_at_all_auto_falls_back_to_the_vault_and_says_why() {
+    let dir = scratch("nodbus");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", dir.join("no-runtime"))
+            .env("HOME", &dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&["secret", "backends", "--app", "demo"], "");
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        report.starts_with("hybrid: skipped (no keyring daemon:"),
+        "{report}"
+    );
+    assert!(report.contains("vault: chosen ("), "{report}");
+    assert!(report.contains("data/demo/vault.hearth"), "{report}");
+
+    assert!(
+        run(&["secret", "set", "--app", "demo", "demo::k"], "v")
+            .status
+            .success()
+    );
+    let got = run(&["secret", "get", "--app", "demo", "demo::k"], "");
+    assert_eq!(got.stdout, b"v", "{}", text(&got.stderr));
+    assert!(dir.join("data/demo/vault.hearth").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
