@@ -5,15 +5,13 @@
 //! cargo run -p hearth-examples --example quickstart
 //! ```
 //!
-//! Needs no keyring daemon and no network. Later Hearth releases grow this into the full
-//! sign-in demo (PKCE sign-in, tokens in the OS keyring or the encrypted vault).
+//! Needs no keyring daemon and no network: without an OS keyring it falls back to the
+//! encrypted vault and says why. Later Hearth releases grow this into the full sign-in demo.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use hearth_secure_storage::{
-    EncryptedFileStore, KeySource, Namespace, SecureStorage, SecureStorageExt,
-};
+use hearth_secure_storage::{KeySource, Namespace, SecureStorageExt, Storage};
 use hearth_token_guard::private_file::WriteMode;
 use hearth_token_guard::{
     AccessToken, Error, Password, Redactor, RefreshToken, SessionToken, SessionTokenFile,
@@ -114,28 +112,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     written.remove()?;
     println!("   removed at the end of the session");
 
-    // 4. Tokens at rest: the encrypted vault, which needs no keyring daemon.
+    // 4. Tokens at rest: the OS keyring holds the vault key if it answers (hybrid store),
+    //    else the encrypted vault with a key file. The report says what was chosen and why.
     let dir = runtime_dir();
-    let vault_path = dir.join("vault.hearth");
-    let vault = EncryptedFileStore::open(&vault_path, KeySource::KeyFile(dir.join("vault.key")))?;
+    let chain = || {
+        Storage::for_app("quickstart")
+            .with_timeout(std::time::Duration::from_secs(3))
+            .prefer_hybrid(Some(dir.join("hybrid.hearth")))
+            .fallback_vault(
+                Some(dir.join("vault.hearth")),
+                Some(KeySource::KeyFile(dir.join("vault.key"))),
+            )
+            .build()
+    };
+    let (store, report) = chain()?;
+    println!("\n4. Tokens at rest");
+    for line in report.to_string().lines() {
+        println!("   {line}");
+    }
     let account = Namespace::app("quickstart")?.child("server-1")?;
     let access_key = account.key(["alice", "access_token"])?;
-    vault.store_secret(&access_key, &session.access)?;
-    vault.store_secret(&account.key(["alice", "refresh_token"])?, &session.refresh)?;
-    println!("\n4. Encrypted vault ({})", vault_path.display());
-    println!("   stored: {:?}", vault.list(&account)?);
-    let reopened =
-        EncryptedFileStore::open(&vault_path, KeySource::KeyFile(dir.join("vault.key")))?;
+    store.store_secret(&access_key, &session.access)?;
+    store.store_secret(&account.key(["alice", "refresh_token"])?, &session.refresh)?;
+    println!("   stored: {:?}", store.list(&account)?);
+    let (reopened, _) = chain()?;
     let back: Option<AccessToken> = reopened.retrieve_secret(&access_key)?;
     println!(
         "   reopened and read back the access token: equal={}",
         back.as_ref() == Some(&session.access)
     );
-    let bytes = std::fs::read(&vault_path)?;
+    let file = store.info().location.unwrap_or_default();
+    let file = file.split(" (key in").next().unwrap_or_default().to_owned();
+    let bytes = std::fs::read(&file).unwrap_or_default();
     let visible = bytes
         .windows(session.access.expose_secret().len())
         .any(|w| w == session.access.expose_secret().as_bytes());
-    println!("   token visible in the file's bytes: {visible}");
+    println!("   token visible in the bytes of {file}: {visible}");
     println!("   logout cleared {} secrets", reopened.clear(&account)?);
 
     if leaked || visible || back.is_none() {
