@@ -161,3 +161,43 @@ fn with_no_dbus_at_all_auto_falls_back_to_the_vault_and_says_why() {
     assert!(dir.join("data/demo/vault.hearth").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_keyring_that_never_answers_times_out() {
+    // A "D-Bus daemon" that accepts connections and then says nothing, ever.
+    let dir = scratch("deadbus");
+    let socket = dir.join("bus");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn); // keep it open, never reply
+        }
+    });
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args([
+            "secret",
+            "get",
+            "--backend",
+            "keyring",
+            "--timeout",
+            "1",
+            "app::k",
+        ])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", socket.display()),
+        )
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did not answer within"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -31,9 +31,18 @@ fn main() {
 
     let keyring = KeyringStore::new(KeyringBackend::Native);
     keyring.store(&key, &secret).unwrap();
-    let hybrid = HybridStore::open(&app, dir.join("hybrid.hearth"), KeyringStore::new(KeyringBackend::Native)).unwrap();
+    let hybrid = HybridStore::open(
+        &app,
+        dir.join("hybrid.hearth"),
+        KeyringStore::new(KeyringBackend::Native),
+    )
+    .unwrap();
     hybrid.store(&key, &secret).unwrap();
-    let vault = EncryptedFileStore::open(dir.join("vault.hearth"), KeySource::KeyFile(dir.join("key"))).unwrap();
+    let vault = EncryptedFileStore::open(
+        dir.join("vault.hearth"),
+        KeySource::KeyFile(dir.join("key")),
+    )
+    .unwrap();
     vault.store(&key, &secret).unwrap();
 
     let mut c = Criterion::default()
@@ -42,9 +51,15 @@ fn main() {
         .sample_size(20)
         .configure_from_args();
     let mut g = c.benchmark_group("keyring_retrieve");
-    g.bench_function("keyring", |b| b.iter(|| black_box(keyring.retrieve(&key).unwrap())));
-    g.bench_function("hybrid", |b| b.iter(|| black_box(hybrid.retrieve(&key).unwrap())));
-    g.bench_function("vault", |b| b.iter(|| black_box(vault.retrieve(&key).unwrap())));
+    g.bench_function("keyring", |b| {
+        b.iter(|| black_box(keyring.retrieve(&key).unwrap()))
+    });
+    g.bench_function("hybrid", |b| {
+        b.iter(|| black_box(hybrid.retrieve(&key).unwrap()))
+    });
+    g.bench_function("vault", |b| {
+        b.iter(|| black_box(vault.retrieve(&key).unwrap()))
+    });
     g.finish();
     c.final_summary();
 
