@@ -1,13 +1,44 @@
-//! Network policy for local-first apps: what they may connect to, and who may connect to
-//! them.
+//! Network policy for local-first apps: HTTPS only, pinned where it matters.
 //!
-//! This crate will own the HTTPS-only client (rustls and hyper; plain `http://` refused
-//! except to loopback on request; TLS 1.2 minimum; native roots, extra roots or pins only),
-//! certificate pinning in OkHttp's `sha256/…` format with backup pins and report-only mode,
-//! trust on first use with a pin store, and the guards for local servers: API keys with
-//! roles, the local IPC guard (Origin and Host checks, session tokens), rate limits and
-//! path confinement.
+//! - [`UrlPolicy`]: `https://` always; `http://` only to loopback IP literals, and only
+//!   when allowed; checked before any socket opens.
+//! - [`Pin`] (OkHttp's `sha256/…` format), [`HostPattern`] (`host`, `*.host`,
+//!   `**.host`) and [`PinPolicy`]: backup pins, CA-valid-and-pinned or pinned-only
+//!   (self-signed) per host, an expiry with an explicit [`AfterExpiry`], report-only mode.
+//! - [`PinningVerifier`]: a rustls verifier that checks pins against the path webpki
+//!   verified, never against what the server merely sent, and lists the chain's pins when
+//!   a pin fails ([`PinFailure`]).
+//! - [`TlsPolicy`]: builds the `rustls::ClientConfig` (TLS 1.2+ or 1.3 only; OS roots,
+//!   extra PEM roots, pins).
 //!
-//! It is filled by the issues "net-policy: the HTTPS-only TLS client with pinning and
-//! trust-on-first-use" and "Guards for local servers"; until then it exports nothing.
+//! The hyper client, trust on first use and the local-server guards are the next steps of
+//! this crate's issues.
+//!
+//! ```
+//! use hearth_net_policy::{PinPolicy, TlsPolicy};
+//!
+//! let pins = PinPolicy::new().pin("**.spotify.com", [
+//!     "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+//!     "sha256/BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=",
+//! ])?;
+//! let tls = TlsPolicy::new().add_root_der(vec![]).pins(pins).build();
+//! assert!(tls.is_err(), "an empty DER root is rejected, not ignored");
+//! # Ok::<(), hearth_net_policy::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod config;
+mod error;
+mod host_pattern;
+mod pin;
+mod pins;
+mod url_policy;
+mod verifier;
+
+pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
+pub use error::Error;
+pub use host_pattern::HostPattern;
+pub use pin::Pin;
+pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};
+pub use url_policy::UrlPolicy;
+pub use verifier::PinningVerifier;

@@ -1,0 +1,62 @@
+//! The crate's one error type.
+
+/// Everything the network policy can refuse or fail with.
+///
+/// ```
+/// use hearth_net_policy::{Error, Pin};
+///
+/// assert!(matches!("sha1/abc".parse::<Pin>(), Err(Error::InvalidPin { .. })));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A pin string that is not `sha256/` and the base64 of 32 bytes.
+    #[error("invalid pin: {reason}")]
+    InvalidPin {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A host pattern that is not a host name, `*.name` or `**.name`.
+    #[error("invalid host pattern: {reason}")]
+    InvalidHostPattern {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A URL the client cannot use.
+    #[error("invalid URL: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// `http://` to a host that is not an allowed loopback address: refused before any
+    /// socket opens.
+    #[error("plain HTTP refused for {host}: only HTTPS is allowed{hint}")]
+    PlainHttpRefused {
+        /// The host of the refused URL.
+        host: String,
+        /// What would allow it, if anything.
+        hint: &'static str,
+    },
+
+    /// No trust anchor could be loaded: the OS store is empty or unreadable and no extra
+    /// root or pin was given.
+    #[error("no trusted root certificate could be loaded ({failures} failed to load)")]
+    NoRoots {
+        /// How many certificates or stores failed to load.
+        failures: usize,
+    },
+
+    /// A PEM file or certificate that could not be read.
+    #[error("bad certificate data: {reason}")]
+    BadCertificate {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// TLS configuration rejected by rustls (e.g. no protocol version left).
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}

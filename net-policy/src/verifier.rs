@@ -1,0 +1,196 @@
+//! [`PinningVerifier`]: rustls certificate verification with pins checked against the
+//! verified path.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::{Pin, PinFailure, PinMode, PinPolicy};
+
+/// Verifies server certificates like rustls's WebPKI verifier, plus [`PinPolicy`]:
+///
+/// - hosts without pins: the chain must be valid for the name under the roots;
+/// - [`PinMode::CaAndPinned`]: the same, and a pin must match a certificate of the path
+///   webpki built and verified (never merely a certificate the server sent);
+/// - [`PinMode::PinnedOnly`]: the leaf's public key must match a pin (no CA involved).
+///
+/// In every mode rustls then checks the handshake signature with the leaf's key. Path
+/// building and checks happen once: the pins are read off the path webpki returns.
+#[derive(Debug)]
+pub struct PinningVerifier {
+    roots: Arc<RootCertStore>,
+    pins: PinPolicy,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinningVerifier {
+    /// A verifier trusting `roots` with `pins`, using `provider`'s signature algorithms.
+    #[must_use]
+    pub fn new(roots: Arc<RootCertStore>, pins: PinPolicy, provider: &CryptoProvider) -> Self {
+        Self {
+            roots,
+            pins,
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+
+    fn fail(&self, failure: PinFailure) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(report) = self.pins.report_only_callback() {
+            report(&failure);
+            return Ok(ServerCertVerified::assertion());
+        }
+        Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(failure)),
+        )))
+    }
+
+    fn verify_path(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<Vec<Pin>, rustls::Error> {
+        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
+        let path = ee
+            .verify_for_usage(
+                self.algorithms.all,
+                &self.roots.roots,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            )
+            .map_err(pki_error)?;
+        ee.verify_is_valid_for_subject_name(server_name)
+            .map_err(pki_error)?;
+        let mut pins = vec![Pin::of_spki(ee.subject_public_key_info().as_ref())];
+        pins.extend(
+            path.intermediate_certificates()
+                .map(|c| Pin::of_spki(c.subject_public_key_info().as_ref())),
+        );
+        pins.push(Pin::of_spki(&wrap_sequence(
+            path.anchor().subject_public_key_info.as_ref(),
+        )));
+        Ok(pins)
+    }
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let host = server_name.to_str().into_owned();
+        let pinned = self.pins.lookup(&host);
+        let expired = self.pins.expired_to_ca_only(SystemTime::now());
+        match pinned {
+            Some((expected, PinMode::PinnedOnly)) if !expired => {
+                let presented: Vec<Pin> = std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .filter_map(|c| Pin::of_certificate(c).ok())
+                    .collect();
+                let leaf = Pin::of_certificate(end_entity).map_err(|_| {
+                    rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
+                })?;
+                if expected.contains(&leaf) {
+                    return Ok(ServerCertVerified::assertion());
+                }
+                self.fail(PinFailure {
+                    host,
+                    presented,
+                    expected,
+                })
+            }
+            Some((expected, PinMode::CaAndPinned)) if !expired => {
+                let path = self.verify_path(end_entity, intermediates, server_name, now)?;
+                if path.iter().any(|p| expected.contains(p)) {
+                    return Ok(ServerCertVerified::assertion());
+                }
+                self.fail(PinFailure {
+                    host,
+                    presented: path,
+                    expected,
+                })
+            }
+            _ => {
+                self.verify_path(end_entity, intermediates, server_name, now)?;
+                Ok(ServerCertVerified::assertion())
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// DER SEQUENCE around `contents` (webpki keeps a trust anchor's SPKI without it).
+fn wrap_sequence(contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = Vec::with_capacity(len + 4);
+    out.push(0x30);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// webpki's errors as rustls's, so callers see the usual `InvalidCertificate` kinds.
+fn pki_error(e: webpki::Error) -> rustls::Error {
+    use webpki::Error as W;
+    let kind = match e {
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => CertificateError::BadEncoding,
+        W::CertExpired { .. } => CertificateError::Expired,
+        W::CertNotValidYet { .. } => CertificateError::NotValidYet,
+        W::CertNotValidForName(_) => CertificateError::NotValidForName,
+        W::UnknownIssuer => CertificateError::UnknownIssuer,
+        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        other => CertificateError::Other(OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_sequence;
+
+    #[test]
+    fn der_lengths() {
+        assert_eq!(wrap_sequence(&[1, 2]), [0x30, 2, 1, 2]);
+        assert_eq!(&wrap_sequence(&[0; 200])[..3], &[0x30, 0x81, 200]);
+        assert_eq!(&wrap_sequence(&[0; 300])[..4], &[0x30, 0x82, 1, 44]);
+    }
+}
