@@ -56,7 +56,6 @@ impl BuiltPolicy {
     }
 
     /// The URL policy to check every request and redirect with.
-    #[must_use]
     pub fn url_policy(&self) -> UrlPolicy {
         self.url
     }
