@@ -15,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let key = KeySource::RawKey(SecretBytes::from_slice(&[0x42; 32]));
     if let Ok(entries) = vault::decrypt_all(data, &key) {
-        assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "entries sorted, unique");
+        assert!(
+            entries.windows(2).all(|w| w[0].0 < w[1].0),
+            "entries sorted, unique"
+        );
     }
 });
