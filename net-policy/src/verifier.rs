@@ -48,13 +48,17 @@ impl PinningVerifier {
         )))
     }
 
+    /// Builds and verifies the path and checks the name; then, if `expected` pins are
+    /// given, looks for one on the path (leaf, intermediates, anchor; first match wins).
+    /// `Ok(Err(pins))` is a pin mismatch with the path's pins.
     fn verify_path(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
         now: UnixTime,
-    ) -> Result<Vec<Pin>, rustls::Error> {
+        expected: Option<&[Pin]>,
+    ) -> Result<Result<(), Vec<Pin>>, rustls::Error> {
         let ee = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
         let path = ee
             .verify_for_usage(
@@ -69,15 +73,26 @@ impl PinningVerifier {
             .map_err(pki_error)?;
         ee.verify_is_valid_for_subject_name(server_name)
             .map_err(pki_error)?;
-        let mut pins = vec![Pin::of_spki(ee.subject_public_key_info().as_ref())];
-        pins.extend(
-            path.intermediate_certificates()
-                .map(|c| Pin::of_spki(c.subject_public_key_info().as_ref())),
-        );
-        pins.push(Pin::of_spki(&wrap_sequence(
-            path.anchor().subject_public_key_info.as_ref(),
-        )));
-        Ok(pins)
+        let Some(expected) = expected else {
+            return Ok(Ok(()));
+        };
+        let leaf = std::iter::once(Pin::of_spki(ee.subject_public_key_info().as_ref()));
+        let middle = path
+            .intermediate_certificates()
+            .map(|c| Pin::of_spki(c.subject_public_key_info().as_ref()));
+        let anchor = std::iter::once_with(|| {
+            Pin::of_spki(&wrap_sequence(
+                path.anchor().subject_public_key_info.as_ref(),
+            ))
+        });
+        let mut seen = Vec::new();
+        for pin in leaf.chain(middle).chain(anchor) {
+            if expected.contains(&pin) {
+                return Ok(Ok(()));
+            }
+            seen.push(pin);
+        }
+        Ok(Err(seen))
     }
 }
 
@@ -112,18 +127,24 @@ impl ServerCertVerifier for PinningVerifier {
                 })
             }
             Some((expected, PinMode::CaAndPinned)) if !expired => {
-                let path = self.verify_path(end_entity, intermediates, server_name, now)?;
-                if path.iter().any(|p| expected.contains(p)) {
-                    return Ok(ServerCertVerified::assertion());
+                match self.verify_path(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    now,
+                    Some(&expected),
+                )? {
+                    Ok(()) => Ok(ServerCertVerified::assertion()),
+                    Err(presented) => self.fail(PinFailure {
+                        host,
+                        presented,
+                        expected,
+                    }),
                 }
-                self.fail(PinFailure {
-                    host,
-                    presented: path,
-                    expected,
-                })
             }
             _ => {
-                self.verify_path(end_entity, intermediates, server_name, now)?;
+                // Unpinned host, or pins expired with `AfterExpiry::CaOnly`.
+                let _ = self.verify_path(end_entity, intermediates, server_name, now, None)?;
                 Ok(ServerCertVerified::assertion())
             }
         }
