@@ -56,6 +56,53 @@ pub enum Error {
         reason: String,
     },
 
+    /// The server's certificate chain did not match the pins; the failure lists the
+    /// chain's pins (to bootstrap a configuration) and the expected ones.
+    #[error("{0}")]
+    PinMismatch(crate::PinFailure),
+
+    /// The TLS handshake failed (untrusted certificate, wrong name, expired, protocol
+    /// version refused, ...).
+    #[error("TLS handshake failed: {0}")]
+    Handshake(rustls::Error),
+
+    /// The TCP connection failed.
+    #[error("cannot connect to {host}: {source}")]
+    Connect {
+        /// The host.
+        host: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A stage took longer than its bound.
+    #[error("{stage} timed out after {after:?}")]
+    Timeout {
+        /// `"connect"`, `"TLS handshake"` or `"request"`.
+        stage: &'static str,
+        /// The bound.
+        after: std::time::Duration,
+    },
+
+    /// HTTP protocol failure.
+    #[error("HTTP: {0}")]
+    Http(#[source] hyper::Error),
+
+    /// More redirects than allowed.
+    #[error("more than {limit} redirects")]
+    TooManyRedirects {
+        /// The limit.
+        limit: usize,
+    },
+
+    /// A response body over the cap.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit: usize,
+    },
+
     /// TLS configuration rejected by rustls (e.g. no protocol version left).
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),

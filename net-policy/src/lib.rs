@@ -11,8 +11,11 @@
 //! - [`TlsPolicy`]: builds the `rustls::ClientConfig` (TLS 1.2+ or 1.3 only; OS roots,
 //!   extra PEM roots, pins).
 //!
-//! The hyper client, trust on first use and the local-server guards are the next steps of
-//! this crate's issues.
+//! - [`HttpsClient`]: hyper 1 over tokio-rustls; the policy checked on every request and
+//!   redirect before a socket opens; connect, handshake and overall timeouts; body cap.
+//!
+//! Trust on first use and the local-server guards are the next steps of this crate's
+//! issues.
 //!
 //! ```
 //! use hearth_net_policy::{PinPolicy, TlsPolicy};
@@ -27,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod client;
 mod config;
 mod error;
 mod host_pattern;
@@ -35,6 +39,7 @@ mod pins;
 mod url_policy;
 mod verifier;
 
+pub use client::{HttpsClient, Response, Timeouts};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use error::Error;
 pub use host_pattern::HostPattern;

@@ -1,0 +1,301 @@
+//! [`HttpsClient`]: hyper 1 over tokio-rustls, with the policy enforced on every request
+//! and every redirect, and every wait bounded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HOST, LOCATION};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use crate::{BuiltPolicy, Error, PinFailure, UrlPolicy};
+
+/// A response, body read in full (up to the client's cap).
+#[derive(Debug)]
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (`Debug` of sensitive values prints `Sensitive`).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Timeouts, each a bound on one stage, plus one on the whole request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect (default 10 s).
+    pub connect: Duration,
+    /// TLS handshake (default 10 s).
+    pub handshake: Duration,
+    /// Everything, redirects included (default 30 s).
+    pub overall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            handshake: Duration::from_secs(10),
+            overall: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An HTTPS client that only ever does what its [`BuiltPolicy`] allows.
+///
+/// Every request (and, with [`send_following_redirects`](Self::send_following_redirects),
+/// every redirect hop) is checked by the [`UrlPolicy`] before a socket opens; TLS uses the
+/// policy's verifier (roots and pins); connect, handshake and the whole exchange are
+/// bounded; bodies are capped. One connection per request (HTTP/1.1): simple, and no idle
+/// connection to a pinned host outlives a policy change.
+///
+/// ```no_run
+/// use hearth_net_policy::{HttpsClient, TlsPolicy};
+///
+/// # async fn demo() -> Result<(), hearth_net_policy::Error> {
+/// let client = HttpsClient::new(&TlsPolicy::new().native_roots().build()?);
+/// let response = client.get("https://example.com/").await?;
+/// println!("{}", response.status);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpsClient {
+    tls: Arc<ClientConfig>,
+    url: UrlPolicy,
+    timeouts: Timeouts,
+    max_body: usize,
+    max_redirects: usize,
+}
+
+impl HttpsClient {
+    /// A client for `policy` with default timeouts, a 16 MiB body cap and 5 redirects.
+    #[must_use]
+    pub fn new(policy: &BuiltPolicy) -> Self {
+        Self {
+            tls: Arc::clone(policy.config()),
+            url: policy.url_policy(),
+            timeouts: Timeouts::default(),
+            max_body: 16 << 20,
+            max_redirects: 5,
+        }
+    }
+
+    /// The same client with other timeouts.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The same client with another response body cap.
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// `GET url`, following redirects.
+    pub async fn get(&self, url: &str) -> Result<Response, Error> {
+        let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl {
+            reason: "not a URL",
+        })?;
+        let req = Request::get(uri)
+            .body(Bytes::new())
+            .map_err(|_| Error::InvalidUrl {
+                reason: "not a URL",
+            })?;
+        self.send_following_redirects(req).await
+    }
+
+    /// Sends `req` and follows up to 5 redirects, checking each target against the policy;
+    /// the `Authorization` header is dropped when a redirect leaves the origin, and 303
+    /// (or 301/302 after a POST) turns into a bodiless GET.
+    pub async fn send_following_redirects(&self, req: Request<Bytes>) -> Result<Response, Error> {
+        let overall = self.timeouts.overall;
+        tokio::time::timeout(overall, async {
+            let mut req = req;
+            for _ in 0..=self.max_redirects {
+                let next = clone_request(&req);
+                let response = self.send_once(req).await?;
+                let Some(location) = redirect_target(&response) else {
+                    return Ok(response);
+                };
+                let mut next = next;
+                let target = resolve(next.uri(), location)?;
+                if origin(&target) != origin(next.uri()) {
+                    next.headers_mut().remove(AUTHORIZATION);
+                }
+                let see_other = response.status == StatusCode::SEE_OTHER
+                    || (matches!(
+                        response.status,
+                        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
+                    ) && next.method() == Method::POST);
+                if see_other {
+                    *next.method_mut() = Method::GET;
+                    *next.body_mut() = Bytes::new();
+                }
+                *next.uri_mut() = target;
+                req = next;
+            }
+            Err(Error::TooManyRedirects {
+                limit: self.max_redirects,
+            })
+        })
+        .await
+        .map_err(|_| Error::Timeout {
+            stage: "request",
+            after: overall,
+        })?
+    }
+
+    /// Sends one request (no redirects), after checking its URL against the policy.
+    pub async fn send(&self, req: Request<Bytes>) -> Result<Response, Error> {
+        let overall = self.timeouts.overall;
+        tokio::time::timeout(overall, self.send_once(req))
+            .await
+            .map_err(|_| Error::Timeout {
+                stage: "request",
+                after: overall,
+            })?
+    }
+
+    async fn send_once(&self, mut req: Request<Bytes>) -> Result<Response, Error> {
+        self.url.check(req.uri())?;
+        let uri = req.uri().clone();
+        let host = uri.host().unwrap_or_default().to_owned();
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+
+        let tcp = tokio::time::timeout(
+            self.timeouts.connect,
+            TcpStream::connect((bare.as_str(), port)),
+        )
+        .await
+        .map_err(|_| Error::Timeout {
+            stage: "connect",
+            after: self.timeouts.connect,
+        })?
+        .map_err(|e| Error::Connect {
+            host: host.clone(),
+            source: e,
+        })?;
+
+        // Origin-form request line, Host header from the URL.
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        *req.uri_mut() = path
+            .parse()
+            .map_err(|_| Error::InvalidUrl { reason: "bad path" })?;
+        if !req.headers().contains_key(HOST) {
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+            let value = HeaderValue::from_str(authority)
+                .map_err(|_| Error::InvalidUrl { reason: "bad host" })?;
+            req.headers_mut().insert(HOST, value);
+        }
+        let req = req.map(Full::new);
+
+        if https {
+            let name = ServerName::try_from(bare).map_err(|_| Error::InvalidUrl {
+                reason: "not a valid TLS server name",
+            })?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls));
+            let tls = tokio::time::timeout(self.timeouts.handshake, connector.connect(name, tcp))
+                .await
+                .map_err(|_| Error::Timeout {
+                    stage: "TLS handshake",
+                    after: self.timeouts.handshake,
+                })?
+                .map_err(handshake_error)?;
+            self.exchange(TokioIo::new(tls), req).await
+        } else {
+            self.exchange(TokioIo::new(tcp), req).await
+        }
+    }
+
+    async fn exchange<IO>(&self, io: IO, req: Request<Full<Bytes>>) -> Result<Response, Error>
+    where
+        IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(Error::Http)?;
+        let driver = tokio::spawn(conn);
+        let response = sender.send_request(req).await.map_err(Error::Http)?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, self.max_body)
+            .collect()
+            .await
+            .map_err(|_| Error::BodyTooLarge {
+                limit: self.max_body,
+            })?
+            .to_bytes();
+        driver.abort();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// A pin failure inside a handshake error becomes [`Error::PinMismatch`].
+fn handshake_error(e: std::io::Error) -> Error {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) = tls
+        && let Some(failure) = other.0.downcast_ref::<PinFailure>()
+    {
+        return Error::PinMismatch(failure.clone());
+    }
+    match tls {
+        Some(t) => Error::Handshake(t.clone()),
+        None => Error::Connect {
+            host: String::new(),
+            source: e,
+        },
+    }
+}
+
+fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {
+    let mut out = Request::new(req.body().clone());
+    *out.method_mut() = req.method().clone();
+    *out.uri_mut() = req.uri().clone();
+    *out.headers_mut() = req.headers().clone();
+    out
+}
+
+fn redirect_target(r: &Response) -> Option<&HeaderValue> {
+    matches!(r.status.as_u16(), 301 | 302 | 303 | 307 | 308)
+        .then(|| r.headers.get(LOCATION))
+        .flatten()
+}
+
+fn resolve(base: &Uri, location: &HeaderValue) -> Result<Uri, Error> {
+    let invalid = || Error::InvalidUrl {
+        reason: "redirect Location is not a URL",
+    };
+    let text = location.to_str().map_err(|_| invalid())?;
+    if text.starts_with('/') && !text.starts_with("//") {
+        let mut parts = base.clone().into_parts();
+        parts.path_and_query = Some(text.parse().map_err(|_| invalid())?);
+        return Uri::from_parts(parts).map_err(|_| invalid());
+    }
+    text.parse::<Uri>()
+        .ok()
+        .filter(|u| u.scheme().is_some())
+        .ok_or_else(invalid)
+}
+
+fn origin(u: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
+    (u.scheme_str(), u.host(), u.port_u16())
+}

@@ -1,0 +1,261 @@
+//! The HTTPS client against real servers on loopback (tokio + rustls, rcgen certificates):
+//! pinned self-signed servers, a pin mismatch that sends no request byte, plain HTTP
+//! refused before any socket, redirects re-checked, timeouts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hearth_net_policy::{Error, HttpsClient, Pin, PinPolicy, Timeouts, TlsPolicy};
+use rcgen::{CertificateParams, KeyPair};
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+struct Server {
+    addr: SocketAddr,
+    /// Application bytes (HTTP request bytes) the server received, over all connections.
+    received: Arc<AtomicUsize>,
+}
+
+fn cert(names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+}
+
+/// Serves `response` to every request; TLS when `tls` is given.
+async fn serve(
+    tls: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+    response: &'static str,
+) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&received);
+    let acceptor = tls.map(|(c, k)| {
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![c], k)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, counter) = (acceptor.clone(), Arc::clone(&counter));
+            tokio::spawn(async move {
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(stream) = a.accept(tcp).await {
+                            answer(stream, &counter, response).await;
+                        }
+                    }
+                    None => answer(tcp, &counter, response).await,
+                }
+            });
+        }
+    });
+    Server { addr, received }
+}
+
+async fn answer<S: AsyncReadExt + AsyncWriteExt + Unpin>(
+    mut s: S,
+    counter: &AtomicUsize,
+    response: &str,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                counter.fetch_add(n, Ordering::SeqCst);
+                seen.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    let _ = s.write_all(response.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+
+fn pinned_client(pin: &Pin) -> HttpsClient {
+    let pins = PinPolicy::new()
+        .self_signed("127.0.0.1", [pin.to_string()])
+        .unwrap();
+    HttpsClient::new(
+        &TlsPolicy::new()
+            .pins(pins)
+            .allow_loopback_http()
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_pinned_self_signed_server_answers() {
+    let (c, k) = cert(&["jellyfin.home.arpa"]);
+    let pin = Pin::of_certificate(&c).unwrap();
+    let server = serve(Some((c, k)), OK).await;
+    let response = pinned_client(&pin)
+        .get(&format!(
+            "https://127.0.0.1:{}/System/Info",
+            server.addr.port()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(&response.body[..], b"hello");
+}
+
+#[tokio::test]
+async fn a_pin_mismatch_aborts_before_any_request_byte_reaches_the_server() {
+    let (c, k) = cert(&["jellyfin.home.arpa"]);
+    let server = serve(Some((c, k)), OK).await;
+    let wrong: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    let err = pinned_client(&wrong)
+        .get(&format!("https://127.0.0.1:{}/", server.addr.port()))
+        .await
+        .unwrap_err();
+    let Error::PinMismatch(failure) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failure.presented.len(), 1);
+    assert!(err.to_string().contains("sha256/"), "{err}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        server.received.load(Ordering::SeqCst),
+        0,
+        "the server saw request bytes"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_before_any_socket_opens() {
+    let client = HttpsClient::new(
+        &TlsPolicy::new()
+            .pins(
+                PinPolicy::new()
+                    .self_signed(
+                        "x.test",
+                        ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
+                    )
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    // 192.0.2.0/24 is TEST-NET-1: nothing answers there, and nothing is sent.
+    let start = Instant::now();
+    let err = client.get("http://192.0.2.1/").await.unwrap_err();
+    assert!(matches!(err, Error::PlainHttpRefused { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_millis(100));
+    // Loopback is refused too unless allowed.
+    let plain = serve(None, OK).await;
+    let err = client
+        .get(&format!("http://127.0.0.1:{}/", plain.addr.port()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PlainHttpRefused { .. }), "{err:?}");
+    assert_eq!(plain.received.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn loopback_http_is_allowed_when_asked_and_redirects_are_rechecked() {
+    let pin: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    let client = pinned_client(&pin);
+    let plain = serve(None, OK).await;
+    let ok = client
+        .get(&format!("http://127.0.0.1:{}/", plain.addr.port()))
+        .await
+        .unwrap();
+    assert_eq!(&ok.body[..], b"hello");
+
+    let redirecting = serve(
+        None,
+        "HTTP/1.1 302 Found\r\nlocation: http://192.0.2.1/steal\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let err = client
+        .get(&format!("http://127.0.0.1:{}/", redirecting.addr.port()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PlainHttpRefused { .. }), "{err:?}");
+
+    let looping = serve(
+        None,
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    let err = client
+        .get(&format!("http://127.0.0.1:{}/", looping.addr.port()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TooManyRedirects { limit: 5 }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_handshakes_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s); // accept, then say nothing
+        }
+    });
+    let pin: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    let client = pinned_client(&pin).with_timeouts(Timeouts {
+        handshake: Duration::from_millis(300),
+        ..Timeouts::default()
+    });
+    let start = Instant::now();
+    let err = client
+        .get(&format!("https://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                stage: "TLS handshake",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_cut_off() {
+    let (c, k) = cert(&["x"]);
+    let pin = Pin::of_certificate(&c).unwrap();
+    let server = serve(Some((c, k)), OK).await;
+    let err = pinned_client(&pin)
+        .with_max_body(4)
+        .get(&format!("https://127.0.0.1:{}/", server.addr.port()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::BodyTooLarge { limit: 4 }), "{err:?}");
+}
