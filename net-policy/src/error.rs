@@ -61,6 +61,23 @@ pub enum Error {
     #[error("{0}")]
     PinMismatch(crate::PinFailure),
 
+    /// Trust on first use: the server's key is not the one remembered for it.
+    #[error("the key of {host} changed: remembered {old}, now {new}")]
+    PinChanged {
+        /// `host:port`.
+        host: String,
+        /// The remembered pin.
+        old: crate::Pin,
+        /// The pin the server presents now.
+        new: crate::Pin,
+        /// The chain presented now, to show the user.
+        chain: Vec<crate::CertInfo>,
+    },
+
+    /// The pin store could not be read or written.
+    #[error("pin store: {0}")]
+    PinStore(String),
+
     /// The TLS handshake failed (untrusted certificate, wrong name, expired, protocol
     /// version refused, ...).
     #[error("TLS handshake failed: {0}")]

@@ -14,8 +14,12 @@
 //! - [`HttpsClient`]: hyper 1 over tokio-rustls; the policy checked on every request and
 //!   redirect before a socket opens; connect, handshake and overall timeouts; body cap.
 //!
-//! Trust on first use and the local-server guards are the next steps of this crate's
-//! issues.
+//! - Trust on first use: [`PinStore`] (per host and port; [`FilePinStore`]),
+//!   [`trust_on_first_use`] giving a [`TrustDecision`] with the chain described
+//!   ([`CertInfo`]) or [`Error::PinChanged`] with both keys; [`fetch_chain`] reads a chain
+//!   without trusting it.
+//!
+//! The local-server guards are the next step of this crate's issues.
 //!
 //! ```
 //! use hearth_net_policy::{PinPolicy, TlsPolicy};
@@ -30,20 +34,26 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod cert_info;
 mod client;
 mod config;
 mod error;
 mod host_pattern;
 mod pin;
 mod pins;
+mod tofu;
 mod url_policy;
 mod verifier;
 
+pub use cert_info::CertInfo;
 pub use client::{HttpsClient, Response, Timeouts};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use error::Error;
 pub use host_pattern::HostPattern;
 pub use pin::Pin;
 pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};
+pub use tofu::{
+    FilePinStore, MemoryPinStore, PinStore, TrustDecision, fetch_chain, trust_on_first_use,
+};
 pub use url_policy::UrlPolicy;
 pub use verifier::PinningVerifier;

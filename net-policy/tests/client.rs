@@ -259,3 +259,63 @@ async fn oversize_bodies_are_cut_off() {
         .unwrap_err();
     assert!(matches!(err, Error::BodyTooLarge { limit: 4 }), "{err:?}");
 }
+
+#[tokio::test]
+async fn trust_on_first_use_shows_the_certificate_then_knows_it_then_reports_a_change() {
+    use hearth_net_policy::{FilePinStore, PinStore, TrustDecision, trust_on_first_use};
+    let (c, k) = cert(&["jellyfin.home.arpa"]);
+    let pin = Pin::of_certificate(&c).unwrap();
+    let server = serve(Some((c, k)), OK).await;
+    let port = server.addr.port();
+    let dir = std::env::temp_dir().join(format!("hearth-tofu-{}-{port}", std::process::id()));
+    let store = FilePinStore::new(dir.join("pins"));
+
+    let first = trust_on_first_use(&store, "127.0.0.1", port, Timeouts::default())
+        .await
+        .unwrap();
+    let TrustDecision::FirstContact { chain } = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(chain[0].pin, pin);
+    assert_eq!(chain[0].subject, chain[0].issuer, "self-signed");
+    assert!(chain[0].not_after.ends_with('Z'));
+    assert_eq!(
+        server.received.load(Ordering::SeqCst),
+        0,
+        "looking sent no request"
+    );
+
+    store.put("127.0.0.1", port, pin).unwrap(); // the user accepted
+    let again = trust_on_first_use(&store, "127.0.0.1", port, Timeouts::default())
+        .await
+        .unwrap();
+    assert_eq!(again, TrustDecision::Known { pin });
+    // Another port of the same host is another server: not trusted by this pin.
+    assert!(
+        store
+            .get("127.0.0.1", port.wrapping_add(1))
+            .unwrap()
+            .is_none()
+    );
+
+    // The server's key changes (simulated by remembering another key for it).
+    let old: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    store.put("127.0.0.1", port, old).unwrap();
+    let err = trust_on_first_use(&store, "127.0.0.1", port, Timeouts::default())
+        .await
+        .unwrap_err();
+    let Error::PinChanged { old: o, new, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((*o, *new), (old, pin));
+    assert!(err.to_string().contains("changed"), "{err}");
+    assert_eq!(
+        std::fs::metadata(dir.join("pins"))
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+            .unwrap(),
+        0o600
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
