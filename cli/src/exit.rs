@@ -13,7 +13,8 @@ Exit codes:
   2  usage error (bad arguments)
   3  not found
   4  refused by policy (insecure permissions, a symlink, another owner, an existing file
-     without --force, a secret over the size limit)
+     without --force, a secret over the size limit, plain HTTP, a pin mismatch, an
+     untrusted certificate)
   5  integrity failure or wrong key (malformed or tampered data)";
 
 /// A failed command: what to print and how to exit.
@@ -31,6 +32,19 @@ impl Failure {
     /// Bad arguments that clap could not catch (exit code 2).
     pub(crate) fn usage(message: String) -> Self {
         Self { message, code: 2 }
+    }
+
+    /// An I/O error on a file named on the command line (3 if it does not exist).
+    pub(crate) fn from_io_at(path: &std::path::Path, e: std::io::Error) -> Self {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            3
+        } else {
+            1
+        };
+        Self {
+            message: format!("{}: {e}", path.display()),
+            code,
+        }
     }
 
     /// The thing asked for does not exist (exit code 3).
@@ -79,6 +93,26 @@ impl From<hearth_secure_storage::Error> for Failure {
             | S::RolledBack { .. }
             | S::VaultKeyMissing { .. } => 5,
             S::InvalidKey { .. } => 2,
+            _ => 1,
+        };
+        Self {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+impl From<hearth_net_policy::Error> for Failure {
+    fn from(e: hearth_net_policy::Error) -> Self {
+        use hearth_net_policy::Error as N;
+        let code = match &e {
+            N::PlainHttpRefused { .. }
+            | N::PinMismatch(_)
+            | N::PinChanged { .. }
+            | N::Handshake(_)
+            | N::TooManyRedirects { .. }
+            | N::BodyTooLarge { .. } => 4,
+            N::InvalidPin { .. } | N::InvalidHostPattern { .. } | N::InvalidUrl { .. } => 2,
             _ => 1,
         };
         Self {

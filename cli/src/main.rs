@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod net;
 mod redact;
 mod secret;
 mod token;
@@ -23,6 +24,16 @@ enum Command {
     /// Generate and manage secret tokens.
     #[command(subcommand, after_help = exit::HELP)]
     Token(token::TokenCommand),
+    /// Print the pin (`sha256/…` of the public key) of a certificate file, or of every
+    /// certificate a server presents (without trusting it).
+    #[command(after_help = exit::HELP)]
+    Pin(net::PinArgs),
+    /// Fetch a URL over HTTPS with Hearth's policy and print the body.
+    ///
+    /// HTTPS only (http:// to loopback with --allow-loopback-http), TLS 1.2 or newer, the OS
+    /// roots or --ca, and --pin for the URL's host. A refusal exits 4 with one line saying why.
+    #[command(after_help = exit::HELP)]
+    Fetch(net::FetchArgs),
     /// Keep secrets in the encrypted-file vault.
     ///
     /// The vault is one AES-256-GCM file, authenticated as a whole, unlocked by a key file
@@ -45,6 +56,8 @@ fn main() -> ExitCode {
         Command::Token(cmd) => token::run(cmd),
         Command::Redact => redact::run(),
         Command::Secret(cmd) => secret::run(cmd),
+        Command::Pin(args) => net::pin(args),
+        Command::Fetch(args) => net::fetch(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -247,6 +247,28 @@ impl HttpsClient {
     }
 }
 
+/// Adds `Authorization: Bearer <token>` to `req` through token-guard's sensitive header
+/// (never indexed by HPACK, `Sensitive` in `Debug`); a redirect to another origin drops it.
+///
+/// ```
+/// use hearth_net_policy::with_bearer;
+/// use hearth_token_guard::AccessToken;
+///
+/// let mut req = http::Request::get("https://api.example.com/me").body(bytes::Bytes::new()).unwrap();
+/// with_bearer(&mut req, &AccessToken::new("ya29.token"))?;
+/// assert!(req.headers()["authorization"].is_sensitive());
+/// assert!(!format!("{req:?}").contains("ya29"));
+/// # Ok::<(), hearth_token_guard::Error>(())
+/// ```
+pub fn with_bearer<B>(
+    req: &mut Request<B>,
+    token: &hearth_token_guard::AccessToken,
+) -> Result<(), hearth_token_guard::Error> {
+    req.headers_mut()
+        .insert(AUTHORIZATION, token.bearer_header()?);
+    Ok(())
+}
+
 /// A pin failure inside a handshake error becomes [`Error::PinMismatch`].
 fn handshake_error(e: std::io::Error) -> Error {
     let tls = e

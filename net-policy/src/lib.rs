@@ -46,7 +46,7 @@ mod url_policy;
 mod verifier;
 
 pub use cert_info::CertInfo;
-pub use client::{HttpsClient, Response, Timeouts};
+pub use client::{HttpsClient, Response, Timeouts, with_bearer};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use error::Error;
 pub use host_pattern::HostPattern;

@@ -3,8 +3,8 @@
 //! refused before any socket, redirects re-checked, timeouts.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hearth_net_policy::{Error, HttpsClient, Pin, PinPolicy, Timeouts, TlsPolicy};
@@ -318,4 +318,48 @@ async fn trust_on_first_use_shows_the_certificate_then_knows_it_then_reports_a_c
         0o600
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn bearer_tokens_go_to_the_origin_only() {
+    use hearth_net_policy::with_bearer;
+    use hearth_token_guard::AccessToken;
+    // The first server redirects to a second one on another port (another origin); the
+    // second must not receive the token.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        let _ = s.write_all(OK.as_bytes()).await;
+    });
+    let redirect: &'static str = Box::leak(format!("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{second}/\r\ncontent-length: 0\r\n\r\n").into_boxed_str());
+    let first = serve(None, redirect).await;
+    let pin: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    let mut req = http::Request::get(format!("http://127.0.0.1:{}/", first.addr.port()))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    with_bearer(&mut req, &AccessToken::new("SECRET-TOKEN-123")).unwrap();
+    let response = pinned_client(&pin)
+        .send_following_redirects(req)
+        .await
+        .unwrap();
+    assert_eq!(&response.body[..], b"hello");
+    let second_request = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+    assert!(
+        second_request.starts_with("GET / HTTP/1.1"),
+        "{second_request}"
+    );
+    assert!(
+        !second_request
+            .to_ascii_lowercase()
+            .contains("authorization"),
+        "{second_request}"
+    );
 }
