@@ -1,13 +1,41 @@
 //! OAuth 2.0 sign-in for native apps, done in the right order by default.
 //!
-//! This crate will own PKCE (RFC 7636, S256 only) verifiers, `state` and OIDC `nonce`
-//! values generated from the OS CSPRNG; the single-use, expiring pending authorization that
-//! checks a callback's redirect path, then `state` in constant time, then `error`, then the
-//! RFC 9207 `iss`, then the `code`; a loopback redirect receiver bound to an IP literal
-//! before the URL is handed out (RFC 8252); and the token exchange and refresh-token
-//! rotation over `hearth-net-policy`'s HTTPS client (RFC 9700). Every value it returns is a
-//! [`hearth_token_guard`] secret type.
+//! - [`CodeVerifier`] / [`CodeChallenge`]: PKCE with S256 only (RFC 7636, RFC 9700), from
+//!   the OS CSPRNG; [`State`] and [`Nonce`]: 256-bit one-time values. All of them print as
+//!   `[REDACTED]`.
+//! - [`AuthorizationRequest`]: the URL to open and a [`PendingAuthorization`], which is
+//!   single use, expires, and checks a callback in the only safe order: redirect URI,
+//!   `state` (constant time, before `error`), `error`, `iss` (RFC 9207), `code`.
+//! - Pending sign-ins can be saved and restored (encrypted by the app, e.g. in the vault).
 //!
-//! It is filled by the issue "pkce: PKCE and state, the single-use pending sign-in, the
-//! loopback receiver, token exchange"; until then it exports nothing.
+//! The loopback redirect receiver and the token exchange over `hearth-net-policy` come next
+//! (this crate's issue).
+//!
+//! ```
+//! use hearth_pkce::AuthorizationRequest;
+//!
+//! let (url, pending) = AuthorizationRequest::new(
+//!     "https://accounts.example/authorize", "client", "http://127.0.0.1:5000/cb",
+//! ).scope("openid").build()?;
+//! // ... open `url`; the browser comes back to the redirect URI ...
+//! let err = pending.complete("http://127.0.0.1:5000/cb?error=access_denied&state=forged").unwrap_err();
+//! assert!(matches!(err, hearth_pkce::Error::StateMismatch)); // state first, then error
+//! # Ok::<(), hearth_pkce::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod authorization;
+mod error;
+mod form;
+mod state;
+mod verifier;
+
+pub use authorization::{
+    AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, PendingAuthorization,
+};
+pub use error::Error;
+pub use state::{Nonce, OneTimeKind, OneTimeSecret, State};
+pub use verifier::{
+    CodeChallenge, CodeVerifier, MAX_VERIFIER_BYTES, MIN_VERIFIER_BYTES, VerifierKind,
+    VerifierSecret,
+};

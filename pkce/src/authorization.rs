@@ -1,0 +1,364 @@
+//! The authorization request and the single-use [`PendingAuthorization`] it leaves behind.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hearth_token_guard::{AuthorizationCode, SecretBytes};
+use http::Uri;
+
+use crate::{CodeVerifier, Error, Nonce, State, form};
+
+/// How long a sign-in may take by default: 10 minutes.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+
+/// Builds the URL to open in the browser and the [`PendingAuthorization`] to complete
+/// when the callback arrives (authorization code + PKCE S256, RFC 6749 §4.1, RFC 7636).
+///
+/// ```
+/// use hearth_pkce::AuthorizationRequest;
+///
+/// let (url, pending) = AuthorizationRequest::new(
+///     "https://accounts.spotify.com/authorize",
+///     "my-client-id",
+///     "http://127.0.0.1:43123/callback",
+/// )
+/// .scope("user-read-private")
+/// .build()?;
+/// assert!(url.starts_with("https://accounts.spotify.com/authorize?response_type=code&client_id=my-client-id"));
+/// assert!(url.contains("&code_challenge_method=S256"));
+/// assert!(url.contains("&state=") && !url.contains("code_verifier"));
+/// # Ok::<(), hearth_pkce::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AuthorizationRequest {
+    endpoint: String,
+    client_id: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    extra: Vec<(String, String)>,
+    issuer: Option<String>,
+    oidc_nonce: bool,
+    verifier_bytes: usize,
+    ttl: Duration,
+}
+
+impl AuthorizationRequest {
+    /// A request to `endpoint` for `client_id`, redirecting to exactly `redirect_uri`.
+    pub fn new(endpoint: &str, client_id: &str, redirect_uri: &str) -> Self {
+        Self {
+            endpoint: endpoint.to_owned(),
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            scopes: Vec::new(),
+            extra: Vec::new(),
+            issuer: None,
+            oidc_nonce: false,
+            verifier_bytes: crate::MIN_VERIFIER_BYTES,
+            ttl: DEFAULT_TTL,
+        }
+    }
+
+    /// Adds a scope.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scopes.push(scope.to_owned());
+        self
+    }
+
+    /// Adds another query parameter (e.g. `prompt=consent`). The PKCE, state and
+    /// redirect parameters cannot be overridden this way.
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.extra.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Requires the callback's `iss` to be `issuer` (RFC 9207).
+    pub fn expected_issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
+
+    /// Adds an OpenID Connect `nonce`.
+    pub fn oidc_nonce(mut self) -> Self {
+        self.oidc_nonce = true;
+        self
+    }
+
+    /// Random bytes in the verifier, 32 to 96 (default 32: 43 characters).
+    pub fn verifier_bytes(mut self, bytes: usize) -> Self {
+        self.verifier_bytes = bytes;
+        self
+    }
+
+    /// How long the sign-in may take (default [`DEFAULT_TTL`]).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The URL to open, and the pending sign-in.
+    pub fn build(self) -> Result<(String, PendingAuthorization), Error> {
+        let endpoint: Uri = self.endpoint.parse().map_err(|_| Error::InvalidUrl {
+            reason: "the authorization endpoint is not a URL",
+        })?;
+        if endpoint.scheme_str() != Some("https") && !is_loopback_http(&endpoint) {
+            return Err(Error::InvalidUrl {
+                reason: "the authorization endpoint must be https (or http to a loopback address)",
+            });
+        }
+        let redirect: Uri = self.redirect_uri.parse().map_err(|_| Error::InvalidUrl {
+            reason: "the redirect URI is not a URL",
+        })?;
+        if redirect.scheme().is_none() || redirect.host().is_none() || redirect.query().is_some() {
+            return Err(Error::InvalidUrl {
+                reason: "the redirect URI must be absolute, without a query",
+            });
+        }
+        const RESERVED: [&str; 7] = [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "nonce",
+        ];
+        if let Some((name, _)) = self
+            .extra
+            .iter()
+            .find(|(n, _)| RESERVED.contains(&n.as_str()))
+        {
+            return Err(Error::DuplicateParameter { name: name.clone() });
+        }
+
+        let verifier = CodeVerifier::generate_with_len(self.verifier_bytes)?;
+        let state = State::generate()?;
+        let nonce = if self.oidc_nonce {
+            Some(Nonce::generate()?)
+        } else {
+            None
+        };
+        let mut query = endpoint.query().unwrap_or_default().to_owned();
+        form::append(&mut query, "response_type", "code");
+        form::append(&mut query, "client_id", &self.client_id);
+        form::append(&mut query, "redirect_uri", &self.redirect_uri);
+        if !self.scopes.is_empty() {
+            form::append(&mut query, "scope", &self.scopes.join(" "));
+        }
+        form::append(&mut query, "state", state.expose_secret());
+        let challenge = verifier.challenge();
+        form::append(&mut query, "code_challenge", challenge.as_str());
+        form::append(&mut query, "code_challenge_method", challenge.method());
+        if let Some(n) = &nonce {
+            form::append(&mut query, "nonce", n.expose_secret());
+        }
+        for (k, v) in &self.extra {
+            form::append(&mut query, k, v);
+        }
+        let base = self.endpoint.split(['?', '#']).next().unwrap_or_default();
+        let url = format!("{base}?{query}");
+        let pending = PendingAuthorization {
+            state,
+            verifier,
+            nonce,
+            redirect_uri: self.redirect_uri,
+            issuer: self.issuer,
+            deadline: SystemTime::now() + self.ttl,
+        };
+        Ok((url, pending))
+    }
+}
+
+fn is_loopback_http(u: &Uri) -> bool {
+    u.scheme_str() == Some("http")
+        && u.host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| ip.is_loopback())
+}
+
+/// A sign-in waiting for its callback: single use (`complete` consumes it), not `Clone`,
+/// secrets zeroized on drop, with a deadline.
+pub struct PendingAuthorization {
+    state: State,
+    verifier: CodeVerifier,
+    nonce: Option<Nonce>,
+    redirect_uri: String,
+    issuer: Option<String>,
+    deadline: SystemTime,
+}
+
+impl std::fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("issuer", &self.issuer)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful callback yields: everything the token request needs.
+#[derive(Debug)]
+pub struct AuthorizationCodeGrant {
+    /// The authorization code.
+    pub code: AuthorizationCode,
+    /// The verifier to send with it.
+    pub verifier: CodeVerifier,
+    /// The redirect URI to repeat in the token request.
+    pub redirect_uri: String,
+    /// The OpenID Connect nonce, to compare with the ID token.
+    pub nonce: Option<Nonce>,
+}
+
+impl PendingAuthorization {
+    /// Checks the callback URL and, if it is this sign-in's, yields the code. In this
+    /// order: not expired; the exact redirect URI (scheme, host, port, path); `state` in
+    /// constant time, **before** looking at `error` (so a forged `error=` callback cannot
+    /// end a sign-in); then `error` as [`Error::Denied`]; then `iss` (RFC 9207) if an
+    /// issuer is expected; then `code`. Repeated parameters are refused.
+    pub fn complete(self, callback_url: &str) -> Result<AuthorizationCodeGrant, Error> {
+        self.check_at(callback_url, SystemTime::now())
+    }
+
+    fn check_at(
+        self,
+        callback_url: &str,
+        now: SystemTime,
+    ) -> Result<AuthorizationCodeGrant, Error> {
+        if now > self.deadline {
+            return Err(Error::Expired);
+        }
+        let (base, query) = callback_url.split_once('?').unwrap_or((callback_url, ""));
+        let query = query.split('#').next().unwrap_or_default();
+        if !same_endpoint(base, &self.redirect_uri) {
+            return Err(Error::RedirectMismatch);
+        }
+        let params = form::parse(query)?;
+        let mut seen: Vec<&str> = Vec::with_capacity(params.len());
+        for (name, _) in &params {
+            if seen.contains(&name.as_str()) {
+                return Err(Error::DuplicateParameter { name: name.clone() });
+            }
+            seen.push(name);
+        }
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let state = get("state").ok_or(Error::MissingState)?;
+        if !self.state.verify(state) {
+            return Err(Error::StateMismatch);
+        }
+        if let Some(error) = get("error") {
+            return Err(Error::Denied {
+                error: error.to_owned(),
+                description: get("error_description").map(str::to_owned),
+            });
+        }
+        if let Some(expected) = &self.issuer {
+            let got = get("iss");
+            if got != Some(expected.as_str()) {
+                return Err(Error::IssuerMismatch {
+                    expected: expected.clone(),
+                    got: got.map(str::to_owned),
+                });
+            }
+        }
+        let code = get("code")
+            .filter(|c| !c.is_empty())
+            .ok_or(Error::MissingCode)?;
+        Ok(AuthorizationCodeGrant {
+            code: AuthorizationCode::new(code),
+            verifier: self.verifier,
+            redirect_uri: self.redirect_uri,
+            nonce: self.nonce,
+        })
+    }
+
+    /// The redirect URI this sign-in waits on.
+    #[must_use]
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// When it expires.
+    #[must_use]
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+
+    /// Serializes the pending sign-in (an Android process may die while the browser is
+    /// open). The result holds the verifier and state: encrypt it (e.g. store it in the
+    /// vault) before it touches disk.
+    ///
+    /// ```
+    /// use hearth_pkce::{AuthorizationRequest, PendingAuthorization};
+    ///
+    /// let (_, pending) = AuthorizationRequest::new("https://as.example/authorize", "c", "http://127.0.0.1:1/cb").build()?;
+    /// let saved = pending.save();
+    /// let restored = PendingAuthorization::restore(&saved)?;
+    /// assert_eq!(restored.redirect_uri(), "http://127.0.0.1:1/cb");
+    /// # Ok::<(), hearth_pkce::Error>(())
+    /// ```
+    #[must_use]
+    pub fn save(&self) -> SecretBytes {
+        let secs = self
+            .deadline
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let text = format!(
+            "hearth-pending-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.state.expose_secret(),
+            self.verifier.expose_secret(),
+            self.nonce.as_ref().map_or("", |n| n.expose_secret()),
+            self.redirect_uri,
+            self.issuer.as_deref().unwrap_or(""),
+            secs
+        );
+        SecretBytes::new(text.into_bytes())
+    }
+
+    /// Restores what [`save`](Self::save) produced.
+    pub fn restore(saved: &SecretBytes) -> Result<Self, Error> {
+        let text = std::str::from_utf8(saved.expose_secret()).map_err(|_| Error::MalformedSaved)?;
+        let lines: Vec<&str> = text.split('\n').collect();
+        let [magic, state, verifier, nonce, redirect, issuer, secs, ""] = lines[..] else {
+            return Err(Error::MalformedSaved);
+        };
+        if magic != "hearth-pending-v1" || state.len() < 22 {
+            return Err(Error::MalformedSaved);
+        }
+        let secs: u64 = secs.parse().map_err(|_| Error::MalformedSaved)?;
+        Ok(Self {
+            state: State::from_saved(state),
+            verifier: CodeVerifier::parse(verifier).map_err(|_| Error::MalformedSaved)?,
+            nonce: (!nonce.is_empty()).then(|| Nonce::from_saved(nonce)),
+            redirect_uri: redirect.to_owned(),
+            issuer: (!issuer.is_empty()).then(|| issuer.to_owned()),
+            deadline: UNIX_EPOCH + Duration::from_secs(secs),
+        })
+    }
+}
+
+/// Same scheme, host, port and path (scheme and host case-insensitive, default ports).
+fn same_endpoint(callback: &str, redirect: &str) -> bool {
+    let (Ok(a), Ok(b)) = (callback.parse::<Uri>(), redirect.parse::<Uri>()) else {
+        return false;
+    };
+    let port = |u: &Uri| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    };
+    a.scheme() == b.scheme()
+        && a.host().map(str::to_ascii_lowercase) == b.host().map(str::to_ascii_lowercase)
+        && port(&a) == port(&b)
+        && a.path() == b.path()
+}
+
+#[cfg(test)]
+mod tests;
