@@ -80,6 +80,17 @@ pub enum Error {
     #[error("saved sign-in data is malformed")]
     MalformedSaved,
 
+    /// No callback arrived in time.
+    #[error("no sign-in callback within {after:?}")]
+    Timeout {
+        /// The bound.
+        after: std::time::Duration,
+    },
+
+    /// The sign-in was cancelled through its [`CancelHandle`](crate::CancelHandle).
+    #[error("the sign-in was cancelled")]
+    Cancelled,
+
     /// The OS random generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,

@@ -8,8 +8,11 @@
 //!   `state` (constant time, before `error`), `error`, `iss` (RFC 9207), `code`.
 //! - Pending sign-ins can be saved and restored (encrypted by the app, e.g. in the vault).
 //!
-//! The loopback redirect receiver and the token exchange over `hearth-net-policy` come next
-//! (this crate's issue).
+//! - [`LoopbackReceiver`] (feature `loopback`, default): the redirect target, bound on
+//!   `127.0.0.1` before the URL is made; exact path and Host only; one callback; timeout
+//!   and cancel.
+//!
+//! The token exchange over `hearth-net-policy` comes next (this crate's issue).
 //!
 //! ```
 //! use hearth_pkce::AuthorizationRequest;
@@ -27,6 +30,8 @@
 mod authorization;
 mod error;
 mod form;
+#[cfg(feature = "loopback")]
+mod loopback;
 mod state;
 mod verifier;
 
@@ -34,6 +39,8 @@ pub use authorization::{
     AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, PendingAuthorization,
 };
 pub use error::Error;
+#[cfg(feature = "loopback")]
+pub use loopback::{CancelHandle, LoopbackReceiver};
 pub use state::{Nonce, OneTimeKind, OneTimeSecret, State};
 pub use verifier::{
     CodeChallenge, CodeVerifier, MAX_VERIFIER_BYTES, MIN_VERIFIER_BYTES, VerifierKind,
