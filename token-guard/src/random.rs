@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::Error;
 
@@ -29,10 +29,29 @@ pub(crate) fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(buf)
 }
 
-/// `len` random bytes, encoded URL-safe base64 without padding.
-pub(crate) fn random_token(len: usize) -> Result<Zeroizing<String>, Error> {
-    let bytes = random_bytes(len)?;
-    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(&*bytes)))
+/// `len` random bytes, encoded URL-safe base64 without padding, into a `String` of exactly
+/// its length (so wrapping it in a secret moves it without a reallocation or a copy).
+pub(crate) fn random_token(len: usize) -> Result<String, Error> {
+    if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&len) {
+        return Err(Error::InvalidLength {
+            requested: len,
+            min: MIN_SECRET_BYTES,
+            max: MAX_SECRET_BYTES,
+        });
+    }
+    // Common sizes on the stack (no allocation for the raw bytes), wiped before returning.
+    let mut small = [0u8; 96];
+    let mut large = Zeroizing::new(Vec::new());
+    let bytes: &mut [u8] = if len <= small.len() {
+        &mut small[..len]
+    } else {
+        large.resize(len, 0);
+        &mut large
+    };
+    let filled = SystemRandom::new().fill(bytes).map_err(|_| Error::Rng);
+    let token = filled.map(|()| URL_SAFE_NO_PAD.encode(&*bytes));
+    bytes.zeroize();
+    token
 }
 
 #[cfg(test)]

@@ -90,9 +90,10 @@ impl<K: Kind> Secret<K> {
     /// # Ok::<(), hearth_token_guard::Error>(())
     /// ```
     pub fn generate_with_len(bytes: usize) -> Result<Self, Error> {
+        // The token's capacity equals its length: it moves into the secret as is.
         let token = random::random_token(bytes)?;
         Ok(Self {
-            inner: SecretString::from(token.as_str()),
+            inner: SecretString::from(token),
             kind: PhantomData,
         })
     }
