@@ -91,6 +91,30 @@ pub enum Error {
     #[error("the sign-in was cancelled")]
     Cancelled,
 
+    /// The token endpoint answered with an OAuth error (RFC 6749 §5.2).
+    #[cfg(feature = "exchange")]
+    #[error("the token request was refused ({status}): {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    TokenRequest {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code, e.g. `invalid_grant`.
+        error: String,
+        /// `error_description`, if any.
+        description: Option<String>,
+    },
+
+    /// A token endpoint response that is not a valid token or error response.
+    #[error("malformed token response: {reason}")]
+    MalformedTokenResponse {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// The HTTPS request failed or was refused by the network policy.
+    #[cfg(feature = "exchange")]
+    #[error("token endpoint: {0}")]
+    Network(#[source] hearth_net_policy::Error),
+
     /// The OS random generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,

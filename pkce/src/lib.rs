@@ -12,7 +12,9 @@
 //!   `127.0.0.1` before the URL is made; exact path and Host only; one callback; timeout
 //!   and cancel.
 //!
-//! The token exchange over `hearth-net-policy` comes next (this crate's issue).
+//! - [`TokenClient`] (feature `exchange`, default): the code exchange and refresh over
+//!   `hearth-net-policy`'s HTTPS client, responses parsed into a [`TokenSet`] of
+//!   token-guard types; [`Session`] refreshes at most once at a time.
 //!
 //! ```
 //! use hearth_pkce::AuthorizationRequest;
@@ -29,6 +31,8 @@
 
 mod authorization;
 mod error;
+#[cfg(feature = "exchange")]
+mod exchange;
 mod form;
 #[cfg(feature = "loopback")]
 mod loopback;
@@ -39,6 +43,8 @@ pub use authorization::{
     AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, PendingAuthorization,
 };
 pub use error::Error;
+#[cfg(feature = "exchange")]
+pub use exchange::{Session, TokenClient, TokenSet, parse_token_response};
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};
 pub use state::{Nonce, OneTimeKind, OneTimeSecret, State};
