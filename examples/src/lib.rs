@@ -4,8 +4,11 @@
 //! cargo run -p hearth-examples --example quickstart
 //! ```
 //!
-//! This library target exists only because a Cargo package needs one; it exports nothing.
+//! The library holds what the examples and the end-to-end tests share: an in-process OAuth
+//! 2.0 authorization server ([`test_server`]).
 #![forbid(unsafe_code)]
+
+pub mod test_server;
 
 /// README's examples, compiled and run as doc tests (this crate depends on every other).
 #[cfg(doctest)]
