@@ -1,12 +1,13 @@
 //! Hearth quickstart: secret types that cannot leak, log scrubbing, a session token file,
-//! and tokens kept in the encrypted vault.
+//! tokens kept at rest, and a whole OAuth 2.0 + PKCE sign-in against an in-process
+//! authorization server.
 //!
 //! ```text
 //! cargo run -p hearth-examples --example quickstart
 //! ```
 //!
 //! Needs no keyring daemon and no network: without an OS keyring it falls back to the
-//! encrypted vault and says why. Later Hearth releases grow this into the full sign-in demo.
+//! encrypted vault and says why; the sign-in runs against a server on 127.0.0.1.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -150,12 +151,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   token visible in the bytes of {file}: {visible}");
     println!("   logout cleared {} secrets", reopened.clear(&account)?);
 
-    if leaked || visible || back.is_none() {
+    // 5. Sign in with OAuth 2.0 + PKCE against an in-process authorization server over
+    //    pinned HTTPS, through the loopback receiver, with an HTTP client as the browser.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signed_in = runtime.block_on(sign_in())?;
+    println!("\n5. Sign-in (authorization code + PKCE S256, loopback redirect, pinned HTTPS)");
+    println!("   {signed_in:?}");
+    let token_leaked = format!("{signed_in:?}").contains(signed_in.access_token.expose_secret());
+    println!("   token text visible in that output: {token_leaked}");
+
+    if leaked || visible || back.is_none() || token_leaked {
         eprintln!("quickstart: a secret leaked or was lost");
         std::process::exit(1);
     }
     println!("\nDone.");
     Ok(())
+}
+
+/// Steps of a native app's sign-in; the test server stands in for the real one.
+async fn sign_in() -> Result<hearth_pkce::TokenSet, Box<dyn std::error::Error>> {
+    use hearth_examples::test_server::TestAuthServer;
+    use hearth_net_policy::{HttpsClient, PinPolicy, TlsPolicy};
+    use hearth_pkce::{AuthorizationRequest, LoopbackReceiver, TokenClient};
+
+    let receiver = LoopbackReceiver::bind("/callback").await?;
+    let redirect = receiver.redirect_uri();
+    let server = TestAuthServer::start("quickstart", &redirect).await?;
+    let (url, pending) =
+        AuthorizationRequest::new(&server.authorize_url(), "quickstart", &redirect)
+            .scope("openid")
+            .expected_issuer(&server.issuer)
+            .build()?;
+    println!(
+        "\n   authorization URL: {}",
+        url.split('?').next().unwrap_or_default()
+    );
+    println!("   redirect URI:      {redirect}");
+    let wait = tokio::spawn(receiver.wait(pending, std::time::Duration::from_secs(30)));
+    let pins = PinPolicy::new().self_signed("127.0.0.1", [server.pin.as_str()])?;
+    let browser = HttpsClient::new(
+        &TlsPolicy::new()
+            .pins(pins.clone())
+            .allow_loopback_http()
+            .build()?,
+    );
+    browser.get(&url).await?;
+    let grant = wait.await??;
+    let tokens = TokenClient::new(
+        HttpsClient::new(&TlsPolicy::new().pins(pins).build()?),
+        &server.token_url(),
+        "quickstart",
+    );
+    Ok(tokens.exchange(grant).await?)
 }
 
 /// `$XDG_RUNTIME_DIR/hearth-quickstart` (per-user, tmpfs) when set, else a directory in the
