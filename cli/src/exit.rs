@@ -29,6 +29,11 @@ impl Failure {
         ExitCode::from(self.code)
     }
 
+    /// A failure with an explicit exit code.
+    pub(crate) fn with_code(message: String, code: u8) -> Self {
+        Self { message, code }
+    }
+
     /// Bad arguments that clap could not catch (exit code 2).
     pub(crate) fn usage(message: String) -> Self {
         Self { message, code: 2 }
@@ -102,22 +107,26 @@ impl From<hearth_secure_storage::Error> for Failure {
     }
 }
 
+/// The exit code of a network-policy error.
+pub(crate) fn net_code(e: &hearth_net_policy::Error) -> u8 {
+    use hearth_net_policy::Error as N;
+    match e {
+        N::PlainHttpRefused { .. }
+        | N::PinMismatch(_)
+        | N::PinChanged { .. }
+        | N::Handshake(_)
+        | N::TooManyRedirects { .. }
+        | N::BodyTooLarge { .. } => 4,
+        N::InvalidPin { .. } | N::InvalidHostPattern { .. } | N::InvalidUrl { .. } => 2,
+        _ => 1,
+    }
+}
+
 impl From<hearth_net_policy::Error> for Failure {
     fn from(e: hearth_net_policy::Error) -> Self {
-        use hearth_net_policy::Error as N;
-        let code = match &e {
-            N::PlainHttpRefused { .. }
-            | N::PinMismatch(_)
-            | N::PinChanged { .. }
-            | N::Handshake(_)
-            | N::TooManyRedirects { .. }
-            | N::BodyTooLarge { .. } => 4,
-            N::InvalidPin { .. } | N::InvalidHostPattern { .. } | N::InvalidUrl { .. } => 2,
-            _ => 1,
-        };
         Self {
+            code: net_code(&e),
             message: e.to_string(),
-            code,
         }
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod login;
 mod net;
 mod redact;
 mod secret;
@@ -34,6 +35,22 @@ enum Command {
     /// roots or --ca, and --pin for the URL's host. A refusal exits 4 with one line saying why.
     #[command(after_help = exit::HELP)]
     Fetch(net::FetchArgs),
+    /// Print a PKCE code verifier and its S256 challenge as JSON (or the challenge of
+    /// --verifier).
+    #[command(after_help = exit::HELP)]
+    Pkce(login::PkceArgs),
+    /// Print a fresh OAuth `state` value (256 bits, URL-safe).
+    #[command(after_help = exit::HELP)]
+    State,
+    /// Sign in with OAuth 2.0 authorization code + PKCE through a loopback redirect, and
+    /// keep the tokens in secure storage.
+    ///
+    /// Prints the URL to open (and opens a browser when there is a desktop), waits for the
+    /// browser to come back to http://127.0.0.1:PORT/callback, exchanges the code over
+    /// HTTPS, and stores the tokens under --store (the fallback chain by default; see
+    /// `hearth secret backends`). Tokens are never printed.
+    #[command(after_help = exit::HELP)]
+    Login(Box<login::LoginArgs>),
     /// Keep secrets in the encrypted-file vault.
     ///
     /// The vault is one AES-256-GCM file, authenticated as a whole, unlocked by a key file
@@ -57,6 +74,9 @@ fn main() -> ExitCode {
         Command::Redact => redact::run(),
         Command::Secret(cmd) => secret::run(cmd),
         Command::Pin(args) => net::pin(args),
+        Command::Pkce(args) => login::pkce(args),
+        Command::State => login::state(),
+        Command::Login(args) => login::login(*args),
         Command::Fetch(args) => net::fetch(args),
     };
     match result {
@@ -65,5 +85,14 @@ fn main() -> ExitCode {
             eprintln!("hearth: error: {failure}");
             failure.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

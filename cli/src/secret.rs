@@ -136,7 +136,7 @@ impl StoreArgs {
     }
 
     /// Opens the store; a vault is created only when `create` (a write).
-    fn open(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
+    pub(crate) fn open(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
         let explicit_vault =
             self.vault.is_some() || self.key_file.is_some() || self.passphrase_env.is_some();
         Ok(match self.backend {

@@ -181,7 +181,7 @@ fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
     );
     let mut seen = std::collections::HashSet::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..60 {
+    for round in 0..60 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .args(["token", "new", "--bytes", "1024", "--force", "--out", &p])
             .spawn()
@@ -189,9 +189,15 @@ fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
-        let _ = child.kill();
-        let _ = child.wait();
+        if round % 6 == 5 {
+            // Every sixth writer runs to the end, so the file must change over the run
+            // however slow process start-up is on a loaded machine.
+            assert!(child.wait().unwrap().success());
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.len(), 1367, "one whole 1024-byte token and a newline");
         assert!(is_b64url(text.trim_end()) && text.ends_with('\n'));
@@ -201,6 +207,9 @@ fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
         );
         seen.insert(text);
     }
-    assert!(seen.len() > 1, "some writers finished before being killed");
+    assert!(
+        seen.len() > 1,
+        "the writers that finished replaced the token"
+    );
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -41,8 +41,9 @@ struct Inner {
 }
 
 impl TestAuthServer {
-    /// Starts a server on `127.0.0.1:0` for `client_id` with exactly one registered
-    /// `redirect_uri`.
+    /// Starts a server on `127.0.0.1:0` for `client_id` with one registered `redirect_uri`.
+    /// A registered loopback URI without a port (`http://127.0.0.1/callback`) matches any
+    /// port, as RFC 8252 §7.3 requires of real servers; any other must match exactly.
     pub async fn start(client_id: &str, redirect_uri: &str) -> std::io::Result<Self> {
         let key = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
         let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
@@ -193,7 +194,7 @@ impl Inner {
     fn authorize(&self, q: &HashMap<String, String>) -> hyper::Response<Full<Bytes>> {
         let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
         // Errors about the client or redirect are shown, never redirected (RFC 6749 §4.1.2.1).
-        if get("client_id") != self.client_id || get("redirect_uri") != self.redirect_uri {
+        if get("client_id") != self.client_id || !self.redirect_matches(get("redirect_uri")) {
             return reply(
                 400,
                 "text/plain",
@@ -209,7 +210,7 @@ impl Inner {
         let back = |params: String| {
             format!(
                 "{}?{params}&state={}&iss={}",
-                self.redirect_uri,
+                get("redirect_uri"),
                 encode(get("state")),
                 encode(&issuer)
             )
@@ -248,6 +249,19 @@ impl Inner {
             String::new(),
             Some(back(format!("code={}", encode(&code)))),
         )
+    }
+
+    fn redirect_matches(&self, uri: &str) -> bool {
+        if uri == self.redirect_uri {
+            return true;
+        }
+        // Loopback: any port (RFC 8252 §7.3).
+        let Some(path) = self.redirect_uri.strip_prefix("http://127.0.0.1/") else {
+            return false;
+        };
+        uri.strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(port, p)| port.parse::<u16>().is_ok() && p == path)
     }
 
     fn token(&self, f: &HashMap<String, String>) -> hyper::Response<Full<Bytes>> {

@@ -1,0 +1,201 @@
+//! `hearth pkce`, `hearth state` and `hearth login`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use hearth_net_policy::{HttpsClient, PinPolicy, TlsPolicy};
+use hearth_pkce::{AuthorizationRequest, CodeVerifier, LoopbackReceiver, State, TokenClient};
+use hearth_secure_storage::{Namespace, SecureStorageExt};
+
+use crate::exit::{self, Failure};
+use crate::secret::StoreArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct PkceArgs {
+    /// Compute the challenge of this verifier instead of generating one.
+    #[arg(long, value_name = "VERIFIER", conflicts_with = "bytes")]
+    verifier: Option<String>,
+    /// Random bytes in a generated verifier (32 to 96).
+    #[arg(long, default_value_t = 32)]
+    bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The authorization endpoint.
+    #[arg(long, value_name = "URL")]
+    authorize_url: String,
+    /// The token endpoint.
+    #[arg(long, value_name = "URL")]
+    token_url: String,
+    /// The client id.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// A scope to ask for; repeat for more.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Require the callback's `iss` to be this issuer (RFC 9207).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Pin (`sha256/…`) for the servers' host; repeat for backup pins.
+    #[arg(long = "pin", value_name = "PIN")]
+    pins: Vec<String>,
+    /// The pins alone establish trust (self-signed servers).
+    #[arg(long, requires = "pins")]
+    self_signed: bool,
+    /// Trust the certificates in this PEM file instead of the OS roots.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Seconds to wait for the browser to come back.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    wait: u64,
+    /// Where to keep the tokens: a namespace such as `app::account`; the tokens go under
+    /// `KEY::access_token`, `KEY::refresh_token` and `KEY::id_token`.
+    #[arg(long, value_name = "KEY")]
+    store: String,
+    #[command(flatten)]
+    storage: StoreArgs,
+}
+
+pub(crate) fn pkce(args: PkceArgs) -> Result<(), Failure> {
+    let verifier = match &args.verifier {
+        Some(v) => CodeVerifier::parse(v).map_err(|e| Failure::usage(e.to_string()))?,
+        None => CodeVerifier::generate_with_len(args.bytes)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+    };
+    let challenge = verifier.challenge();
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        r#"{{"code_verifier":"{}","code_challenge":"{}","code_challenge_method":"{}"}}"#,
+        verifier.expose_secret(),
+        challenge.as_str(),
+        challenge.method()
+    )?;
+    Ok(())
+}
+
+pub(crate) fn state() -> Result<(), Failure> {
+    let state = State::generate().map_err(|e| Failure::usage(e.to_string()))?;
+    writeln!(io::stdout().lock(), "{}", state.expose_secret())?;
+    Ok(())
+}
+
+pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
+    let ns: Namespace = args
+        .store
+        .parse()
+        .map_err(|e| Failure::usage(format!("--store: {e}")))?;
+    let token_host = args
+        .token_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| {
+            u.host()
+                .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        })
+        .ok_or_else(|| Failure::usage("--token-url: not a URL".into()))?;
+    let mut policy = TlsPolicy::new();
+    match &args.ca {
+        Some(path) => {
+            policy = policy
+                .add_root_pem(&std::fs::read(path).map_err(|e| Failure::from_io_at(path, e))?)?
+        }
+        None if !args.self_signed => policy = policy.native_roots(),
+        None => {}
+    }
+    if !args.pins.is_empty() {
+        let pins = if args.self_signed {
+            PinPolicy::new().self_signed(&token_host, &args.pins)?
+        } else {
+            PinPolicy::new().pin(&token_host, &args.pins)?
+        };
+        policy = policy.pins(pins);
+    }
+    let http = HttpsClient::new(&policy.build()?);
+    let store = args.storage.open(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let tokens = runtime.block_on(async {
+        let receiver = LoopbackReceiver::bind("/callback")
+            .await
+            .map_err(pkce_failure)?;
+        let mut request = AuthorizationRequest::new(
+            &args.authorize_url,
+            &args.client_id,
+            &receiver.redirect_uri(),
+        );
+        for s in &args.scopes {
+            request = request.scope(s);
+        }
+        if let Some(iss) = &args.issuer {
+            request = request.expected_issuer(iss);
+        }
+        let (url, pending) = request.build().map_err(pkce_failure)?;
+        eprintln!("Open this URL in your browser to sign in:\n{url}");
+        open_browser(&url);
+        let grant = receiver
+            .wait(pending, Duration::from_secs(args.wait))
+            .await
+            .map_err(pkce_failure)?;
+        TokenClient::new(http, &args.token_url, &args.client_id)
+            .exchange(grant)
+            .await
+            .map_err(pkce_failure)
+    })?;
+    let key = |name: &str| ns.key([name]).map_err(Failure::from);
+    store.store_secret(&key("access_token")?, &tokens.access_token)?;
+    let mut stored = vec![key("access_token")?];
+    if let Some(r) = &tokens.refresh_token {
+        store.store_secret(&key("refresh_token")?, r)?;
+        stored.push(key("refresh_token")?);
+    }
+    if let Some(i) = &tokens.id_token {
+        store.store_secret(&key("id_token")?, i)?;
+        stored.push(key("id_token")?);
+    }
+    let mut out = io::stdout().lock();
+    writeln!(out, "signed in; stored in {}:", store.info().name)?;
+    for k in stored {
+        writeln!(out, "  {k}")?;
+    }
+    Ok(())
+}
+
+/// Opens the system browser when there is a desktop to show it on; otherwise the printed
+/// URL is the way.
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        Some("open")
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        Some("xdg-open")
+    } else {
+        None
+    };
+    if let Some(cmd) = opener {
+        let _ = std::process::Command::new(cmd)
+            .arg(url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}
+
+fn pkce_failure(e: hearth_pkce::Error) -> Failure {
+    use hearth_pkce::Error as P;
+    let code = match &e {
+        P::StateMismatch
+        | P::IssuerMismatch { .. }
+        | P::RedirectMismatch
+        | P::DuplicateParameter { .. } => 5,
+        P::Denied { .. } | P::TokenRequest { .. } => 4,
+        P::Network(inner) => exit::net_code(inner),
+        P::InvalidUrl { .. } => 2,
+        _ => 1,
+    };
+    Failure::with_code(e.to_string(), code)
+}
