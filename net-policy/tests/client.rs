@@ -162,7 +162,8 @@ async fn plain_http_is_refused_before_any_socket_opens() {
     let start = Instant::now();
     let err = client.get("http://192.0.2.1/").await.unwrap_err();
     assert!(matches!(err, Error::PlainHttpRefused { .. }), "{err:?}");
-    assert!(start.elapsed() < Duration::from_millis(100));
+    // A connect to TEST-NET would hang until the 10 s connect timeout.
+    assert!(start.elapsed() < Duration::from_secs(2));
     // Loopback is refused too unless allowed.
     let plain = serve(None, OK).await;
     let err = client
