@@ -92,7 +92,7 @@ pub enum Error {
     Cancelled,
 
     /// The token endpoint answered with an OAuth error (RFC 6749 §5.2).
-    #[cfg(feature = "exchange")]
+    #[cfg(feature = "client")]
     #[error("the token request was refused ({status}): {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     TokenRequest {
         /// The HTTP status.
@@ -111,7 +111,7 @@ pub enum Error {
     },
 
     /// The HTTPS request failed or was refused by the network policy.
-    #[cfg(feature = "exchange")]
+    #[cfg(feature = "client")]
     #[error("token endpoint: {0}")]
     Network(#[source] hearth_net_policy::Error),
 

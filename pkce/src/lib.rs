@@ -12,7 +12,7 @@
 //!   `127.0.0.1` before the URL is made; exact path and Host only; one callback; timeout
 //!   and cancel.
 //!
-//! - [`TokenClient`] (feature `exchange`, default): the code exchange and refresh over
+//! - [`TokenClient`] (feature `client`, default): the code exchange and refresh over
 //!   `hearth-net-policy`'s HTTPS client, responses parsed into a [`TokenSet`] of
 //!   token-guard types; [`Session`] refreshes at most once at a time.
 //!
@@ -31,7 +31,7 @@
 
 mod authorization;
 mod error;
-#[cfg(feature = "exchange")]
+#[cfg(feature = "client")]
 mod exchange;
 mod form;
 #[cfg(feature = "loopback")]
@@ -43,7 +43,7 @@ pub use authorization::{
     AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, PendingAuthorization,
 };
 pub use error::Error;
-#[cfg(feature = "exchange")]
+#[cfg(feature = "client")]
 pub use exchange::{Session, TokenClient, TokenSet, parse_token_response};
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};

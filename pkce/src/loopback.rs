@@ -54,13 +54,16 @@ impl CancelHandle {
 #[derive(Debug)]
 pub struct LoopbackReceiver {
     listener: TcpListener,
+    /// `[::1]` on the same port, when the host has IPv6 loopback and the port is free there.
+    listener_v6: Option<TcpListener>,
     addr: SocketAddr,
     path: String,
     cancel: Arc<watch::Sender<bool>>,
 }
 
 impl LoopbackReceiver {
-    /// Binds `127.0.0.1:0` for callbacks on `path` (which must start with `/`).
+    /// Binds `127.0.0.1:0` (and `[::1]` on the same port when available) for callbacks on
+    /// `path` (which must start with `/`).
     pub async fn bind(path: &str) -> Result<Self, Error> {
         if !path.starts_with('/') || path.contains(['?', '#']) {
             return Err(Error::InvalidUrl {
@@ -76,9 +79,11 @@ impl LoopbackReceiver {
         let addr = listener.local_addr().map_err(|_| Error::InvalidUrl {
             reason: "cannot bind a loopback port",
         })?;
+        let listener_v6 = TcpListener::bind(("::1", addr.port())).await.ok();
         let (cancel, _) = watch::channel(false);
         Ok(Self {
             listener,
+            listener_v6,
             addr,
             path: path.to_owned(),
             cancel: Arc::new(cancel),

@@ -1,7 +1,7 @@
 //! The token exchange and refresh against an in-test authorization server over HTTPS with
 //! a pinned rcgen certificate, which enforces PKCE S256, single-use codes and the redirect
 //! URI like a real one.
-#![cfg(feature = "exchange")]
+#![cfg(feature = "client")]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
