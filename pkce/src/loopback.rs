@@ -117,7 +117,16 @@ impl LoopbackReceiver {
         let path = self.path.clone();
         let accept = async {
             loop {
-                let Ok((tcp, _)) = self.listener.accept().await else {
+                let next = match &self.listener_v6 {
+                    Some(v6) => tokio::select! {
+                        r = self.listener.accept() => r,
+                        r = v6.accept() => r,
+                    },
+                    None => self.listener.accept().await,
+                };
+                let Ok((tcp, _)) = next else {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let (slot, host, path) = (Arc::clone(&slot), expected_host.clone(), path.clone());
