@@ -1,15 +1,15 @@
 //! `hearth pkce`, `hearth state` and `hearth login`.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use hearth_net_policy::{HttpsClient, PinPolicy, TlsPolicy};
+use hearth_net_policy::HttpsClient;
 use hearth_pkce::{AuthorizationRequest, CodeVerifier, LoopbackReceiver, State, TokenClient};
 use hearth_secure_storage::{Namespace, SecureStorageExt};
 
 use crate::exit::{self, Failure};
+use crate::net::TrustArgs;
 use crate::secret::StoreArgs;
 
 #[derive(Debug, Args)]
@@ -39,15 +39,9 @@ pub(crate) struct LoginArgs {
     /// Require the callback's `iss` to be this issuer (RFC 9207).
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
-    /// Pin (`sha256/…`) for the servers' host; repeat for backup pins.
-    #[arg(long = "pin", value_name = "PIN")]
-    pins: Vec<String>,
-    /// The pins alone establish trust (self-signed servers).
-    #[arg(long, requires = "pins")]
-    self_signed: bool,
-    /// Trust the certificates in this PEM file instead of the OS roots.
-    #[arg(long, value_name = "FILE")]
-    ca: Option<PathBuf>,
+    /// Trust for the token endpoint's server.
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Seconds to wait for the browser to come back.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     wait: u64,
@@ -88,32 +82,7 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         .store
         .parse()
         .map_err(|e| Failure::usage(format!("--store: {e}")))?;
-    let token_host = args
-        .token_url
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|u| {
-            u.host()
-                .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
-        })
-        .ok_or_else(|| Failure::usage("--token-url: not a URL".into()))?;
-    let mut policy = TlsPolicy::new();
-    match &args.ca {
-        Some(path) => {
-            policy = policy
-                .add_root_pem(&std::fs::read(path).map_err(|e| Failure::from_io_at(path, e))?)?
-        }
-        None if !args.self_signed => policy = policy.native_roots(),
-        None => {}
-    }
-    if !args.pins.is_empty() {
-        let pins = if args.self_signed {
-            PinPolicy::new().self_signed(&token_host, &args.pins)?
-        } else {
-            PinPolicy::new().pin(&token_host, &args.pins)?
-        };
-        policy = policy.pins(pins);
-    }
+    let policy = args.trust.policy(&args.token_url)?;
     let http = HttpsClient::new(&policy.build()?);
     let store = args.storage.open(true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -24,11 +24,10 @@ pub(crate) struct PinArgs {
     server: Option<String>,
 }
 
+/// Which servers to trust: shared by `fetch` and `login`.
 #[derive(Debug, Args)]
-pub(crate) struct FetchArgs {
-    /// The URL (https://, or http:// to loopback with --allow-loopback-http).
-    url: String,
-    /// Require this pin (`sha256/…`) for the URL's host; repeat for backup pins.
+pub(crate) struct TrustArgs {
+    /// Require this pin (`sha256/…`) for the server's host; repeat for backup pins.
     #[arg(long = "pin", value_name = "PIN")]
     pins: Vec<String>,
     /// The pins alone establish trust (a self-signed server): no CA needed.
@@ -37,6 +36,50 @@ pub(crate) struct FetchArgs {
     /// Trust the certificates in this PEM file (instead of the OS roots).
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// A TLS policy trusting what these options say, with the pins applied to `url`'s host.
+    pub(crate) fn policy(&self, url: &str) -> Result<TlsPolicy, Failure> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| Failure::usage(format!("{url}: not a URL")))?;
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let mut policy = TlsPolicy::new();
+        match &self.ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| Failure::from_io_at(path, e))?;
+                policy = policy.add_root_pem(&pem)?;
+            }
+            None if !self.self_signed => policy = policy.native_roots(),
+            None => {}
+        }
+        if !self.pins.is_empty() {
+            for p in &self.pins {
+                p.parse::<Pin>()?;
+            }
+            let pins = if self.self_signed {
+                PinPolicy::new().self_signed(&host, &self.pins)?
+            } else {
+                PinPolicy::new().pin(&host, &self.pins)?
+            };
+            policy = policy.pins(pins);
+        }
+        Ok(policy)
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    /// The URL (https://, or http:// to loopback with --allow-loopback-http).
+    url: String,
+    #[command(flatten)]
+    trust: TrustArgs,
     /// Refuse TLS 1.2.
     #[arg(long)]
     tls13: bool,
@@ -91,36 +134,7 @@ pub(crate) fn pin(args: PinArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn fetch(args: FetchArgs) -> Result<(), Failure> {
-    let uri: http::Uri = args
-        .url
-        .parse()
-        .map_err(|_| Failure::usage(format!("{}: not a URL", args.url)))?;
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let mut policy = TlsPolicy::new();
-    match &args.ca {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| Failure::from_io_at(path, e))?;
-            policy = policy.add_root_pem(&pem)?;
-        }
-        None if !args.self_signed => policy = policy.native_roots(),
-        None => {}
-    }
-    if !args.pins.is_empty() {
-        for p in &args.pins {
-            p.parse::<Pin>()?;
-        }
-        let pins = if args.self_signed {
-            PinPolicy::new().self_signed(&host, &args.pins)?
-        } else {
-            PinPolicy::new().pin(&host, &args.pins)?
-        };
-        policy = policy.pins(pins);
-    }
+    let mut policy = args.trust.policy(&args.url)?;
     if args.tls13 {
         policy = policy.tls13_only();
     }
