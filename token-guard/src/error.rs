@@ -53,6 +53,14 @@ pub enum Error {
         limit: usize,
     },
 
+    /// An API key that is not in Hearth's format (API-KEY-FORMAT.md): wrong prefix,
+    /// length, characters, or checksum. Rejected without any lookup.
+    #[error("malformed API key: {reason}")]
+    MalformedApiKey {
+        /// What check failed.
+        reason: &'static str,
+    },
+
     /// A secret too short to be registered with a [`Redactor`](crate::Redactor): masking it
     /// would mangle ordinary text.
     #[error("a secret registered for redaction must be at least {min} bytes long")]

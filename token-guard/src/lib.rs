@@ -28,6 +28,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod apikey;
 mod bearer;
 mod bytes;
 mod compare;
