@@ -61,6 +61,18 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A well-formed API key that the registry does not know (or whose secret is wrong).
+    #[error("unknown API key")]
+    UnknownApiKey,
+
+    /// An API key that was revoked.
+    #[error("revoked API key")]
+    RevokedApiKey,
+
+    /// An API key past its expiry.
+    #[error("expired API key")]
+    ExpiredApiKey,
+
     /// A secret too short to be registered with a [`Redactor`](crate::Redactor): masking it
     /// would mangle ordinary text.
     #[error("a secret registered for redaction must be at least {min} bytes long")]

@@ -1,11 +1,15 @@
 //! API keys in a format made for secret scanners, exactly as `API-KEY-FORMAT.md` writes it:
 //! `prefix_` + 8-character id + 32-character secret + 6-character base62 CRC-32.
 
+mod registry;
+
 use std::fmt;
 
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{ApiKey, Error};
+
+pub use registry::{KeyRecord, KeyRegistry, Principal, Role};
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Length of the public key id.

@@ -1,0 +1,430 @@
+//! [`KeyRegistry`]: issued API keys, stored as SHA-256 hashes only.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest::{SHA256, digest};
+
+use super::{KeyId, generate, parse};
+use crate::private_file::{self, DirLock, LOCK_TIMEOUT, WriteMode};
+use crate::{ApiKey, Error, constant_time_eq};
+
+/// What a key may do. The three roles of MediaEngine's API, or an app-defined name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// Everything, key management included.
+    Administrator,
+    /// Read and change content.
+    Curator,
+    /// Read only.
+    Consumer,
+    /// An app-defined role: 1-32 of `[a-z0-9_-]`.
+    Custom(String),
+}
+
+impl Role {
+    /// Parses `administrator`, `curator`, `consumer` or a custom name.
+    ///
+    /// ```
+    /// use hearth_token_guard::apikey::Role;
+    ///
+    /// assert_eq!(Role::parse("curator")?, Role::Curator);
+    /// assert_eq!(Role::parse("uploader")?, Role::Custom("uploader".into()));
+    /// assert!(Role::parse("Bad Role").is_err());
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Ok(match name {
+            "administrator" => Role::Administrator,
+            "curator" => Role::Curator,
+            "consumer" => Role::Consumer,
+            other
+                if (1..=32).contains(&other.len())
+                    && other.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }) =>
+            {
+                Role::Custom(other.to_owned())
+            }
+            _ => {
+                return Err(Error::MalformedApiKey {
+                    reason: "a role is 1 to 32 of a-z 0-9 _ -",
+                });
+            }
+        })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Administrator => "administrator",
+            Role::Curator => "curator",
+            Role::Consumer => "consumer",
+            Role::Custom(name) => name,
+        })
+    }
+}
+
+/// Who a verified key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's id.
+    pub key_id: KeyId,
+    /// Its role.
+    pub role: Role,
+}
+
+/// A key as the registry keeps it: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyRecord {
+    /// The public id.
+    pub id: KeyId,
+    /// Its role.
+    pub role: Role,
+    /// A label for people (`"living-room tablet"`).
+    pub label: String,
+    /// When it was created (Unix seconds).
+    pub created: u64,
+    /// When it was last verified (Unix seconds), to the minute.
+    pub last_used: Option<u64>,
+    /// When it stops working (Unix seconds), if ever.
+    pub expires: Option<u64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// The prefix and last four characters, to recognize a key without revealing it.
+    pub hint: String,
+    hash: [u8; 32],
+}
+
+/// Issued API keys in an owner-only file: create (the key is shown once), verify in
+/// constant time, revoke one key without touching the others, list without secrets.
+///
+/// ```
+/// use hearth_token_guard::apikey::{KeyRegistry, Role};
+///
+/// let dir = std::env::temp_dir().join(format!("hearth-doc-reg-{}", std::process::id()));
+/// let registry = KeyRegistry::open(dir.join("keys"));
+/// let (key, record) = registry.create(Role::Curator, "tablet", None)?;
+/// let who = registry.verify(key.expose_secret())?;
+/// assert_eq!((who.key_id, who.role), (record.id.clone(), Role::Curator));
+/// registry.revoke(&record.id)?;
+/// assert!(registry.verify(key.expose_secret()).is_err());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), hearth_token_guard::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeyRegistry {
+    path: PathBuf,
+    prefix: String,
+}
+
+const HEADER: &str = "hearth-keys-v1";
+
+impl KeyRegistry {
+    /// A registry in `path` (created 0600 in a 0700 directory on the first key), issuing
+    /// keys with the default prefix `hth`.
+    pub fn open(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            prefix: super::DEFAULT_PREFIX.to_owned(),
+        }
+    }
+
+    /// The same registry issuing keys with another prefix.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        prefix.clone_into(&mut self.prefix);
+        self
+    }
+
+    /// Issues a key. The returned [`ApiKey`] is the only copy of the secret: show it once.
+    pub fn create(
+        &self,
+        role: Role,
+        label: &str,
+        expires: Option<SystemTime>,
+    ) -> Result<(ApiKey, KeyRecord), Error> {
+        let label: String = label
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
+        let (key, id) = generate(&self.prefix)?;
+        let text = key.expose_secret();
+        let record = KeyRecord {
+            id,
+            role,
+            label,
+            created: now(),
+            last_used: None,
+            expires: expires.map(unix),
+            revoked: false,
+            hint: format!("{}_...{}", self.prefix, &text[text.len() - 4..]),
+            hash: hash(text),
+        };
+        self.update(|records| records.push(record.clone()))?;
+        Ok((key, record))
+    }
+
+    /// Verifies a presented key: format and checksum first (no lookup for a typo), then its
+    /// record by id, then SHA-256 digests compared in constant time; revoked and expired
+    /// keys are refused. Records the use (at most once a minute per key).
+    pub fn verify(&self, presented: &str) -> Result<Principal, Error> {
+        let id = parse(presented, &self.prefix)?;
+        let records = self.load()?;
+        let Some(record) = records.iter().find(|r| r.id == id) else {
+            return Err(Error::UnknownApiKey);
+        };
+        if !constant_time_eq(&record.hash, &hash(presented)) {
+            return Err(Error::UnknownApiKey);
+        }
+        if record.revoked {
+            return Err(Error::RevokedApiKey);
+        }
+        let t = now();
+        if record.expires.is_some_and(|e| t >= e) {
+            return Err(Error::ExpiredApiKey);
+        }
+        let principal = Principal {
+            key_id: record.id.clone(),
+            role: record.role.clone(),
+        };
+        if record.last_used.is_none_or(|u| t >= u + 60) {
+            self.update(|records| {
+                if let Some(r) = records.iter_mut().find(|r| r.id == id) {
+                    r.last_used = Some(t);
+                }
+            })?;
+        }
+        Ok(principal)
+    }
+
+    /// Revokes one key; returns whether it existed (and was not already revoked).
+    pub fn revoke(&self, id: &KeyId) -> Result<bool, Error> {
+        self.update(|records| match records.iter_mut().find(|r| &r.id == id) {
+            Some(r) if !r.revoked => {
+                r.revoked = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// Every key, without secrets.
+    pub fn list(&self) -> Result<Vec<KeyRecord>, Error> {
+        self.load()
+    }
+
+    fn load(&self) -> Result<Vec<KeyRecord>, Error> {
+        let bytes = match private_file::read(&self.path, 16 << 20) {
+            Ok(b) => b,
+            Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let bad = || Error::MalformedTokenFile {
+            path: self.path.clone(),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
+        let mut lines = text.lines();
+        if lines.next() != Some(HEADER) {
+            return Err(bad());
+        }
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| decode(l).ok_or_else(bad))
+            .collect()
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Vec<KeyRecord>) -> T) -> Result<T, Error> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+        let mut records = self.load()?;
+        let out = change(&mut records);
+        let mut text = format!("{HEADER}\n");
+        for r in &records {
+            text.push_str(&encode(r));
+            text.push('\n');
+        }
+        private_file::write_locked(&lock, &self.path, text.as_bytes(), WriteMode::Replace)?;
+        Ok(out)
+    }
+}
+
+fn encode(r: &KeyRecord) -> String {
+    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    let hex: String = r.hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{} {} {} {} {} {} {} {} {}",
+        r.id,
+        r.role,
+        r.created,
+        opt(r.last_used),
+        opt(r.expires),
+        u8::from(r.revoked),
+        hex,
+        URL_SAFE_NO_PAD.encode(r.hint.as_bytes()),
+        URL_SAFE_NO_PAD.encode(r.label.as_bytes()),
+    )
+}
+
+fn decode(line: &str) -> Option<KeyRecord> {
+    let f: Vec<&str> = line.split(' ').collect();
+    let [
+        id,
+        role,
+        created,
+        last_used,
+        expires,
+        revoked,
+        hex,
+        hint,
+        label,
+    ] = f[..]
+    else {
+        return None;
+    };
+    let opt = |v: &str| {
+        if v == "-" {
+            Some(None)
+        } else {
+            v.parse().ok().map(Some)
+        }
+    };
+    let mut hash = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, b) in hash.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let text = |b64: &str| {
+        URL_SAFE_NO_PAD
+            .decode(b64)
+            .ok()
+            .and_then(|v| String::from_utf8(v).ok())
+    };
+    Some(KeyRecord {
+        id: KeyId(id.to_owned()),
+        role: Role::parse(role).ok()?,
+        label: text(label)?,
+        created: created.parse().ok()?,
+        last_used: opt(last_used)?,
+        expires: opt(expires)?,
+        revoked: revoked == "1",
+        hint: text(hint)?,
+        hash,
+    })
+}
+
+fn hash(key: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, key.as_bytes()).as_ref());
+    out
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn now() -> u64 {
+    unix(SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("hearth-reg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
+    #[test]
+    fn create_verify_revoke_list() {
+        let dir = scratch("cycle");
+        let reg = KeyRegistry::open(dir.join("keys"));
+        let (admin, admin_rec) = reg.create(Role::Administrator, "ops laptop", None).unwrap();
+        let (reader, reader_rec) = reg.create(Role::Consumer, "tv", None).unwrap();
+        assert_eq!(
+            reg.verify(admin.expose_secret()).unwrap().role,
+            Role::Administrator
+        );
+        assert_eq!(
+            reg.verify(reader.expose_secret()).unwrap().key_id,
+            reader_rec.id
+        );
+
+        assert!(reg.revoke(&reader_rec.id).unwrap());
+        assert!(!reg.revoke(&reader_rec.id).unwrap());
+        assert!(matches!(
+            reg.verify(reader.expose_secret()),
+            Err(Error::RevokedApiKey)
+        ));
+        assert!(
+            reg.verify(admin.expose_secret()).is_ok(),
+            "other keys untouched"
+        );
+
+        let listed = reg.list().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].id, admin_rec.id);
+        assert!(listed[0].last_used.is_some());
+        let k = admin.expose_secret();
+        assert_eq!(listed[0].hint, format!("hth_...{}", &k[k.len() - 4..]));
+        let file = std::fs::read_to_string(dir.join("keys")).unwrap();
+        assert!(
+            !file.contains(admin.expose_secret()) && !file.contains(&admin.expose_secret()[12..44]),
+            "no secret on disk"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_forged_and_expired_keys_are_refused() {
+        let dir = scratch("refuse");
+        let reg = KeyRegistry::open(dir.join("keys"));
+        let (key, rec) = reg
+            .create(
+                Role::Curator,
+                "x",
+                Some(SystemTime::now() - Duration::from_secs(1)),
+            )
+            .unwrap();
+        assert!(matches!(
+            reg.verify(key.expose_secret()),
+            Err(Error::ExpiredApiKey)
+        ));
+        // A well-formed key with a registered id but another secret.
+        let (other, _) = generate("hth").unwrap();
+        let forged = format!("hth_{}{}", rec.id, &other.expose_secret()[12..44]);
+        let forged = format!(
+            "{forged}{}",
+            std::str::from_utf8(&super::super::base62_u32(super::super::crc32(
+                forged.as_bytes()
+            )))
+            .unwrap()
+        );
+        assert!(matches!(reg.verify(&forged), Err(Error::UnknownApiKey)));
+        assert!(matches!(
+            reg.verify(other.expose_secret()),
+            Err(Error::UnknownApiKey)
+        ));
+        assert!(matches!(
+            reg.verify("hth_short"),
+            Err(Error::MalformedApiKey { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
