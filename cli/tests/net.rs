@@ -86,6 +86,9 @@ fn s_server(dir: &Path, flags: &[&str]) -> SServer {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // s_server serves one connection at a time: let it finish with the probe above, or
+    // the next client can be reset mid-handshake (seen once in CI as exit code 1).
+    std::thread::sleep(Duration::from_millis(300));
     SServer(child, port)
 }
 
