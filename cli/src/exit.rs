@@ -76,10 +76,7 @@ impl From<Error> for Failure {
             Error::MalformedTokenFile { .. } => 5,
             _ => 1,
         };
-        Self {
-            message: e.to_string(),
-            code,
-        }
+        Self::with_code(e.to_string(), code)
     }
 }
 
@@ -100,10 +97,7 @@ impl From<hearth_secure_storage::Error> for Failure {
             S::InvalidKey { .. } => 2,
             _ => 1,
         };
-        Self {
-            message: e.to_string(),
-            code,
-        }
+        Self::with_code(e.to_string(), code)
     }
 }
 
@@ -124,10 +118,7 @@ pub(crate) fn net_code(e: &hearth_net_policy::Error) -> u8 {
 
 impl From<hearth_net_policy::Error> for Failure {
     fn from(e: hearth_net_policy::Error) -> Self {
-        Self {
-            code: net_code(&e),
-            message: e.to_string(),
-        }
+        Self::with_code(e.to_string(), net_code(&e))
     }
 }
 
