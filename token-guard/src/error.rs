@@ -73,6 +73,22 @@ pub enum Error {
     #[error("expired API key")]
     ExpiredApiKey,
 
+    /// A role name or `resource:action` permission that does not follow the syntax.
+    #[error("invalid role or permission: {reason}")]
+    InvalidPermission {
+        /// What check failed.
+        reason: &'static str,
+    },
+
+    /// A principal whose role does not grant the permission asked for.
+    #[error("role {role} does not grant {permission}")]
+    Forbidden {
+        /// The principal's role.
+        role: String,
+        /// The permission it lacked, as `resource:action`.
+        permission: String,
+    },
+
     /// A secret too short to be registered with a [`Redactor`](crate::Redactor): masking it
     /// would mangle ordinary text.
     #[error("a secret registered for redaction must be at least {min} bytes long")]

@@ -1,6 +1,7 @@
 //! API keys in a format made for secret scanners, exactly as `API-KEY-FORMAT.md` writes it:
 //! `prefix_` + 8-character id + 32-character secret + 6-character base62 CRC-32.
 
+mod permissions;
 mod registry;
 
 use std::fmt;
@@ -9,6 +10,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::{ApiKey, Error};
 
+pub use permissions::{Permission, PermissionSet, Roles};
 pub use registry::{KeyRecord, KeyRegistry, Principal, Role};
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

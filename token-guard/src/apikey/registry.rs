@@ -51,7 +51,7 @@ impl Role {
                 Role::Custom(other.to_owned())
             }
             _ => {
-                return Err(Error::MalformedApiKey {
+                return Err(Error::InvalidPermission {
                     reason: "a role is 1 to 32 of a-z 0-9 _ -",
                 });
             }
