@@ -24,6 +24,18 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A rate limit, guard setting or path root that cannot be used as configured.
+    #[error("invalid guard configuration: {reason}")]
+    InvalidGuardConfig {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The operating system's random number generator failed; nothing falls back to a
+    /// weaker source.
+    #[error("the operating system's random number generator failed")]
+    Rng,
+
     /// A URL the client cannot use.
     #[error("invalid URL: {reason}")]
     InvalidUrl {

@@ -38,6 +38,8 @@ mod cert_info;
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "guard")]
+pub mod guard;
 mod host_pattern;
 mod pin;
 mod pins;
