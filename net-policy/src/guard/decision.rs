@@ -1,0 +1,207 @@
+//! What [`LocalGuard::check`](super::LocalGuard::check) decides, and the HTTP answer to a
+//! refusal.
+
+use std::fmt;
+
+use hearth_token_guard::apikey::Principal;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::RetryAfter;
+
+/// The guard's verdict on one request.
+#[derive(Debug)]
+#[must_use = "a refused request must not reach the handler"]
+pub enum Decision {
+    /// Let the request through; who is calling.
+    Allow(Caller),
+    /// Answer with the refusal instead of calling the handler.
+    Deny(Denial),
+}
+
+/// Who an admitted request comes from. Handlers get it as a request extension from the
+/// tower layer and the `serve` helper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Caller {
+    /// A path exempt from credentials (for example a health check).
+    Exempt,
+    /// A loopback peer admitted without credentials by the opt-in localhost bypass.
+    LocalBypass,
+    /// The holder of the server's session token (the app's own UI).
+    Session,
+    /// An API key from the registry, with its role.
+    Key(Principal),
+}
+
+/// Why a request was refused. None of these carries the credential presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The peer address is not loopback (or, in LAN mode, not a private address).
+    PeerNotAllowed,
+    /// The `Host` header is missing, malformed or not on the allowlist (DNS rebinding).
+    HostNotAllowed,
+    /// The `Origin` header is not on the allowlist.
+    OriginNotAllowed,
+    /// A browser says the request comes from another site and sent no `Origin` to check.
+    CrossSite,
+    /// No credential, or none configured that could admit it.
+    MissingCredentials,
+    /// A credential that is malformed or matches nothing.
+    InvalidCredentials,
+    /// An API key that was revoked.
+    RevokedKey,
+    /// An API key past its expiry.
+    ExpiredKey,
+    /// The caller's role lacks the permission this path requires.
+    Forbidden,
+    /// `Content-Length` (or the streamed body) exceeds the cap.
+    BodyTooLarge,
+    /// The client's rate limit for this path is spent.
+    RateLimited,
+    /// The key registry could not be read: refused, not admitted.
+    Unavailable,
+}
+
+impl DenyReason {
+    /// The HTTP status for this refusal.
+    pub fn status(self) -> StatusCode {
+        match self {
+            DenyReason::PeerNotAllowed
+            | DenyReason::HostNotAllowed
+            | DenyReason::OriginNotAllowed
+            | DenyReason::CrossSite
+            | DenyReason::Forbidden => StatusCode::FORBIDDEN,
+            DenyReason::MissingCredentials
+            | DenyReason::InvalidCredentials
+            | DenyReason::RevokedKey
+            | DenyReason::ExpiredKey => StatusCode::UNAUTHORIZED,
+            DenyReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            DenyReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            DenyReason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DenyReason::PeerNotAllowed => "this server accepts local connections only",
+            DenyReason::HostNotAllowed => "Host header not allowed",
+            DenyReason::OriginNotAllowed => "Origin not allowed",
+            DenyReason::CrossSite => "cross-site request refused",
+            DenyReason::MissingCredentials => "credentials required",
+            DenyReason::InvalidCredentials => "invalid credentials",
+            DenyReason::RevokedKey => "API key revoked",
+            DenyReason::ExpiredKey => "API key expired",
+            DenyReason::Forbidden => "the key's role does not allow this",
+            DenyReason::BodyTooLarge => "request body too large",
+            DenyReason::RateLimited => "too many requests",
+            DenyReason::Unavailable => "credentials cannot be checked right now",
+        })
+    }
+}
+
+/// A refusal: the reason, and for [`DenyReason::RateLimited`] when to retry.
+///
+/// ```
+/// use hearth_net_policy::guard::{Denial, DenyReason};
+///
+/// let denial = Denial::new(DenyReason::HostNotAllowed);
+/// let response: http::Response<String> = denial.to_response();
+/// assert_eq!(response.status(), 403);
+/// assert_eq!(response.body(), "Host header not allowed\n");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denial {
+    reason: DenyReason,
+    retry_after: Option<RetryAfter>,
+}
+
+impl Denial {
+    /// A refusal for `reason`.
+    pub fn new(reason: DenyReason) -> Self {
+        Self {
+            reason,
+            retry_after: None,
+        }
+    }
+
+    pub(super) fn rate_limited(wait: RetryAfter) -> Self {
+        Self {
+            reason: DenyReason::RateLimited,
+            retry_after: Some(wait),
+        }
+    }
+
+    /// Why.
+    pub fn reason(&self) -> DenyReason {
+        self.reason
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.reason.status()
+    }
+
+    /// When a rate-limited client may retry.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        self.retry_after
+    }
+
+    /// The HTTP answer: the status, a one-line text body, `Retry-After` on 429,
+    /// `WWW-Authenticate: Bearer` on 401, and `Connection: close` on 413 (the unread body
+    /// makes the connection unusable).
+    pub fn to_response<B: From<String>>(&self) -> Response<B> {
+        let mut response = Response::new(B::from(format!("{}\n", self.reason)));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Some(wait) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&wait.header_value()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        match self.status() {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason, self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_rate_limited_answer_says_when_to_retry() {
+        let d = Denial::rate_limited(RetryAfter::new(Duration::from_millis(250)));
+        let r: Response<String> = d.to_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn unauthorized_answers_name_the_scheme() {
+        let r: Response<String> = Denial::new(DenyReason::RevokedKey).to_response();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+}

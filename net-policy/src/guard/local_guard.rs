@@ -1,0 +1,400 @@
+//! [`LocalGuard`]: the checks every request to a local server passes, in one place.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hearth_token_guard::apikey::{KeyRegistry, Roles};
+use hearth_token_guard::{Error as TokenError, SessionToken};
+use http::header::{CONTENT_LENGTH, HOST, ORIGIN};
+use http::{HeaderMap, Uri};
+
+use super::authority::Authority;
+use super::credentials::{Presented, presented};
+use super::{
+    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, RateLimiter,
+};
+use crate::Error;
+
+/// The default request body cap: 1 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+
+/// Which peers may connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Network {
+    /// Loopback only (`127.0.0.0/8`, `::1`, and `::ffff:127.0.0.0/104`). The default.
+    Loopback,
+    /// Loopback plus private and link-local addresses (`10/8`, `172.16/12`,
+    /// `192.168/16`, `169.254/16`, `fc00::/7`, `fe80::/10`): a home-network server.
+    Lan,
+}
+
+/// Guards a local HTTP or WebSocket server, framework-agnostic: give it the request head
+/// and the peer address, get a [`Decision`].
+///
+/// In order, a request must come from an allowed peer ([`Network`]), name an allowed
+/// `Host` (DNS rebinding: a missing or empty `Host` is refused), carry an allowed `Origin`
+/// if it has one (and, with no `Origin`, not be `Sec-Fetch-Site: cross-site`/`same-site`),
+/// present a credential (session token or API key; not needed on exempt paths or,
+/// if enabled, from loopback), hold the permission its path requires, announce a body
+/// within the cap, and be within its rate limit (keyed by key id, session, or peer IP).
+///
+/// Secure by default: loopback peers, loopback Host names, no Origin allowed, no
+/// credential configured (so everything but exempt paths is refused), 1 MiB bodies.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+/// use hearth_net_policy::guard::{Caller, Decision, DenyReason, Limit, LocalGuard};
+/// use hearth_token_guard::SessionToken;
+///
+/// let session = SessionToken::generate()?;
+/// let guard = LocalGuard::new()
+///     .session_token(session.clone())
+///     .allow_origin("tauri://localhost")?
+///     .exempt("/system/status")
+///     .rate_limit("/", Limit::sliding_window(100, Duration::from_secs(1))?)?;
+///
+/// let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+/// let bearer = format!("Bearer {}", session.expose_secret());
+/// let request = |host: &str, path: &str, auth: Option<&str>| {
+///     let mut r = http::Request::builder().uri(path).header("host", host);
+///     if let Some(a) = auth {
+///         r = r.header("authorization", a);
+///     }
+///     r.body(()).unwrap().into_parts().0
+/// };
+///
+/// let ok = guard.check(&request("127.0.0.1:8080", "/api", Some(&bearer)), peer);
+/// assert!(matches!(ok, Decision::Allow(Caller::Session)));
+/// let open = guard.check(&request("127.0.0.1:8080", "/system/status", None), peer);
+/// assert!(matches!(open, Decision::Allow(Caller::Exempt)));
+/// let Decision::Deny(d) = guard.check(&request("evil.example:8080", "/api", Some(&bearer)), peer)
+/// else { panic!() };
+/// assert_eq!(d.reason(), DenyReason::HostNotAllowed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct LocalGuard {
+    network: Network,
+    hosts: HostAllowlist,
+    origins: OriginAllowlist,
+    session: Option<SessionToken>,
+    registry: Option<KeyRegistry>,
+    exempt: Vec<String>,
+    localhost_bypass: bool,
+    max_body: u64,
+    limits: Vec<(String, Arc<RateLimiter>)>,
+    required: Vec<(String, String)>,
+    roles: Roles,
+}
+
+impl Default for LocalGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalGuard {
+    /// The secure defaults described above.
+    pub fn new() -> Self {
+        Self {
+            network: Network::Loopback,
+            hosts: HostAllowlist::loopback(),
+            origins: OriginAllowlist::empty(),
+            session: None,
+            registry: None,
+            exempt: Vec::new(),
+            localhost_bypass: false,
+            max_body: DEFAULT_MAX_BODY,
+            limits: Vec::new(),
+            required: Vec::new(),
+            roles: Roles::builtin(),
+        }
+    }
+
+    /// Which peers may connect. With [`Network::Lan`], also add the server's LAN names or
+    /// addresses with [`allow_host`](Self::allow_host).
+    pub fn network(mut self, network: Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// Replaces the `Host` allowlist (default [`HostAllowlist::loopback`]).
+    pub fn hosts(mut self, hosts: HostAllowlist) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
+    /// Adds one `Host` allowlist entry (`name` or `name:port`).
+    pub fn allow_host(mut self, entry: &str) -> Result<Self, Error> {
+        self.hosts = self.hosts.allow(entry)?;
+        Ok(self)
+    }
+
+    /// Replaces the `Origin` allowlist (default: none).
+    pub fn origins(mut self, origins: OriginAllowlist) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// Adds one `Origin` allowlist entry (see [`OriginAllowlist`]).
+    pub fn allow_origin(mut self, entry: &str) -> Result<Self, Error> {
+        self.origins = self.origins.allow(entry)?;
+        Ok(self)
+    }
+
+    /// Admits the holder of this session token (compared in constant time), as
+    /// [`Caller::Session`]. Pair it with a `SessionTokenFile` the UI reads.
+    pub fn session_token(mut self, token: SessionToken) -> Self {
+        self.session = Some(token);
+        self
+    }
+
+    /// Admits keys issued by this registry, as [`Caller::Key`] with their role.
+    pub fn key_registry(mut self, registry: KeyRegistry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// A path (exact match, no query) open without credentials, such as a health check.
+    /// Host, Origin, body and rate-limit checks still apply.
+    pub fn exempt(mut self, path: &str) -> Self {
+        self.exempt.push(path.to_owned());
+        self
+    }
+
+    /// Admits loopback peers without credentials (off by default).
+    ///
+    /// The trade-off: every process of every user on the machine, and any web page that
+    /// gets past the Host and Origin checks, then has full access. Use it only for
+    /// single-user machines and servers with nothing to protect from local software.
+    pub fn localhost_bypass(mut self, enabled: bool) -> Self {
+        self.localhost_bypass = enabled;
+        self
+    }
+
+    /// The request body cap in bytes (default [`DEFAULT_MAX_BODY`]). Checked against
+    /// `Content-Length` here; the tower layer and `serve` also cap streamed bodies.
+    pub fn max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The body cap in force.
+    pub fn body_limit(&self) -> u64 {
+        self.max_body
+    }
+
+    /// Applies `limit` per client to paths starting with `prefix` (`/` for everything).
+    /// The longest matching prefix's limit applies, so specific policies (key generation
+    /// 5/min) can sit beside a general one (60/min).
+    pub fn rate_limit(mut self, prefix: &str, limit: Limit) -> Result<Self, Error> {
+        self.limits
+            .push((prefix.to_owned(), Arc::new(RateLimiter::new(limit)?)));
+        self.limits.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(self)
+    }
+
+    /// Requires `permission` (`resource:action`) of API-key callers on paths starting with
+    /// `prefix`, checked against [`roles`](Self::roles). The session holder and the
+    /// localhost bypass are not restricted; exempt paths never reach this check.
+    pub fn require(mut self, prefix: &str, permission: &str) -> Result<Self, Error> {
+        hearth_token_guard::apikey::Permission::parse(permission).map_err(|_| {
+            Error::InvalidGuardConfig {
+                reason: "a required permission is resource:action",
+            }
+        })?;
+        self.required
+            .push((prefix.to_owned(), permission.to_owned()));
+        self.required
+            .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(self)
+    }
+
+    /// The role definitions used by [`require`](Self::require) (default
+    /// [`Roles::builtin`]).
+    pub fn roles(mut self, roles: Roles) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// Decides on a request head (`http::request::Parts`) from `peer`.
+    pub fn check(&self, parts: &http::request::Parts, peer: SocketAddr) -> Decision {
+        self.check_head(&parts.uri, &parts.headers, peer)
+    }
+
+    /// [`check`](Self::check) for a whole request.
+    pub fn check_request<B>(&self, request: &http::Request<B>, peer: SocketAddr) -> Decision {
+        self.check_head(request.uri(), request.headers(), peer)
+    }
+
+    fn check_head(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Decision {
+        match self.decide(uri, headers, peer) {
+            Ok(caller) => Decision::Allow(caller),
+            Err(denial) => Decision::Deny(denial),
+        }
+    }
+
+    fn decide(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, Denial> {
+        let deny = |reason| Err(Denial::new(reason));
+        let peer_ip = canonical(peer.ip());
+        if !self.peer_allowed(peer_ip) {
+            return deny(DenyReason::PeerNotAllowed);
+        }
+        if !self.host_allowed(uri, headers) {
+            return deny(DenyReason::HostNotAllowed);
+        }
+        match single(headers, ORIGIN) {
+            Single::Absent => {
+                if let Single::One(site) = single(headers, "sec-fetch-site") {
+                    if matches!(site.as_bytes(), b"cross-site" | b"same-site") {
+                        return deny(DenyReason::CrossSite);
+                    }
+                }
+            }
+            Single::One(origin) if self.origins.admits(origin) => {}
+            _ => return deny(DenyReason::OriginNotAllowed),
+        }
+        let path = uri.path();
+        let caller = if self.exempt.iter().any(|p| p == path) {
+            Caller::Exempt
+        } else if self.localhost_bypass && peer_ip.is_loopback() {
+            Caller::LocalBypass
+        } else {
+            self.authenticate(headers, uri.query())?
+        };
+        if let Caller::Key(principal) = &caller {
+            if let Some((_, permission)) = self.required.iter().find(|(p, _)| path.starts_with(p))
+            {
+                if self.roles.authorize(principal, permission).is_err() {
+                    return deny(DenyReason::Forbidden);
+                }
+            }
+        }
+        match single(headers, CONTENT_LENGTH) {
+            Single::Absent => {}
+            Single::One(len) => match len.parse::<u64>() {
+                Ok(n) if n <= self.max_body => {}
+                Ok(_) => return deny(DenyReason::BodyTooLarge),
+                Err(_) => return deny(DenyReason::BodyTooLarge),
+            },
+            Single::Many | Single::Invalid => return deny(DenyReason::BodyTooLarge),
+        }
+        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| path.starts_with(p.as_str()))
+        {
+            let admitted = match &caller {
+                Caller::Key(p) => limiter.check(&(1u8, p.key_id.as_str())),
+                Caller::Session => limiter.check(&2u8),
+                Caller::Exempt | Caller::LocalBypass => limiter.check(&(3u8, peer_ip)),
+            };
+            admitted.map_err(Denial::rate_limited)?;
+        }
+        Ok(caller)
+    }
+
+    fn peer_allowed(&self, ip: IpAddr) -> bool {
+        if ip.is_loopback() {
+            return true;
+        }
+        match (self.network, ip) {
+            (Network::Loopback, _) => false,
+            (Network::Lan, IpAddr::V4(v4)) => v4.is_private() || v4.is_link_local(),
+            (Network::Lan, IpAddr::V6(v6)) => {
+                let first = v6.segments()[0];
+                (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+            }
+        }
+    }
+
+    fn host_allowed(&self, uri: &Uri, headers: &HeaderMap) -> bool {
+        let from_header = match single(headers, HOST) {
+            Single::One(h) => Authority::parse_host(h),
+            Single::Absent => None,
+            Single::Many | Single::Invalid => return false,
+        };
+        // HTTP/2 and absolute-form requests carry the authority in the URI; when both are
+        // present they must agree.
+        let from_uri = uri.authority().map(|a| Authority::parse_host(a.as_str()));
+        let authority = match (from_header, from_uri) {
+            (Some(h), None) => h,
+            (None, Some(Some(u))) if headers.get(HOST).is_none() => u,
+            (Some(h), Some(Some(u))) if h == u => h,
+            _ => return false,
+        };
+        self.hosts.admits_authority(&authority)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, Denial> {
+        let token = match presented(headers, query) {
+            Presented::None => return Err(Denial::new(DenyReason::MissingCredentials)),
+            Presented::Malformed => return Err(Denial::new(DenyReason::InvalidCredentials)),
+            Presented::Token(t) => t,
+        };
+        if let Some(session) = &self.session {
+            if session.verify(token.expose_secret()) {
+                return Ok(Caller::Session);
+            }
+        }
+        let Some(registry) = &self.registry else {
+            return Err(Denial::new(if self.session.is_some() {
+                DenyReason::InvalidCredentials
+            } else {
+                DenyReason::MissingCredentials
+            }));
+        };
+        registry
+            .verify(token.expose_secret())
+            .map(Caller::Key)
+            .map_err(|e| {
+                Denial::new(match e {
+                    TokenError::RevokedApiKey => DenyReason::RevokedKey,
+                    TokenError::ExpiredApiKey => DenyReason::ExpiredKey,
+                    TokenError::MalformedApiKey { .. } | TokenError::UnknownApiKey => {
+                        DenyReason::InvalidCredentials
+                    }
+                    _ => DenyReason::Unavailable,
+                })
+            })
+    }
+}
+
+impl std::fmt::Debug for LocalGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalGuard")
+            .field("network", &self.network)
+            .field("hosts", &self.hosts)
+            .field("origins", &self.origins)
+            .field("session", &self.session)
+            .field("registry", &self.registry)
+            .field("exempt", &self.exempt)
+            .field("localhost_bypass", &self.localhost_bypass)
+            .field("max_body", &self.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `::ffff:a.b.c.d` is the IPv4 peer it maps (a dual-stack socket reports IPv4 peers so).
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+enum Single<'a> {
+    Absent,
+    One(&'a str),
+    Many,
+    Invalid,
+}
+
+/// A header that must appear at most once, as visible ASCII.
+fn single<K: http::header::AsHeaderName>(headers: &HeaderMap, name: K) -> Single<'_> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Single::Absent,
+        (Some(v), None) => v.to_str().map_or(Single::Invalid, Single::One),
+        (Some(_), Some(_)) => Single::Many,
+    }
+}

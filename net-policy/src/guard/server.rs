@@ -1,0 +1,247 @@
+//! [`serve`]: a hyper HTTP/1.1 accept loop with the guard, a connection cap and timeouts.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{LocalGuard, LocalGuardLayer};
+
+/// Connection limits for [`serve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Connections served at once; further ones are closed as soon as accepted
+    /// (default 64).
+    pub max_connections: usize,
+    /// A connection with no byte read or written for this long is closed (default 60 s).
+    pub idle_timeout: Duration,
+    /// The most time a client may take to send a request's headers (default 10 s): the
+    /// slow-loris bound.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The handler type [`serve`] calls for admitted requests; the
+/// [`Caller`](super::Caller) is a request extension.
+pub type GuardedRequest = Request<Limited<Incoming>>;
+
+/// Serves HTTP/1.1 on `listener`: each connection under the [`ServeOptions`] caps, each
+/// request through `guard`, admitted ones to `handler`. Runs until the future is dropped
+/// (for example in `tokio::select!` with a shutdown signal); only a failing listener
+/// ends it with an error. Needs a tokio runtime with timers.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hearth_net_policy::guard::{Caller, LocalGuard, ServeOptions, serve};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let guard = Arc::new(LocalGuard::new().exempt("/system/status"));
+/// serve(listener, guard, ServeOptions::default(), |request| async move {
+///     let caller = request.extensions().get::<Caller>().cloned();
+///     http::Response::new(Full::new(Bytes::from(format!("{caller:?}\n"))))
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    guard: Arc<LocalGuard>,
+    options: ServeOptions,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(GuardedRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let active = Arc::new(AtomicUsize::new(0));
+    let layer = LocalGuardLayer::new(guard);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors and similar: back off instead of spinning.
+            Err(e) if is_transient(&e) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(slot) = Slot::take(&active, options.max_connections) else {
+            drop(stream);
+            continue;
+        };
+        let service = layer.clone().for_peer(peer).layer(Handler(handler.clone()));
+        tokio::spawn(connection(stream, peer, service, options, slot));
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+    )
+}
+
+async fn connection<S>(stream: TcpStream, _peer: SocketAddr, service: S, options: ServeOptions, slot: Slot)
+where
+    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let io = TokioIo::new(IdleTimeout::new(stream, options.idle_timeout));
+    let service = hyper::service::service_fn(move |request| {
+        let mut service = service.clone();
+        service.call(request)
+    });
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .serve_connection(io, service)
+        .await;
+    drop(slot);
+}
+
+/// Adapts a handler closure to a `tower::Service`.
+#[derive(Clone)]
+struct Handler<H>(H);
+
+impl<H, F> Service<GuardedRequest> for Handler<H>
+where
+    H: Fn(GuardedRequest) -> F,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: GuardedRequest) -> Self::Future {
+        let response = (self.0)(request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
+
+/// One of the `max_connections` places; given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Self(Arc::clone(active)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A stream that fails with `TimedOut` once nothing has been read or written for `idle`.
+struct IdleTimeout<T> {
+    inner: T,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> IdleTimeout<T> {
+    fn new(inner: T, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn touch(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.idle);
+    }
+
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn timed_out<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "connection idle too long",
+    )))
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                self.touch();
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => timed_out(),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                self.touch();
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => timed_out(),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
