@@ -359,9 +359,7 @@ mod tests {
 
     #[test]
     fn origins_compare_scheme_host_and_port() {
-        let origins = OriginAllowlist::empty()
-            .allow("http://localhost")
-            .unwrap();
+        let origins = OriginAllowlist::empty().allow("http://localhost").unwrap();
         assert!(origins.admits("http://localhost"));
         assert!(origins.admits("http://localhost:80"));
         assert!(origins.admits("HTTP://LocalHost"));

@@ -1,9 +1,9 @@
 //! Where a request carries its credential: `Authorization: Bearer`, `X-Api-Key`, or an
 //! `access_token` query parameter (browsers cannot set headers on a WebSocket upgrade).
 
+use hearth_token_guard::AccessToken;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use hearth_token_guard::AccessToken;
 
 /// The credential found in a request, still unverified; or why none could be read.
 pub(super) enum Presented {
@@ -59,7 +59,10 @@ mod tests {
     fn the_authorization_header_wins_then_x_api_key_then_the_query() {
         let mut h = HeaderMap::new();
         assert!(matches!(presented(&h, None), Presented::None));
-        assert_eq!(token(presented(&h, Some("a=1&access_token=q1"))).unwrap(), "q1");
+        assert_eq!(
+            token(presented(&h, Some("a=1&access_token=q1"))).unwrap(),
+            "q1"
+        );
         h.insert("x-api-key", HeaderValue::from_static("k1"));
         assert_eq!(token(presented(&h, Some("access_token=q1"))).unwrap(), "k1");
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer b1"));
@@ -69,7 +72,10 @@ mod tests {
     #[test]
     fn malformed_credentials_are_not_skipped() {
         let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+        );
         h.insert("x-api-key", HeaderValue::from_static("k1"));
         assert!(matches!(presented(&h, None), Presented::Malformed));
         assert!(matches!(

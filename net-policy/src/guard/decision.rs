@@ -160,10 +160,10 @@ impl Denial {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if let Some(wait) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&wait.header_value()) {
-                headers.insert(header::RETRY_AFTER, v);
-            }
+        if let Some(wait) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&wait.header_value())
+        {
+            headers.insert(header::RETRY_AFTER, v);
         }
         match self.status() {
             StatusCode::UNAUTHORIZED => {

@@ -247,10 +247,10 @@ impl LocalGuard {
         }
         match single(headers, ORIGIN) {
             Single::Absent => {
-                if let Single::One(site) = single(headers, "sec-fetch-site") {
-                    if matches!(site.as_bytes(), b"cross-site" | b"same-site") {
-                        return deny(DenyReason::CrossSite);
-                    }
+                if let Single::One(site) = single(headers, "sec-fetch-site")
+                    && matches!(site.as_bytes(), b"cross-site" | b"same-site")
+                {
+                    return deny(DenyReason::CrossSite);
                 }
             }
             Single::One(origin) if self.origins.admits(origin) => {}
@@ -264,13 +264,11 @@ impl LocalGuard {
         } else {
             self.authenticate(headers, uri.query())?
         };
-        if let Caller::Key(principal) = &caller {
-            if let Some((_, permission)) = self.required.iter().find(|(p, _)| path.starts_with(p))
-            {
-                if self.roles.authorize(principal, permission).is_err() {
-                    return deny(DenyReason::Forbidden);
-                }
-            }
+        if let Caller::Key(principal) = &caller
+            && let Some((_, permission)) = self.required.iter().find(|(p, _)| path.starts_with(p))
+            && self.roles.authorize(principal, permission).is_err()
+        {
+            return deny(DenyReason::Forbidden);
         }
         match single(headers, CONTENT_LENGTH) {
             Single::Absent => {}
@@ -281,7 +279,10 @@ impl LocalGuard {
             },
             Single::Many | Single::Invalid => return deny(DenyReason::BodyTooLarge),
         }
-        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| path.starts_with(p.as_str()))
+        if let Some((_, limiter)) = self
+            .limits
+            .iter()
+            .find(|(p, _)| path.starts_with(p.as_str()))
         {
             let admitted = match &caller {
                 Caller::Key(p) => limiter.check(&(1u8, p.key_id.as_str())),
@@ -331,10 +332,10 @@ impl LocalGuard {
             Presented::Malformed => return Err(Denial::new(DenyReason::InvalidCredentials)),
             Presented::Token(t) => t,
         };
-        if let Some(session) = &self.session {
-            if session.verify(token.expose_secret()) {
-                return Ok(Caller::Session);
-            }
+        if let Some(session) = &self.session
+            && session.verify(token.expose_secret())
+        {
+            return Ok(Caller::Session);
         }
         let Some(registry) = &self.registry else {
             return Err(Denial::new(if self.session.is_some() {

@@ -110,8 +110,13 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-async fn connection<S>(stream: TcpStream, _peer: SocketAddr, service: S, options: ServeOptions, slot: Slot)
-where
+async fn connection<S>(
+    stream: TcpStream,
+    _peer: SocketAddr,
+    service: S,
+    options: ServeOptions,
+    slot: Slot,
+) where
     S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
         + Clone
         + Send
@@ -160,7 +165,9 @@ struct Slot(Arc<AtomicUsize>);
 impl Slot {
     fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
         active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| Self(Arc::clone(active)))
     }

@@ -1,0 +1,286 @@
+//! `LocalGuard` decisions across its parts, in process: peers, DNS-rebinding vectors,
+//! credentials, bypass, per-path limits and permissions, the layer's streamed body cap.
+#![cfg(feature = "guard")]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hearth_net_policy::guard::{
+    Caller, Decision, DenyReason, Limit, LocalGuard, LocalGuardLayer, Network,
+};
+use hearth_token_guard::SessionToken;
+use hearth_token_guard::apikey::{KeyRegistry, Role};
+use http::Request;
+
+fn head(host: Option<&str>, path: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    let mut r = Request::builder().uri(path);
+    if let Some(h) = host {
+        r = r.header("host", h);
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(()).unwrap().into_parts().0
+}
+
+fn peer(addr: &str) -> SocketAddr {
+    addr.parse().unwrap()
+}
+
+fn reason(d: Decision) -> Option<DenyReason> {
+    match d {
+        Decision::Allow(_) => None,
+        Decision::Deny(d) => Some(d.reason()),
+    }
+}
+
+fn open_guard() -> LocalGuard {
+    LocalGuard::new().localhost_bypass(true)
+}
+
+#[test]
+fn only_loopback_peers_by_default_and_private_ones_in_lan_mode() {
+    let local = open_guard();
+    let req = head(Some("localhost"), "/", &[]);
+    for ok in [
+        "127.0.0.1:1",
+        "127.8.9.10:1",
+        "[::1]:1",
+        "[::ffff:127.0.0.1]:1",
+    ] {
+        assert_eq!(reason(local.check(&req, peer(ok))), None, "{ok}");
+    }
+    for bad in [
+        "192.168.1.5:1",
+        "10.0.0.1:1",
+        "[fe80::1]:1",
+        "8.8.8.8:1",
+        "[::ffff:10.0.0.1]:1",
+    ] {
+        assert_eq!(
+            reason(local.check(&req, peer(bad))),
+            Some(DenyReason::PeerNotAllowed),
+            "{bad}"
+        );
+    }
+    let session = SessionToken::generate().unwrap();
+    let bearer = format!("Bearer {}", session.expose_secret());
+    let lan = LocalGuard::new()
+        .network(Network::Lan)
+        .allow_host("media.local:8096")
+        .unwrap()
+        .session_token(session);
+    let req = head(Some("media.local:8096"), "/", &[("authorization", &bearer)]);
+    for ok in [
+        "192.168.1.5:1",
+        "10.1.2.3:1",
+        "172.16.0.9:1",
+        "[fd00::5]:1",
+        "[fe80::1]:1",
+    ] {
+        assert_eq!(reason(lan.check(&req, peer(ok))), None, "{ok}");
+    }
+    for bad in ["8.8.8.8:1", "172.32.0.1:1", "[2001:db8::1]:1"] {
+        assert_eq!(
+            reason(lan.check(&req, peer(bad))),
+            Some(DenyReason::PeerNotAllowed),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn dns_rebinding_vectors_are_refused_even_from_loopback_with_the_bypass_on() {
+    let guard = open_guard();
+    let me = peer("127.0.0.1:40000");
+    for host in [
+        Some("evil.example"),
+        Some("evil.example:8080"),
+        Some(""),
+        Some(":8080"),
+        Some("[::1"),
+        Some("::1"),
+        Some("[::1]]"),
+        Some("[::1]:8080x"),
+        Some("127.0.0.1.evil.example"),
+        None,
+    ] {
+        assert_eq!(
+            reason(guard.check(&head(host, "/", &[]), me)),
+            Some(DenyReason::HostNotAllowed),
+            "{host:?}"
+        );
+    }
+    for host in ["[::1]:8080", "[::1]", "127.0.0.1:8080", "localhost:8080"] {
+        assert_eq!(
+            reason(guard.check(&head(Some(host), "/", &[]), me)),
+            None,
+            "{host}"
+        );
+    }
+    // An absolute-form URI must agree with the Host header.
+    let mixed = head(Some("localhost:8080"), "http://evil.example:8080/", &[]);
+    assert_eq!(
+        reason(guard.check(&mixed, me)),
+        Some(DenyReason::HostNotAllowed)
+    );
+    let agreeing = head(Some("localhost:8080"), "http://localhost:8080/", &[]);
+    assert_eq!(reason(guard.check(&agreeing, me)), None);
+}
+
+#[test]
+fn the_localhost_bypass_is_off_by_default() {
+    let me = peer("127.0.0.1:40000");
+    let req = head(Some("localhost"), "/", &[]);
+    assert_eq!(
+        reason(LocalGuard::new().check(&req, me)),
+        Some(DenyReason::MissingCredentials)
+    );
+    assert!(matches!(
+        open_guard().check(&req, me),
+        Decision::Allow(Caller::LocalBypass)
+    ));
+}
+
+#[test]
+fn session_token_and_registry_keys_are_both_accepted_and_nothing_else() {
+    let dir = std::env::temp_dir().join(format!("hearth-guard-unit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = KeyRegistry::open(dir.join("keys"));
+    let (key, record) = registry.create(Role::Curator, "tool", None).unwrap();
+    let session = SessionToken::generate().unwrap();
+    let guard = LocalGuard::new()
+        .session_token(session.clone())
+        .key_registry(registry);
+    let me = peer("127.0.0.1:40000");
+    let with = |h: &str, v: &str| guard.check(&head(Some("localhost"), "/", &[(h, v)]), me);
+
+    let bearer = format!("Bearer {}", session.expose_secret());
+    assert!(matches!(
+        with("authorization", &bearer),
+        Decision::Allow(Caller::Session)
+    ));
+    match with("x-api-key", key.expose_secret()) {
+        Decision::Allow(Caller::Key(p)) => {
+            assert_eq!(p.key_id, record.id);
+            assert_eq!(p.role, Role::Curator);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut wrong = session.expose_secret().to_owned();
+    wrong.pop();
+    wrong.push('x');
+    assert_eq!(
+        reason(with("authorization", &format!("Bearer {wrong}"))),
+        Some(DenyReason::InvalidCredentials)
+    );
+    assert_eq!(
+        reason(with("authorization", "Basic dXNlcjpwYXNz")),
+        Some(DenyReason::InvalidCredentials)
+    );
+    // The guard's Debug shows neither the session token nor anything of the key.
+    let debug = format!("{guard:?}");
+    assert!(!debug.contains(session.expose_secret()), "{debug}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn per_path_limits_apply_the_longest_prefix() {
+    let guard = open_guard()
+        .rate_limit(
+            "/",
+            Limit::sliding_window(60, Duration::from_secs(60)).unwrap(),
+        )
+        .unwrap()
+        .rate_limit(
+            "/keys",
+            Limit::sliding_window(5, Duration::from_secs(60)).unwrap(),
+        )
+        .unwrap();
+    let me = peer("127.0.0.1:40000");
+    let keys = head(Some("localhost"), "/keys/new", &[]);
+    for _ in 0..5 {
+        assert_eq!(reason(guard.check(&keys, me)), None);
+    }
+    let Decision::Deny(d) = guard.check(&keys, me) else {
+        panic!("the 6th key creation in a minute was admitted");
+    };
+    assert_eq!(d.status(), 429);
+    assert!(d.retry_after().unwrap().duration() <= Duration::from_secs(60));
+    // The general budget is separate.
+    assert_eq!(
+        reason(guard.check(&head(Some("localhost"), "/api", &[]), me)),
+        None
+    );
+    // Each peer has its own.
+    assert_eq!(reason(guard.check(&keys, peer("127.0.0.2:1"))), None);
+}
+
+#[test]
+fn content_length_over_the_cap_or_malformed_is_refused() {
+    let guard = open_guard().max_body(10);
+    let me = peer("127.0.0.1:40000");
+    let cl =
+        |v: &str| reason(guard.check(&head(Some("localhost"), "/", &[("content-length", v)]), me));
+    assert_eq!(cl("10"), None);
+    assert_eq!(cl("11"), Some(DenyReason::BodyTooLarge));
+    assert_eq!(cl("-1"), Some(DenyReason::BodyTooLarge));
+    assert_eq!(
+        cl("99999999999999999999999"),
+        Some(DenyReason::BodyTooLarge)
+    );
+}
+
+#[test]
+fn the_layer_caps_a_streamed_body_and_fails_closed_without_a_peer() {
+    use http_body_util::{BodyExt, Full, Limited};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    #[derive(Clone)]
+    struct Echo;
+    impl Service<Request<Limited<Full<bytes::Bytes>>>> for Echo {
+        type Response = http::Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+        >;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, r: Request<Limited<Full<bytes::Bytes>>>) -> Self::Future {
+            Box::pin(async move {
+                Ok(match r.into_body().collect().await {
+                    Ok(b) => http::Response::new(format!("{}", b.to_bytes().len())),
+                    Err(_) => {
+                        let mut resp = http::Response::new("too large".to_owned());
+                        *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                        resp
+                    }
+                })
+            })
+        }
+    }
+    let guard = Arc::new(open_guard().max_body(8));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let request = |len: usize| {
+        Request::builder()
+            .uri("/")
+            .header("host", "localhost")
+            .body(Full::new(bytes::Bytes::from(vec![0u8; len])))
+            .unwrap()
+    };
+    let mut service = LocalGuardLayer::new(Arc::clone(&guard))
+        .for_peer(peer("127.0.0.1:1"))
+        .layer(Echo);
+    assert_eq!(rt.block_on(service.call(request(8))).unwrap().body(), "8");
+    assert_eq!(rt.block_on(service.call(request(9))).unwrap().status(), 413);
+    let mut no_peer = LocalGuardLayer::new(guard).layer(Echo);
+    assert_eq!(rt.block_on(no_peer.call(request(1))).unwrap().status(), 403);
+}
