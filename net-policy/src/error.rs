@@ -36,6 +36,38 @@ pub enum Error {
     #[error("the operating system's random number generator failed")]
     Rng,
 
+    /// A private file or directory check failed (wrong owner, loose mode, symlink, I/O).
+    #[error(transparent)]
+    LocalFile(#[from] hearth_token_guard::Error),
+
+    /// Something other than a stale socket is at a socket path, or a live server holds it.
+    #[error("cannot bind {path}: {reason}")]
+    SocketInUse {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// What is there.
+        reason: &'static str,
+    },
+
+    /// A Unix-socket peer running as another user.
+    #[error("socket peer runs as uid {actual}, expected uid {expected}")]
+    PeerUidMismatch {
+        /// Our uid.
+        expected: u32,
+        /// The peer's uid.
+        actual: u32,
+    },
+
+    /// A local I/O operation failed.
+    #[error("{path}: {source}")]
+    LocalIo {
+        /// The path operated on.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A URL the client cannot use.
     #[error("invalid URL: {reason}")]
     InvalidUrl {

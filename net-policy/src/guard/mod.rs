@@ -8,6 +8,7 @@
 //!   window), bounded memory.
 //! - [`HostAllowlist`], [`OriginAllowlist`] and their strict parsers [`Authority`] and
 //!   [`Origin`].
+//! - [`bind_private_socket`] and [`check_peer_uid`]: Unix sockets for this user only.
 
 mod authority;
 mod clock;
@@ -17,6 +18,8 @@ mod layer;
 mod local_guard;
 mod rate_limit;
 mod server;
+#[cfg(unix)]
+mod unix_socket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
 pub use decision::{Caller, Decision, Denial, DenyReason};
@@ -26,3 +29,7 @@ pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
 };
 pub use server::{GuardedRequest, ServeOptions, serve};
+#[cfg(unix)]
+pub use unix_socket::bind_private_socket;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_socket::{check_peer_uid, peer_uid};
