@@ -68,6 +68,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An untrusted path that [`Confined`](crate::Confined) refuses.
+    #[error("path refused: {reason}")]
+    PathRefused {
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+
     /// A URL the client cannot use.
     #[error("invalid URL: {reason}")]
     InvalidUrl {

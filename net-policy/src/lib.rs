@@ -19,7 +19,9 @@
 //!   ([`CertInfo`]) or [`Error::PinChanged`] with both keys; [`fetch_chain`] reads a chain
 //!   without trusting it.
 //!
-//! The local-server guards are the next step of this crate's issues.
+//! - Local servers: [`Confined`] / [`confine`] keep untrusted paths inside a root
+//!   (symlinks resolved); with feature `guard`, the [`guard`] module (`LocalGuard`, rate
+//!   limits, private Unix sockets).
 //!
 //! ```
 //! use hearth_net_policy::{PinPolicy, TlsPolicy};
@@ -37,6 +39,7 @@
 mod cert_info;
 mod client;
 mod config;
+mod confine;
 mod error;
 #[cfg(feature = "guard")]
 pub mod guard;
@@ -50,6 +53,7 @@ mod verifier;
 pub use cert_info::CertInfo;
 pub use client::{HttpsClient, Response, Timeouts, with_bearer};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
+pub use confine::{Confined, confine};
 pub use error::Error;
 pub use host_pattern::HostPattern;
 pub use pin::Pin;
