@@ -1,6 +1,7 @@
 //! `hearth`: command-line access to Hearth's secret handling.
 #![forbid(unsafe_code)]
 
+mod apikey;
 mod exit;
 mod login;
 mod net;
@@ -57,6 +58,14 @@ enum Command {
     /// (default) or a passphrase. Values go in through standard input only.
     #[command(subcommand, after_help = exit::HELP)]
     Secret(secret::SecretCommand),
+    /// Issue, list, verify and revoke API keys for a local server (a registry file that
+    /// holds only SHA-256 hashes, 0600).
+    ///
+    /// Keys look like hth_<8-char id><32-char secret><6-char checksum>: a typo is caught
+    /// without a lookup, and secret scanners can find leaked ones. Roles: administrator,
+    /// curator, consumer, or custom names.
+    #[command(subcommand, name = "apikey", after_help = exit::HELP)]
+    ApiKey(apikey::ApiKeyCommand),
     /// Copy standard input to standard output with secrets masked.
     ///
     /// Masks bearer tokens, JWTs, OAuth parameters (access_token, refresh_token, id_token,
@@ -78,6 +87,7 @@ fn main() -> ExitCode {
         Command::State => login::state(),
         Command::Login(args) => login::login(*args),
         Command::Fetch(args) => net::fetch(args),
+        Command::ApiKey(cmd) => apikey::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,31 @@ impl KeyId {
     }
 }
 
+impl std::str::FromStr for KeyId {
+    type Err = Error;
+
+    /// Parses an id as `list` prints it: exactly 8 base62 characters.
+    ///
+    /// ```
+    /// use hearth_token_guard::apikey::KeyId;
+    ///
+    /// let id: KeyId = "a1B2c3D4".parse()?;
+    /// assert_eq!(id.as_str(), "a1B2c3D4");
+    /// assert!("a1B2c3D".parse::<KeyId>().is_err());
+    /// assert!("a1B2c3D_".parse::<KeyId>().is_err());
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Error> {
+        if text.len() == ID_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::MalformedApiKey {
+                reason: "a key id is 8 characters of 0-9 A-Z a-z",
+            })
+        }
+    }
+}
+
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -1,0 +1,196 @@
+//! `hearth apikey …`: issue, list, verify and revoke API keys for a local server.
+
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand};
+use hearth_token_guard::Error;
+use hearth_token_guard::apikey::{KeyId, KeyRecord, KeyRegistry, Role};
+use zeroize::Zeroizing;
+
+use crate::exit::{self, Failure};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiKeyCommand {
+    /// Issue a key and print it once on standard output (only its SHA-256 is stored).
+    #[command(after_help = exit::HELP)]
+    New(NewArgs),
+    /// One key per line, tab-separated: id, role, label, created, last used, prefix and
+    /// last four characters, status (active, revoked or expired). Never the secret.
+    #[command(after_help = exit::HELP)]
+    List(RegistryArgs),
+    /// Read a key from standard input and print its id and role (exit 0); an unknown key
+    /// exits 3, a revoked or expired one 4, a malformed one 5.
+    #[command(after_help = exit::HELP)]
+    Verify(RegistryArgs),
+    /// Revoke one key by id; the others keep working. An unknown id exits 3.
+    #[command(after_help = exit::HELP)]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// The registry file [default: <data dir>/hearth/api-keys, e.g.
+    /// ~/.local/share/hearth/api-keys].
+    #[arg(long, value_name = "FILE")]
+    registry: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// administrator, curator, consumer, or a custom role name (1-32 of a-z 0-9 _ -).
+    #[arg(long, value_name = "ROLE")]
+    role: String,
+    /// A label for people: which device or tool holds the key.
+    #[arg(long, value_name = "TEXT")]
+    label: String,
+    /// Make the key stop working after this many days.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    expires_in_days: Option<u32>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// The key id (first column of `list`).
+    id: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+pub(crate) fn run(cmd: ApiKeyCommand) -> Result<(), Failure> {
+    match cmd {
+        ApiKeyCommand::New(args) => new(args),
+        ApiKeyCommand::List(args) => list(args),
+        ApiKeyCommand::Verify(args) => verify(args),
+        ApiKeyCommand::Revoke(args) => revoke(args),
+    }
+}
+
+fn registry(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
+    let path = match &args.registry {
+        Some(p) => p.clone(),
+        None => hearth_secure_storage::default_vault_path("hearth")
+            .map_err(|e| Failure::with_code(e.to_string(), 1))?
+            .with_file_name("api-keys"),
+    };
+    Ok(KeyRegistry::open(path))
+}
+
+fn new(args: NewArgs) -> Result<(), Failure> {
+    let role = Role::parse(&args.role).map_err(|e| Failure::usage(e.to_string()))?;
+    let expires = args
+        .expires_in_days
+        .map(|d| SystemTime::now() + Duration::from_secs(u64::from(d) * 86_400));
+    let (key, record) = registry(&args.registry)?.create(role, &args.label, expires)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", key.expose_secret())?;
+    out.flush()?;
+    eprintln!(
+        "hearth: issued key {} ({}); it is shown only this once",
+        record.id, record.role
+    );
+    Ok(())
+}
+
+fn list(args: RegistryArgs) -> Result<(), Failure> {
+    let now = unix_now();
+    let mut out = std::io::stdout().lock();
+    for r in registry(&args)?.list()? {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            r.id,
+            r.role,
+            r.label,
+            utc(r.created),
+            r.last_used.map_or_else(|| "never".to_owned(), utc),
+            r.hint,
+            status(&r, now)
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn status(r: &KeyRecord, now: u64) -> &'static str {
+    if r.revoked {
+        "revoked"
+    } else if r.expires.is_some_and(|e| now >= e) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+fn verify(args: RegistryArgs) -> Result<(), Failure> {
+    let mut input = Zeroizing::new(String::new());
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .map_err(|e| Failure::with_code(format!("reading the key from standard input: {e}"), 1))?;
+    let principal = registry(&args)?.verify(input.trim()).map_err(|e| match e {
+        Error::UnknownApiKey => Failure::not_found(e.to_string()),
+        Error::RevokedApiKey | Error::ExpiredApiKey => Failure::with_code(e.to_string(), 4),
+        Error::MalformedApiKey { .. } => Failure::with_code(e.to_string(), 5),
+        other => other.into(),
+    })?;
+    println!("{}\t{}", principal.key_id, principal.role);
+    Ok(())
+}
+
+fn revoke(args: RevokeArgs) -> Result<(), Failure> {
+    let id: KeyId = args
+        .id
+        .parse()
+        .map_err(|e: Error| Failure::usage(e.to_string()))?;
+    if registry(&args.registry)?.revoke(&id)? {
+        eprintln!("hearth: revoked key {id}");
+        Ok(())
+    } else {
+        Err(Failure::not_found(format!("no active key with id {id}")))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (proleptic Gregorian, UTC).
+fn utc(secs: u64) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), shifted to start years in March.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        // Expected values from Python's datetime.fromtimestamp(s, datetime.UTC).
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_795_392_000), "2026-11-23T00:00:00Z");
+        assert_eq!(utc(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+}

@@ -1,0 +1,229 @@
+//! `hearth apikey` as a user runs it: keys printed once, lists without secrets, verify's
+//! exit codes, revoking one key leaves the others working.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn hearth(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn registry(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearth-cli-apikey-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("keys")
+}
+
+fn new_key(reg: &Path, role: &str, label: &str) -> String {
+    let out = hearth(
+        &[
+            "apikey",
+            "new",
+            "--role",
+            role,
+            "--label",
+            label,
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("hth_") && key.len() == 50, "{key}");
+    key
+}
+
+fn verify(reg: &Path, key: &str) -> Output {
+    hearth(
+        &["apikey", "verify", "--registry", reg.to_str().unwrap()],
+        key,
+    )
+}
+
+#[test]
+fn issue_list_verify_revoke() {
+    let reg = registry("flow");
+    let tablet = new_key(&reg, "consumer", "living-room tablet");
+    let admin = new_key(&reg, "administrator", "ops");
+    assert_eq!(
+        std::fs::metadata(&reg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let stored = std::fs::read_to_string(&reg).unwrap();
+    assert!(!stored.contains(&tablet[4..]) && !stored.contains(&admin[4..]));
+
+    let out = hearth(&["apikey", "list", "--registry", reg.to_str().unwrap()], "");
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(!listing.contains(&tablet[4..]), "a secret in the listing");
+    let lines: Vec<Vec<&str>> = listing.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 2);
+    let tablet_id = &tablet[4..12];
+    assert_eq!(lines[0][0], tablet_id);
+    assert_eq!(&lines[0][1..3], ["consumer", "living-room tablet"]);
+    assert!(lines[0][3].ends_with('Z'), "created: {}", lines[0][3]);
+    assert_eq!(lines[0][4], "never");
+    assert_eq!(lines[0][5], format!("hth_...{}", &tablet[46..]));
+    assert_eq!(lines[0][6], "active");
+
+    let out = verify(&reg, &format!("{tablet}\n"));
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{tablet_id}\tconsumer\n")
+    );
+
+    let out = hearth(
+        &[
+            "apikey",
+            "revoke",
+            tablet_id,
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = verify(&reg, &tablet);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked"));
+    assert!(
+        verify(&reg, &admin).status.success(),
+        "the other key stopped working"
+    );
+
+    let listing = hearth(&["apikey", "list", "--registry", reg.to_str().unwrap()], "");
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.lines().next().unwrap().ends_with("\trevoked"));
+    assert!(
+        !listing.lines().nth(1).unwrap().contains("never"),
+        "last use not recorded"
+    );
+
+    // Revoking again, or an id that never existed: not found.
+    let again = hearth(
+        &[
+            "apikey",
+            "revoke",
+            tablet_id,
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(again.status.code(), Some(3));
+    let bad_id = hearth(
+        &[
+            "apikey",
+            "revoke",
+            "nope",
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(bad_id.status.code(), Some(2));
+    std::fs::remove_dir_all(reg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn verify_exit_codes_for_unknown_and_malformed_keys() {
+    let reg = registry("codes");
+    let key = new_key(&reg, "curator", "tool");
+    // A key of the right shape and checksum that this registry never issued.
+    let other = registry("codes-other");
+    let foreign = new_key(&other, "curator", "elsewhere");
+    let out = verify(&reg, &foreign);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&foreign[4..]));
+    // One character changed: the checksum catches it, no lookup needed.
+    let mut typo = key.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    let out = verify(&reg, &typo);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&typo[4..]));
+    assert_eq!(verify(&reg, "").status.code(), Some(5));
+    // Roles are checked before anything is written.
+    let out = hearth(
+        &[
+            "apikey",
+            "new",
+            "--role",
+            "Bad Role",
+            "--label",
+            "x",
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    for dir in [&reg, &other] {
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn an_expiring_key_verifies_and_zero_days_is_a_usage_error() {
+    let reg = registry("expiry");
+    let out = hearth(
+        &[
+            "apikey",
+            "new",
+            "--role",
+            "consumer",
+            "--label",
+            "temp",
+            "--expires-in-days",
+            "1",
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    assert!(verify(&reg, key.trim()).status.success());
+    let out = hearth(
+        &[
+            "apikey",
+            "new",
+            "--role",
+            "consumer",
+            "--label",
+            "x",
+            "--expires-in-days",
+            "0",
+            "--registry",
+            reg.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(reg.parent().unwrap()).unwrap();
+}
