@@ -31,7 +31,7 @@ pub(crate) enum ApiKeyCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct RegistryArgs {
-    /// The registry file [default: <data dir>/hearth/api-keys, e.g.
+    /// The registry file [default: DATA_DIR/hearth/api-keys, e.g.
     /// ~/.local/share/hearth/api-keys].
     #[arg(long, value_name = "FILE")]
     registry: Option<PathBuf>,
