@@ -78,7 +78,11 @@ impl CodeVerifier {
     #[must_use]
     pub fn challenge(&self) -> CodeChallenge {
         let hash = digest(&SHA256, self.0.expose_secret().as_bytes());
-        CodeChallenge(URL_SAFE_NO_PAD.encode(hash.as_ref()))
+        // 43 characters, plus room for the NUL a C caller needs (the FFI appends it
+        // without reallocating).
+        let mut text = String::with_capacity(44);
+        URL_SAFE_NO_PAD.encode_string(hash.as_ref(), &mut text);
+        CodeChallenge(text)
     }
 
     /// The verifier text, for the token request.
@@ -103,6 +107,12 @@ impl CodeChallenge {
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The challenge text, owned.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     /// Always `"S256"`.

@@ -241,6 +241,8 @@ fn skip_reason(e: Error) -> SkipReason {
 /// # Ok::<(), hearth_secure_storage::Error>(())
 /// ```
 pub fn default_store(app: &str) -> Result<(Box<dyn SecureStorage>, FallbackReport), Error> {
+    // A bad app name is the caller's mistake, not "no backend is usable".
+    crate::paths::app_dir(app)?;
     Storage::for_app(app)
         .prefer_hybrid(None)
         .fallback_vault(None, None)

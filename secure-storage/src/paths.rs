@@ -86,7 +86,7 @@ fn config_dir() -> Option<PathBuf> {
 
 /// The app name as a directory name: it must be a valid app namespace, and not `.`/`..`
 /// or contain a path separator.
-fn app_dir(app: &str) -> Result<&str, Error> {
+pub(crate) fn app_dir(app: &str) -> Result<&str, Error> {
     Namespace::app(app)?;
     if app == "." || app == ".." || app.contains(['/', '\\']) {
         return Err(Error::InvalidKey {

@@ -1,0 +1,335 @@
+//! Secure storage: the vault, the OS keyring, the fallback chain, and the secrets they
+//! return.
+
+use std::ffi::c_char;
+
+use hearth_secure_storage::{
+    EncryptedFileStore, Error, Key, KeySource, KeyringBackend, KeyringStore, Namespace,
+    SecureStorage, default_store,
+};
+use hearth_token_guard::{Password, SecretBytes};
+
+use crate::convert::{bytes_arg, c_string, check_out, str_arg, write_out};
+use crate::status::{
+    Failure, HEARTH_BUSY, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_INVALID_ARGUMENT,
+    HEARTH_NOT_FOUND, HEARTH_POLICY_REFUSED, HEARTH_UNAVAILABLE, boundary, boundary_or,
+    hearth_status,
+};
+
+/// An open secret store (vault, keyring or the fallback chain's choice). Thread-safe:
+/// one store may be used from several threads at once. Freed with `hearth_store_free`.
+#[allow(non_camel_case_types, reason = "the C name")]
+pub struct hearth_store {
+    inner: Box<dyn SecureStorage>,
+}
+
+/// A secret read from a store. Its bytes are read with `hearth_secret_data` and are
+/// overwritten with zeros by `hearth_secret_free`.
+#[allow(non_camel_case_types, reason = "the C name")]
+pub struct hearth_secret {
+    bytes: SecretBytes,
+}
+
+fn storage_failure(e: Error) -> Failure {
+    let status = match &e {
+        Error::InvalidKey { .. } | Error::NotText { .. } => HEARTH_INVALID_ARGUMENT,
+        Error::NotFound { .. } => HEARTH_NOT_FOUND,
+        Error::TooLarge { .. } | Error::InsecurePermissions(_) => HEARTH_POLICY_REFUSED,
+        Error::WrongKey { .. }
+        | Error::KeySourceMismatch { .. }
+        | Error::Tampered { .. }
+        | Error::Corrupt { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::BadKeyFile { .. }
+        | Error::RolledBack { .. } => HEARTH_INTEGRITY,
+        Error::Busy { .. } | Error::Locked { .. } | Error::Timeout { .. } => HEARTH_BUSY,
+        Error::Unavailable { .. }
+        | Error::QuotaExceeded { .. }
+        | Error::NoBackend { .. }
+        | Error::VaultKeyMissing { .. } => HEARTH_UNAVAILABLE,
+        _ => HEARTH_ERROR,
+    };
+    Failure::new(status, e.to_string())
+}
+
+fn hand_out(store: Box<dyn SecureStorage>, out: *mut *mut hearth_store) {
+    let ptr = Box::into_raw(Box::new(hearth_store { inner: store }));
+    // SAFETY: every caller checked `out` non-NULL before doing any work.
+    unsafe { write_out(out, ptr) };
+}
+
+/// # Safety
+/// `s` is NULL or a live store from one of the open functions.
+unsafe fn store_arg<'a>(s: *mut hearth_store) -> Result<&'a dyn SecureStorage, Failure> {
+    if s.is_null() {
+        return Err(Failure::invalid("store is NULL"));
+    }
+    // SAFETY: a live `hearth_store` (Box::into_raw in `hand_out`, not yet freed).
+    Ok(unsafe { &*(*s).inner })
+}
+
+/// # Safety
+/// `key` is NULL or a NUL-terminated string.
+unsafe fn key_arg(key: *const c_char) -> Result<Key, Failure> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { str_arg(key, "key") }?;
+    text.parse().map_err(storage_failure)
+}
+
+/// Opens (creating if missing) the encrypted-file vault at `path`, unlocked by
+/// `passphrase` (Argon2id). The directory is created 0700 and the file 0600. A wrong
+/// passphrase is `HEARTH_INTEGRITY`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_vault_open(
+    path: *const c_char,
+    passphrase: *const c_char,
+    out: *mut *mut hearth_store,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: NUL-terminated strings or NULL (checked).
+        let (path, passphrase) =
+            unsafe { (str_arg(path, "path")?, str_arg(passphrase, "passphrase")?) };
+        if passphrase.is_empty() {
+            return Err(Failure::invalid("passphrase is empty"));
+        }
+        let source = KeySource::Passphrase(Password::new(passphrase));
+        let vault = EncryptedFileStore::open(path, source).map_err(storage_failure)?;
+        hand_out(Box::new(vault), out);
+        Ok(())
+    })
+}
+
+/// Opens (creating if missing) the vault at `path`, unlocked by the 32-byte key file at
+/// `key_file` (created 0600 with random bytes on first use).
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_vault_open_key_file(
+    path: *const c_char,
+    key_file: *const c_char,
+    out: *mut *mut hearth_store,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: NUL-terminated strings or NULL (checked).
+        let (path, key_file) = unsafe { (str_arg(path, "path")?, str_arg(key_file, "key_file")?) };
+        let source = KeySource::KeyFile(key_file.into());
+        let vault = EncryptedFileStore::open(path, source).map_err(storage_failure)?;
+        hand_out(Box::new(vault), out);
+        Ok(())
+    })
+}
+
+/// Opens the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
+/// Windows). Every call waits at most 5 seconds for the keyring; a missing daemon is
+/// `HEARTH_UNAVAILABLE` on first use, a locked keyring `HEARTH_BUSY`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_keyring_open(out: *mut *mut hearth_store) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        hand_out(Box::new(KeyringStore::new(KeyringBackend::Native)), out);
+        Ok(())
+    })
+}
+
+/// Opens the best store for `app` (1-64 of `[a-z0-9_-]`): the OS keyring holding a vault
+/// key when it answers, else the vault in the platform's data directory with a key file.
+/// Works with no keyring daemon.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_open_default(
+    app: *const c_char,
+    out: *mut *mut hearth_store,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: a NUL-terminated string or NULL (checked).
+        let app = unsafe { str_arg(app, "app") }?;
+        let (store, _report) = default_store(app).map_err(storage_failure)?;
+        hand_out(store, out);
+        Ok(())
+    })
+}
+
+/// The backend a store uses (`"vault"`, `"secret-service"`, `"hybrid"`, ...). Free with
+/// `hearth_string_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_backend(
+    s: *mut hearth_store,
+    out_name: *mut *mut c_char,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out_name, "out_name")?;
+        // SAFETY: NULL (checked) or a live store.
+        let store = unsafe { store_arg(s) }?;
+        let name = c_string(store.info().name.to_owned())?;
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out_name, name) };
+        Ok(())
+    })
+}
+
+/// Stores `len` bytes at `value` under `key` (`app::segment[::segment...]`), replacing any
+/// previous value. `value` may be NULL when `len` is 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_set(
+    s: *mut hearth_store,
+    key: *const c_char,
+    value: *const u8,
+    len: usize,
+) -> hearth_status {
+    boundary(|| {
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, key, value) = unsafe {
+            (
+                store_arg(s)?,
+                key_arg(key)?,
+                bytes_arg(value, len, "value")?,
+            )
+        };
+        store
+            .store(&key, &SecretBytes::from_slice(value))
+            .map_err(storage_failure)
+    })
+}
+
+/// Reads the secret under `key`; `HEARTH_NOT_FOUND` when there is none. Free the result
+/// with `hearth_secret_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_get(
+    s: *mut hearth_store,
+    key: *const c_char,
+    out: *mut *mut hearth_secret,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, key) = unsafe { (store_arg(s)?, key_arg(key)?) };
+        let bytes = store
+            .retrieve(&key)
+            .map_err(storage_failure)?
+            .ok_or_else(|| Failure::new(HEARTH_NOT_FOUND, format!("no secret under {key}")))?;
+        let secret = Box::into_raw(Box::new(hearth_secret { bytes }));
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, secret) };
+        Ok(())
+    })
+}
+
+/// The bytes of a secret (valid until `hearth_secret_free`) and their count in
+/// `*out_len`. NULL `secret` gives NULL and length 0. The bytes are not NUL-terminated.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_secret_data(
+    secret: *const hearth_secret,
+    out_len: *mut usize,
+) -> *const u8 {
+    boundary_or(std::ptr::null(), || {
+        let (ptr, len) = if secret.is_null() {
+            (std::ptr::null(), 0)
+        } else {
+            // SAFETY: a live secret from `hearth_store_get` (documented).
+            let bytes = unsafe { (*secret).bytes.expose_secret() };
+            (bytes.as_ptr(), bytes.len())
+        };
+        if !out_len.is_null() {
+            // SAFETY: non-NULL; the caller passes a writable size_t.
+            unsafe { out_len.write(len) };
+        }
+        ptr
+    })
+}
+
+/// Overwrites a secret's bytes with zeros and frees it. NULL does nothing.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_secret_free(secret: *mut hearth_secret) {
+    boundary_or((), || {
+        if !secret.is_null() {
+            // SAFETY: from Box::into_raw in `hearth_store_get`, freed once (documented);
+            // `SecretBytes` zeroizes on drop.
+            drop(unsafe { Box::from_raw(secret) });
+        }
+    });
+}
+
+/// Deletes the secret under `key`; `HEARTH_NOT_FOUND` when there was none (nothing is
+/// changed either way for other keys).
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_delete(s: *mut hearth_store, key: *const c_char) -> hearth_status {
+    boundary(|| {
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, key) = unsafe { (store_arg(s)?, key_arg(key)?) };
+        if store.delete(&key).map_err(storage_failure)? {
+            Ok(())
+        } else {
+            Err(Failure::new(
+                HEARTH_NOT_FOUND,
+                format!("no secret under {key}"),
+            ))
+        }
+    })
+}
+
+/// # Safety
+/// `namespace_` is NULL or a NUL-terminated string.
+unsafe fn namespace_arg(namespace_: *const c_char) -> Result<Namespace, Failure> {
+    // SAFETY: forwarded contract.
+    let text = unsafe { str_arg(namespace_, "namespace_") }?;
+    text.parse().map_err(storage_failure)
+}
+
+/// Lists the keys under `namespace_` (`app` or `app::segment...`), sorted, as one string
+/// with a `\n` after each key (key names never contain a newline), and their count. Free
+/// the string with `hearth_string_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_list(
+    s: *mut hearth_store,
+    namespace_: *const c_char,
+    out_keys: *mut *mut c_char,
+    out_count: *mut usize,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out_keys, "out_keys")?;
+        check_out(out_count, "out_count")?;
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, ns) = unsafe { (store_arg(s)?, namespace_arg(namespace_)?) };
+        let mut keys = store.list(&ns).map_err(storage_failure)?;
+        keys.sort();
+        let joined: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        let text = c_string(joined)?;
+        // SAFETY: both checked non-NULL above.
+        unsafe {
+            write_out(out_keys, text);
+            write_out(out_count, keys.len());
+        }
+        Ok(())
+    })
+}
+
+/// Deletes every secret under `namespace_` (a logout) and writes how many to
+/// `*out_count` (which may be NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_clear(
+    s: *mut hearth_store,
+    namespace_: *const c_char,
+    out_count: *mut usize,
+) -> hearth_status {
+    boundary(|| {
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, ns) = unsafe { (store_arg(s)?, namespace_arg(namespace_)?) };
+        let n = store.clear(&ns).map_err(storage_failure)?;
+        if !out_count.is_null() {
+            // SAFETY: non-NULL, a writable size_t (documented).
+            unsafe { write_out(out_count, n) };
+        }
+        Ok(())
+    })
+}
+
+/// Closes a store. NULL does nothing. Secrets already read stay valid.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_free(s: *mut hearth_store) {
+    boundary_or((), || {
+        if !s.is_null() {
+            // SAFETY: from Box::into_raw in `hand_out`, freed once (documented).
+            drop(unsafe { Box::from_raw(s) });
+        }
+    });
+}

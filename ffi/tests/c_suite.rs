@@ -1,0 +1,218 @@
+//! Runs the C test suite (`hearth_test.c`) against the committed header and the built
+//! `libhearth.so`: compiled with `-Wall -Wextra -Werror`, then run plain, under
+//! AddressSanitizer + UBSan, and under valgrind (`--leak-check=full --error-exitcode=1`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_net_policy::Pin;
+use hearth_token_guard::apikey::{KeyRegistry, Role, parse};
+
+fn scratch(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("hearth-ffi-c-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// `target/<profile>`, with a `libhearth.so` built from the current sources: `cargo test`
+/// builds only the rlib its tests link, so the shared library is built here (once per
+/// test process; cargo makes it a no-op when nothing changed).
+fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build.args(["build", "-p", "hearth-ffi", "--lib"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().unwrap();
+            assert!(status.success(), "building libhearth.so failed");
+            dir
+        })
+        .clone()
+}
+
+fn include_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("include")
+}
+
+fn compile(out: &Path, extra: &[&str]) {
+    let lib = lib_dir();
+    assert!(
+        lib.join("libhearth.so").exists(),
+        "{} has no libhearth.so",
+        lib.display()
+    );
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-pthread"])
+        .args(extra)
+        .arg("-I")
+        .arg(include_dir())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hearth_test.c"))
+        .arg("-o")
+        .arg(out)
+        .arg(format!("-L{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lhearth")
+        .status()
+        .expect("cc (gcc) is needed: scripts/install-deps installs it");
+    assert!(status.success(), "the C suite did not compile");
+}
+
+/// The inputs the C program checks against, computed here with the Rust API.
+fn fixtures(dir: &Path) -> Vec<(&'static str, String)> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["c.test".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = dir.join("cert.der");
+    std::fs::write(&cert_path, cert.der()).unwrap();
+    let pin = Pin::of_certificate(cert.der()).unwrap().to_string();
+
+    let registry_path = dir.join("keys/registry");
+    let registry = KeyRegistry::open(&registry_path);
+    let (good, good_record) = registry.create(Role::Consumer, "c", None).unwrap();
+    let (revoked, revoked_record) = registry.create(Role::Consumer, "gone", None).unwrap();
+    registry.revoke(&revoked_record.id).unwrap();
+    let other = KeyRegistry::open(dir.join("other/registry"));
+    let (foreign, _) = other.create(Role::Consumer, "elsewhere", None).unwrap();
+    assert_eq!(parse(good.expose_secret(), "hth").unwrap(), good_record.id);
+    vec![
+        ("HEARTH_TEST_CERT", cert_path.display().to_string()),
+        ("HEARTH_TEST_PIN", pin),
+        ("HEARTH_TEST_REGISTRY", registry_path.display().to_string()),
+        ("HEARTH_TEST_KEY", good.expose_secret().to_owned()),
+        ("HEARTH_TEST_KEY_ID", good_record.id.to_string()),
+        (
+            "HEARTH_TEST_REVOKED_KEY",
+            revoked.expose_secret().to_owned(),
+        ),
+        (
+            "HEARTH_TEST_FOREIGN_KEY",
+            foreign.expose_secret().to_owned(),
+        ),
+        // The default store's files go here, not into the user's data directory.
+        ("XDG_DATA_HOME", dir.join("data").display().to_string()),
+        ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
+    ]
+}
+
+/// Runs `program args` with the fixtures' environment, killed after `limit`.
+fn run(
+    program: &str,
+    args: &[&Path],
+    dir: &Path,
+    envs: &[(&str, String)],
+    limit: Duration,
+) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .arg(dir.join("run"))
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps installs it)"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{program} ran longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn assert_suite_passed(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the C suite failed: {:?}", out.status);
+    assert!(!stdout.contains("not ok"), "a C check failed");
+    let checks = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(checks >= 150, "only {checks} C checks ran");
+}
+
+#[test]
+fn the_c_suite_passes() {
+    let dir = scratch("plain");
+    let exe = dir.join("hearth_test");
+    compile(&exe, &[]);
+    let envs = fixtures(&dir);
+    let out = run(
+        exe.to_str().unwrap(),
+        &[],
+        &dir,
+        &envs,
+        Duration::from_secs(120),
+    );
+    assert_suite_passed(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_c_suite_passes_under_address_and_undefined_behaviour_sanitizers() {
+    let dir = scratch("asan");
+    let exe = dir.join("hearth_test_asan");
+    compile(
+        &exe,
+        &[
+            "-fsanitize=address,undefined",
+            "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=all",
+        ],
+    );
+    let mut envs = fixtures(&dir);
+    // Leaks are valgrind's job (below); ASan checks every access.
+    envs.push(("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1".into()));
+    let out = run(
+        exe.to_str().unwrap(),
+        &[],
+        &dir,
+        &envs,
+        Duration::from_secs(180),
+    );
+    assert_suite_passed(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_c_suite_is_clean_under_valgrind() {
+    let dir = scratch("valgrind");
+    let exe = dir.join("hearth_test_vg");
+    compile(&exe, &[]);
+    let envs = fixtures(&dir);
+    // One documented false positive in ring's GHASH (see the file).
+    let suppressions = PathBuf::from(format!(
+        "--suppressions={}",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/valgrind.supp")
+            .display()
+    ));
+    let out = run(
+        "valgrind",
+        &[
+            Path::new("--leak-check=full"),
+            Path::new("--error-exitcode=1"),
+            Path::new("--errors-for-leak-kinds=definite,indirect"),
+            Path::new("--quiet"),
+            &suppressions,
+            &exe,
+        ],
+        &dir,
+        &envs,
+        Duration::from_secs(600),
+    );
+    assert_suite_passed(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,401 @@
+/*
+ * The C ABI from C: every function, its failure modes (NULL pointers, invalid UTF-8, bad
+ * keys, wrong passphrase, not found) and hearth_last_error. Run by ffi/tests/c_suite.rs
+ * (plain, under ASan+UBSan, and under valgrind), which prepares the inputs:
+ *
+ *   hearth_test SCRATCH_DIR
+ *   HEARTH_TEST_CERT      a DER certificate      HEARTH_TEST_PIN          its expected pin
+ *   HEARTH_TEST_REGISTRY  an API-key registry    HEARTH_TEST_KEY          a valid consumer key
+ *   HEARTH_TEST_KEY_ID    that key's id          HEARTH_TEST_REVOKED_KEY  a revoked key
+ *   HEARTH_TEST_FOREIGN_KEY  a well-formed key the registry never issued
+ *   HEARTH_REQUIRE_KEYRING=1 when a Secret Service is running (scripts/with-keyring)
+ *
+ * Prints one "ok"/"not ok" line per check and exits non-zero if any failed.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hearth.h"
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        checks++;                                                                       \
+        if (cond) {                                                                     \
+            printf("ok %d - %s\n", checks, #cond);                                      \
+        } else {                                                                        \
+            char msg_[512];                                                             \
+            hearth_last_error(msg_, sizeof msg_);                                       \
+            printf("not ok %d - %s (line %d; last error: %s)\n", checks, #cond, __LINE__, \
+                   msg_);                                                               \
+            failures++;                                                                 \
+        }                                                                               \
+    } while (0)
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    if (v == NULL) {
+        fprintf(stderr, "missing environment variable %s\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+/* The last error message, in a static buffer. */
+static const char *last_error(void) {
+    static char buf[512];
+    hearth_last_error(buf, sizeof buf);
+    return buf;
+}
+
+static char *join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static void test_version_and_last_error(void) {
+    CHECK(strncmp(hearth_version(), "hearth-ffi/", 11) == 0);
+
+    char *out = (char *)0x1; /* a sentinel: must be left alone on failure */
+    CHECK(hearth_pkce_challenge(NULL, &out) == HEARTH_INVALID_ARGUMENT);
+    CHECK(out == (char *)0x1);
+    CHECK(strstr(last_error(), "verifier is NULL") != NULL);
+
+    char small[4];
+    size_t full = hearth_last_error(small, sizeof small);
+    CHECK(full == strlen("verifier is NULL"));
+    CHECK(small[3] == '\0' && strncmp(small, "ver", 3) == 0);
+    CHECK(hearth_last_error(NULL, 0) == full);
+
+    char *state = NULL;
+    CHECK(hearth_state_generate(&state) == HEARTH_OK);
+    CHECK(hearth_last_error(NULL, 0) == 0); /* cleared by a success */
+    hearth_string_free(state);
+}
+
+static void test_pkce(void) {
+    /* RFC 7636 Appendix B */
+    char *challenge = NULL;
+    CHECK(hearth_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", &challenge) ==
+          HEARTH_OK);
+    CHECK(challenge != NULL &&
+          strcmp(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM") == 0);
+    hearth_string_free(challenge);
+
+    char *verifier = NULL, *generated = NULL;
+    CHECK(hearth_pkce_generate(&verifier, &generated) == HEARTH_OK);
+    CHECK(strlen(verifier) == 43 && strlen(generated) == 43);
+    CHECK(hearth_pkce_challenge(verifier, &challenge) == HEARTH_OK);
+    CHECK(strcmp(challenge, generated) == 0);
+    hearth_string_free(challenge);
+    hearth_string_free(verifier);
+    hearth_string_free(generated);
+
+    challenge = NULL;
+    CHECK(hearth_pkce_challenge("too-short", &challenge) == HEARTH_INVALID_ARGUMENT);
+    CHECK(challenge == NULL);
+    CHECK(hearth_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX!", &challenge) ==
+          HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjX\xff", &challenge) ==
+          HEARTH_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "UTF-8") != NULL);
+    CHECK(hearth_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", NULL) ==
+          HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_pkce_generate(NULL, &generated) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_pkce_generate(&verifier, NULL) == HEARTH_INVALID_ARGUMENT);
+
+    char *a = NULL, *b = NULL;
+    CHECK(hearth_state_generate(&a) == HEARTH_OK && hearth_state_generate(&b) == HEARTH_OK);
+    CHECK(strlen(a) == 43 && strcmp(a, b) != 0);
+    hearth_string_free(a);
+    hearth_string_free(b);
+    CHECK(hearth_state_generate(NULL) == HEARTH_INVALID_ARGUMENT);
+}
+
+static void test_tokens(void) {
+    char *token = NULL;
+    CHECK(hearth_token_generate(32, &token) == HEARTH_OK);
+    CHECK(token != NULL && strlen(token) == 43);
+    hearth_string_free(token);
+    token = NULL;
+    CHECK(hearth_token_generate(8, &token) == HEARTH_INVALID_ARGUMENT && token == NULL);
+    CHECK(hearth_token_generate(32, NULL) == HEARTH_INVALID_ARGUMENT);
+
+    bool equal = false;
+    const uint8_t x[] = {1, 2, 3}, y[] = {1, 2, 4};
+    CHECK(hearth_constant_time_eq(x, 3, x, 3, &equal) == HEARTH_OK && equal);
+    CHECK(hearth_constant_time_eq(x, 3, y, 3, &equal) == HEARTH_OK && !equal);
+    CHECK(hearth_constant_time_eq(x, 3, x, 2, &equal) == HEARTH_OK && !equal);
+    CHECK(hearth_constant_time_eq(NULL, 0, NULL, 0, &equal) == HEARTH_OK && equal);
+    CHECK(hearth_constant_time_eq(NULL, 3, x, 3, &equal) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_constant_time_eq(x, 3, x, 3, NULL) == HEARTH_INVALID_ARGUMENT);
+
+    char *redacted = NULL;
+    CHECK(hearth_redact("GET /cb?code=SplxlOBeZQQYbYS6WxSbIA&state=x", &redacted) == HEARTH_OK);
+    CHECK(redacted != NULL && strstr(redacted, "SplxlOBeZQQYbYS6WxSbIA") == NULL);
+    CHECK(strstr(redacted, "code=[REDACTED]") != NULL);
+    hearth_string_free(redacted);
+    CHECK(hearth_redact("\xc3\x28", &redacted) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_redact(NULL, &redacted) == HEARTH_INVALID_ARGUMENT);
+}
+
+static void test_pin(void) {
+    FILE *f = fopen(env("HEARTH_TEST_CERT"), "rb");
+    CHECK(f != NULL);
+    if (f == NULL) {
+        return;
+    }
+    uint8_t der[8192];
+    size_t n = fread(der, 1, sizeof der, f);
+    fclose(f);
+    char *pin = NULL;
+    CHECK(hearth_pin_from_der(der, n, &pin) == HEARTH_OK);
+    CHECK(pin != NULL && strcmp(pin, env("HEARTH_TEST_PIN")) == 0);
+    hearth_string_free(pin);
+    pin = NULL;
+    const uint8_t junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+    CHECK(hearth_pin_from_der(junk, sizeof junk, &pin) == HEARTH_INVALID_ARGUMENT && pin == NULL);
+    CHECK(hearth_pin_from_der(NULL, 10, &pin) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_pin_from_der(der, 0, &pin) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_pin_from_der(der, n, NULL) == HEARTH_INVALID_ARGUMENT);
+}
+
+/* set, get, list, delete, clear on an open store; `app` is the key prefix. */
+static void exercise_store(hearth_store *s, const char *app) {
+    char key1[128], key2[128], ns[128];
+    snprintf(key1, sizeof key1, "%s::srv::access_token", app);
+    snprintf(key2, sizeof key2, "%s::srv::refresh_token", app);
+    snprintf(ns, sizeof ns, "%s::srv", app);
+    const uint8_t value[] = {'t', 'o', 'k', 0, 'e', 'n'}; /* an embedded NUL survives */
+
+    CHECK(hearth_store_set(s, key1, value, sizeof value) == HEARTH_OK);
+    CHECK(hearth_store_set(s, key2, (const uint8_t *)"r1", 2) == HEARTH_OK);
+
+    hearth_secret *secret = NULL;
+    CHECK(hearth_store_get(s, key1, &secret) == HEARTH_OK);
+    size_t len = 0;
+    const uint8_t *data = hearth_secret_data(secret, &len);
+    CHECK(len == sizeof value && memcmp(data, value, len) == 0);
+    hearth_secret_free(secret);
+
+    char *keys = NULL;
+    size_t count = 0;
+    CHECK(hearth_store_list(s, ns, &keys, &count) == HEARTH_OK);
+    CHECK(count == 2);
+    char expected[300];
+    snprintf(expected, sizeof expected, "%s\n%s\n", key1, key2);
+    CHECK(keys != NULL && strcmp(keys, expected) == 0);
+    hearth_string_free(keys);
+
+    CHECK(hearth_store_delete(s, key1) == HEARTH_OK);
+    CHECK(hearth_store_delete(s, key1) == HEARTH_NOT_FOUND);
+    secret = (hearth_secret *)0x1;
+    CHECK(hearth_store_get(s, key1, &secret) == HEARTH_NOT_FOUND);
+    CHECK(secret == (hearth_secret *)0x1);
+
+    CHECK(hearth_store_clear(s, ns, &count) == HEARTH_OK && count == 1);
+    CHECK(hearth_store_list(s, ns, &keys, &count) == HEARTH_OK && count == 0);
+    CHECK(strcmp(keys, "") == 0);
+    hearth_string_free(keys);
+    CHECK(hearth_store_clear(s, ns, NULL) == HEARTH_OK);
+}
+
+static void test_store_arguments(hearth_store *s) {
+    hearth_secret *secret = NULL;
+    CHECK(hearth_store_set(s, "no-namespace", (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, "app::bad\x01key", (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, "app:::colon", (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, "app::k\xff", (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, NULL, (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, "app::k", NULL, 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(NULL, "app::k", (const uint8_t *)"x", 1) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_set(s, "app::empty", NULL, 0) == HEARTH_OK);
+    CHECK(hearth_store_get(s, "app::empty", &secret) == HEARTH_OK);
+    size_t len = 99;
+    hearth_secret_data(secret, &len);
+    CHECK(len == 0);
+    hearth_secret_free(secret);
+    CHECK(hearth_store_get(NULL, "app::k", &secret) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_get(s, "app::k", NULL) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_delete(s, "nope") == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_delete(NULL, "app::k") == HEARTH_INVALID_ARGUMENT);
+    char *keys = NULL;
+    size_t count = 0;
+    CHECK(hearth_store_list(s, "bad\x01ns", &keys, &count) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_list(s, "app", NULL, &count) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_list(s, "app", &keys, NULL) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_clear(s, NULL, &count) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_clear(NULL, "app", &count) == HEARTH_INVALID_ARGUMENT);
+    char *name = NULL;
+    CHECK(hearth_store_backend(NULL, &name) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_backend(s, NULL) == HEARTH_INVALID_ARGUMENT);
+}
+
+static void test_vault(const char *dir) {
+    char *path = join(dir, "vault/vault.hearth");
+    hearth_store *s = NULL;
+    CHECK(hearth_vault_open(path, "correct horse battery staple", &s) == HEARTH_OK);
+    char *name = NULL;
+    CHECK(hearth_store_backend(s, &name) == HEARTH_OK && strcmp(name, "vault") == 0);
+    hearth_string_free(name);
+    exercise_store(s, "capp");
+    test_store_arguments(s);
+    CHECK(hearth_store_set(s, "capp::kept", (const uint8_t *)"v", 1) == HEARTH_OK);
+    hearth_store_free(s);
+
+    hearth_store *wrong = (hearth_store *)0x1;
+    CHECK(hearth_vault_open(path, "wrong passphrase", &wrong) == HEARTH_INTEGRITY);
+    CHECK(wrong == (hearth_store *)0x1);
+    CHECK(strstr(last_error(), "wrong key or passphrase") != NULL);
+    CHECK(strstr(last_error(), "wrong passphrase") == NULL); /* the passphrase is not in it */
+    CHECK(hearth_vault_open(path, "", &wrong) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_vault_open(path, NULL, &wrong) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_vault_open(NULL, "x", &wrong) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_vault_open(path, "x", NULL) == HEARTH_INVALID_ARGUMENT);
+
+    /* Reopened with the right passphrase, nothing was lost. */
+    CHECK(hearth_vault_open(path, "correct horse battery staple", &s) == HEARTH_OK);
+    hearth_secret *secret = NULL;
+    CHECK(hearth_store_get(s, "capp::kept", &secret) == HEARTH_OK);
+    hearth_secret_free(secret);
+    hearth_store_free(s);
+    free(path);
+
+    char *kpath = join(dir, "kvault/vault.hearth");
+    char *kfile = join(dir, "kvault/vault.key");
+    CHECK(hearth_vault_open_key_file(kpath, kfile, &s) == HEARTH_OK);
+    exercise_store(s, "kapp");
+    hearth_store_free(s);
+    CHECK(hearth_vault_open_key_file(kpath, NULL, &s) == HEARTH_INVALID_ARGUMENT);
+    /* A passphrase on a key-file vault is the wrong key kind. */
+    CHECK(hearth_vault_open(kpath, "guess", &wrong) == HEARTH_INTEGRITY);
+    free(kpath);
+    free(kfile);
+}
+
+static void test_default_and_keyring(void) {
+    hearth_store *s = NULL;
+    CHECK(hearth_store_open_default("ctest", &s) == HEARTH_OK);
+    char *name = NULL;
+    CHECK(hearth_store_backend(s, &name) == HEARTH_OK);
+    printf("# default store for ctest: %s\n", name);
+    hearth_string_free(name);
+    exercise_store(s, "ctest");
+    hearth_store_free(s);
+    CHECK(hearth_store_open_default("../escape", &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_default(NULL, &s) == HEARTH_INVALID_ARGUMENT);
+
+    hearth_store *k = NULL;
+    CHECK(hearth_keyring_open(&k) == HEARTH_OK);
+    const char *require = getenv("HEARTH_REQUIRE_KEYRING");
+    hearth_status st = hearth_store_set(k, "ctestkr::probe", (const uint8_t *)"v", 1);
+    if (require != NULL && strcmp(require, "1") == 0) {
+        CHECK(st == HEARTH_OK);
+        exercise_store(k, "ctestkr");
+        CHECK(hearth_store_clear(k, "ctestkr", NULL) == HEARTH_OK);
+    } else {
+        printf("# no keyring required here: set gave %d (%s)\n", st, last_error());
+        CHECK(st == HEARTH_OK || st == HEARTH_UNAVAILABLE || st == HEARTH_BUSY);
+        if (st == HEARTH_OK) {
+            CHECK(hearth_store_delete(k, "ctestkr::probe") == HEARTH_OK);
+        }
+    }
+    hearth_store_free(k);
+    CHECK(hearth_keyring_open(NULL) == HEARTH_INVALID_ARGUMENT);
+}
+
+static void test_apikey(void) {
+    const char *reg = env("HEARTH_TEST_REGISTRY");
+    char *id = NULL, *role = NULL;
+    CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_KEY"), &id, &role) == HEARTH_OK);
+    CHECK(id != NULL && strcmp(id, env("HEARTH_TEST_KEY_ID")) == 0);
+    CHECK(role != NULL && strcmp(role, "consumer") == 0);
+    hearth_string_free(id);
+    hearth_string_free(role);
+    id = NULL;
+    CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_REVOKED_KEY"), &id, &role) ==
+          HEARTH_POLICY_REFUSED);
+    CHECK(id == NULL);
+    CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_FOREIGN_KEY"), &id, &role) ==
+          HEARTH_NOT_FOUND);
+    CHECK(hearth_apikey_verify(reg, "hth_notakey", &id, &role) == HEARTH_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "hth_notakey") == NULL);
+    CHECK(hearth_apikey_verify(reg, NULL, &id, &role) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_KEY"), NULL, &role) ==
+          HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_KEY"), &id, NULL) == HEARTH_INVALID_ARGUMENT);
+}
+
+static void test_frees_of_null(void) {
+    hearth_string_free(NULL);
+    hearth_secret_free(NULL);
+    hearth_store_free(NULL);
+    size_t len = 7;
+    CHECK(hearth_secret_data(NULL, &len) == NULL && len == 0);
+    CHECK(hearth_secret_data(NULL, NULL) == NULL);
+}
+
+struct writer {
+    hearth_store *store;
+    int id;
+    int failed;
+};
+
+static void *write_many(void *arg) {
+    struct writer *w = arg;
+    for (int i = 0; i < 20; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "threads::w%d::k%d", w->id, i);
+        if (hearth_store_set(w->store, key, (const uint8_t *)"v", 1) != HEARTH_OK) {
+            w->failed = 1;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(const char *dir) {
+    char *kpath = join(dir, "tvault/vault.hearth");
+    char *kfile = join(dir, "tvault/vault.key");
+    hearth_store *s = NULL;
+    CHECK(hearth_vault_open_key_file(kpath, kfile, &s) == HEARTH_OK);
+    pthread_t t[2];
+    struct writer w[2] = {{s, 0, 0}, {s, 1, 0}};
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&t[i], NULL, write_many, &w[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+    }
+    CHECK(!w[0].failed && !w[1].failed);
+    char *keys = NULL;
+    size_t count = 0;
+    CHECK(hearth_store_list(s, "threads", &keys, &count) == HEARTH_OK && count == 40);
+    hearth_string_free(keys);
+    hearth_store_free(s);
+    free(kpath);
+    free(kfile);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: hearth_test SCRATCH_DIR\n");
+        return 2;
+    }
+    test_version_and_last_error();
+    test_pkce();
+    test_tokens();
+    test_pin();
+    test_vault(argv[1]);
+    test_default_and_keyring();
+    test_apikey();
+    test_frees_of_null();
+    test_threads(argv[1]);
+    printf("# %d checks, %d failed\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}
