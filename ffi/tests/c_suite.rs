@@ -2,9 +2,13 @@
 //! `libhearth.so`: compiled with `-Wall -Wextra -Werror`, then run plain, under
 //! AddressSanitizer + UBSan, and under valgrind (`--leak-check=full --error-exitcode=1`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{lib_dir, run};
 
 use hearth_net_policy::Pin;
 use hearth_token_guard::apikey::{KeyRegistry, Role, parse};
@@ -14,29 +18,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
     p
-}
-
-/// `target/<profile>`, with a `libhearth.so` built from the current sources: `cargo test`
-/// builds only the rlib its tests link, so the shared library is built here (once per
-/// test process; cargo makes it a no-op when nothing changed).
-fn lib_dir() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let release = dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", "hearth-ffi", "--lib"]);
-            if release {
-                build.arg("--release");
-            }
-            let status = build.status().unwrap();
-            assert!(status.success(), "building libhearth.so failed");
-            dir
-        })
-        .clone()
 }
 
 fn include_dir() -> PathBuf {
@@ -103,36 +84,6 @@ fn fixtures(dir: &Path) -> Vec<(&'static str, String)> {
         ("XDG_DATA_HOME", dir.join("data").display().to_string()),
         ("XDG_CONFIG_HOME", dir.join("config").display().to_string()),
     ]
-}
-
-/// Runs `program args` with the fixtures' environment, killed after `limit`.
-fn run(
-    program: &str,
-    args: &[&Path],
-    dir: &Path,
-    envs: &[(&str, String)],
-    limit: Duration,
-) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .arg(dir.join("run"))
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps installs it)"));
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{program} ran longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 fn assert_suite_passed(out: &Output) {

@@ -1,0 +1,77 @@
+// The Kotlin example, run by the test suite (ffi/tests/kotlin.rs): stores, reads back,
+// lists and clears secrets in a vault through the C ABI, checks the RFC 7636 vector, and
+// exits non-zero on the first failure. Usage: Main SCRATCH_DIR
+import hearth.HearthIntegrityException
+import hearth.HearthStore
+import hearth.Pkce
+
+var failures = 0
+
+fun check(name: String, ok: Boolean) {
+    println((if (ok) "ok - " else "not ok - ") + name)
+    if (!ok) failures++
+}
+
+fun main(args: Array<String>) {
+    val dir = args[0]
+    println("# " + Pkce.version())
+    check(
+        "RFC 7636 appendix B challenge",
+        Pkce.challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
+    val bad = try {
+        Pkce.challenge("short")
+        false
+    } catch (e: IllegalArgumentException) {
+        true
+    }
+    check("a malformed verifier is IllegalArgumentException", bad)
+
+    val passphrase = "correct horse battery staple".toCharArray()
+    val vault = "$dir/vault/vault.hearth"
+    HearthStore.openVault(vault, passphrase.copyOf()).use { store ->
+        val token = "jf-access-token".toByteArray()
+        store.set("jellytau::srv1::access_token", token)
+        store.set("jellytau::srv1::refresh_token", byteArrayOf(1, 0, 2))
+        store.get("jellytau::srv1::access_token")!!.use { secret ->
+            check("read back", secret.matches(token))
+            val copy = ByteArray(secret.size)
+            secret.copyInto(copy)
+            check("copyInto", copy.contentEquals(token))
+            copy.fill(0)
+        }
+        store.get("jellytau::srv1::refresh_token")!!.use { secret ->
+            check("binary value with a NUL", secret.matches(byteArrayOf(1, 0, 2)))
+        }
+        check("missing key is null", store.get("jellytau::srv1::nope") == null)
+        check(
+            "list",
+            store.list("jellytau::srv1") == listOf("jellytau::srv1::access_token", "jellytau::srv1::refresh_token")
+        )
+        check("delete", store.delete("jellytau::srv1::refresh_token"))
+        check("delete again", !store.delete("jellytau::srv1::refresh_token"))
+        check("clear (logout)", store.clear("jellytau") == 1L)
+        check("empty after clear", store.list("jellytau").isEmpty())
+        store.set("jellytau::kept", "v".toByteArray())
+        val badKey = try {
+            store.set("no-namespace", "x".toByteArray())
+            false
+        } catch (e: IllegalArgumentException) {
+            true
+        }
+        check("a bad key is IllegalArgumentException", badKey)
+    }
+    val wrong = try {
+        HearthStore.openVault(vault, "wrong".toCharArray()).close()
+        false
+    } catch (e: HearthIntegrityException) {
+        !(e.message ?: "").contains("wrong\"")
+    }
+    check("a wrong passphrase is HearthIntegrityException", wrong)
+    HearthStore.openVault(vault, passphrase).use { store ->
+        check("reopened: nothing lost", store.get("jellytau::kept")!!.use { it.matches("v".toByteArray()) })
+    }
+    check("the passphrase array was wiped", passphrase.all { it == '\u0000' })
+    println("# failures: $failures")
+    if (failures > 0) System.exit(1)
+}
