@@ -1,6 +1,6 @@
 //! Status codes, the thread's last error, and the panic boundary every export goes through.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -48,6 +48,9 @@ impl Failure {
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Whether `LAST_ERROR` is non-empty: a destructor-free flag, so the success path of
+    /// every call (which clears the error) costs one cheap thread-local read.
+    static HAS_ERROR: Cell<bool> = const { Cell::new(false) };
 }
 
 fn set_last_error(message: &str) {
@@ -56,6 +59,13 @@ fn set_last_error(message: &str) {
         e.clear();
         e.push_str(message);
     });
+    HAS_ERROR.with(|f| f.set(!message.is_empty()));
+}
+
+fn clear_last_error() {
+    if HAS_ERROR.with(Cell::get) {
+        set_last_error("");
+    }
 }
 
 /// Runs an export's body: a panic becomes `HEARTH_PANIC`, a failure its status; the
@@ -63,7 +73,7 @@ fn set_last_error(message: &str) {
 pub(crate) fn boundary(body: impl FnOnce() -> Result<(), Failure>) -> hearth_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => {
-            set_last_error("");
+            clear_last_error();
             HEARTH_OK
         }
         Ok(Err(failure)) => {
