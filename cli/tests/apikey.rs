@@ -23,6 +23,14 @@ fn hearth(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `hearth apikey ARGS... --registry REG`.
+fn apikey(reg: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut all = vec!["apikey"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--registry", reg.to_str().unwrap()]);
+    hearth(&all, stdin)
+}
+
 fn registry(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hearth-cli-apikey-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -30,19 +38,7 @@ fn registry(name: &str) -> PathBuf {
 }
 
 fn new_key(reg: &Path, role: &str, label: &str) -> String {
-    let out = hearth(
-        &[
-            "apikey",
-            "new",
-            "--role",
-            role,
-            "--label",
-            label,
-            "--registry",
-            reg.to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = apikey(reg, &["new", "--role", role, "--label", label], "");
     assert!(
         out.status.success(),
         "{}",
@@ -54,10 +50,7 @@ fn new_key(reg: &Path, role: &str, label: &str) -> String {
 }
 
 fn verify(reg: &Path, key: &str) -> Output {
-    hearth(
-        &["apikey", "verify", "--registry", reg.to_str().unwrap()],
-        key,
-    )
+    apikey(reg, &["verify"], key)
 }
 
 #[test]
@@ -72,7 +65,7 @@ fn issue_list_verify_revoke() {
     let stored = std::fs::read_to_string(&reg).unwrap();
     assert!(!stored.contains(&tablet[4..]) && !stored.contains(&admin[4..]));
 
-    let out = hearth(&["apikey", "list", "--registry", reg.to_str().unwrap()], "");
+    let out = apikey(&reg, &["list"], "");
     assert!(out.status.success());
     let listing = String::from_utf8(out.stdout).unwrap();
     assert!(!listing.contains(&tablet[4..]), "a secret in the listing");
@@ -93,16 +86,7 @@ fn issue_list_verify_revoke() {
         format!("{tablet_id}\tconsumer\n")
     );
 
-    let out = hearth(
-        &[
-            "apikey",
-            "revoke",
-            tablet_id,
-            "--registry",
-            reg.to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = apikey(&reg, &["revoke", tablet_id], "");
     assert!(
         out.status.success(),
         "{}",
@@ -116,7 +100,7 @@ fn issue_list_verify_revoke() {
         "the other key stopped working"
     );
 
-    let listing = hearth(&["apikey", "list", "--registry", reg.to_str().unwrap()], "");
+    let listing = apikey(&reg, &["list"], "");
     let listing = String::from_utf8(listing.stdout).unwrap();
     assert!(listing.lines().next().unwrap().ends_with("\trevoked"));
     assert!(
@@ -125,27 +109,9 @@ fn issue_list_verify_revoke() {
     );
 
     // Revoking again, or an id that never existed: not found.
-    let again = hearth(
-        &[
-            "apikey",
-            "revoke",
-            tablet_id,
-            "--registry",
-            reg.to_str().unwrap(),
-        ],
-        "",
-    );
+    let again = apikey(&reg, &["revoke", tablet_id], "");
     assert_eq!(again.status.code(), Some(3));
-    let bad_id = hearth(
-        &[
-            "apikey",
-            "revoke",
-            "nope",
-            "--registry",
-            reg.to_str().unwrap(),
-        ],
-        "",
-    );
+    let bad_id = apikey(&reg, &["revoke", "nope"], "");
     assert_eq!(bad_id.status.code(), Some(2));
     std::fs::remove_dir_all(reg.parent().unwrap()).unwrap();
 }
@@ -169,19 +135,7 @@ fn verify_exit_codes_for_unknown_and_malformed_keys() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&typo[4..]));
     assert_eq!(verify(&reg, "").status.code(), Some(5));
     // Roles are checked before anything is written.
-    let out = hearth(
-        &[
-            "apikey",
-            "new",
-            "--role",
-            "Bad Role",
-            "--label",
-            "x",
-            "--registry",
-            reg.to_str().unwrap(),
-        ],
-        "",
-    );
+    let out = apikey(&reg, &["new", "--role", "Bad Role", "--label", "x"], "");
     assert_eq!(out.status.code(), Some(2));
     for dir in [&reg, &other] {
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
@@ -191,9 +145,9 @@ fn verify_exit_codes_for_unknown_and_malformed_keys() {
 #[test]
 fn an_expiring_key_verifies_and_zero_days_is_a_usage_error() {
     let reg = registry("expiry");
-    let out = hearth(
+    let out = apikey(
+        &reg,
         &[
-            "apikey",
             "new",
             "--role",
             "consumer",
@@ -201,17 +155,15 @@ fn an_expiring_key_verifies_and_zero_days_is_a_usage_error() {
             "temp",
             "--expires-in-days",
             "1",
-            "--registry",
-            reg.to_str().unwrap(),
         ],
         "",
     );
     assert!(out.status.success());
     let key = String::from_utf8(out.stdout).unwrap();
     assert!(verify(&reg, key.trim()).status.success());
-    let out = hearth(
+    let out = apikey(
+        &reg,
         &[
-            "apikey",
             "new",
             "--role",
             "consumer",
@@ -219,8 +171,6 @@ fn an_expiring_key_verifies_and_zero_days_is_a_usage_error() {
             "x",
             "--expires-in-days",
             "0",
-            "--registry",
-            reg.to_str().unwrap(),
         ],
         "",
     );

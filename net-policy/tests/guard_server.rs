@@ -5,6 +5,9 @@
 //! binary is the server (it prints its port), otherwise it is the client running the checks.
 //! It prints libtest-style lines so the suite's totals include it.
 
+#[path = "../../tests-common/libtest.rs"]
+mod libtest;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -71,20 +74,9 @@ fn main() {
             connections,
         ),
     ];
-    println!("\nrunning {} tests", tests.len());
-    let mut failed = 0;
-    for (name, test) in tests {
-        let ok = std::panic::catch_unwind(|| test(&t)).is_ok();
-        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
-        failed += usize::from(!ok);
-    }
+    let failed = libtest::run(&tests, &t);
     stop(&mut child);
     let _ = std::fs::remove_dir_all(&dir);
-    let passed = tests.len() - failed;
-    println!(
-        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
     if failed > 0 {
         std::process::exit(101);
     }

@@ -5,6 +5,9 @@
 //! the checks and, when `HEARTH_VAULT_CHILD` is set, the child process doing the writes.
 //! It prints libtest-style lines so the suite's totals include it.
 
+#[path = "../../tests-common/libtest.rs"]
+mod libtest;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,7 +23,7 @@ fn main() {
         child(&spec);
         return;
     }
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn(&())); 2] = [
         (
             "writers_killed_mid_write_lose_only_the_unfinished_write",
             killed_writers,
@@ -30,18 +33,7 @@ fn main() {
             two_writers,
         ),
     ];
-    println!("\nrunning {} tests", tests.len());
-    let mut failed = 0;
-    for (name, test) in tests {
-        let ok = std::panic::catch_unwind(test).is_ok();
-        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
-        failed += usize::from(!ok);
-    }
-    let passed = tests.len() - failed;
-    println!(
-        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
+    let failed = libtest::run(&tests, &());
     if failed > 0 {
         std::process::exit(101);
     }
@@ -116,7 +108,7 @@ fn open(dir: &Path) -> EncryptedFileStore {
         .expect("the vault opens after every kill")
 }
 
-fn killed_writers() {
+fn killed_writers(_: &()) {
     let dir = scratch("kill");
     // Create the vault and key file first so every round starts from an existing vault.
     drop(EncryptedFileStore::open(dir.join("vault"), KeySource::KeyFile(dir.join("key"))).unwrap());
@@ -166,7 +158,7 @@ fn killed_writers() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn two_writers() {
+fn two_writers(_: &()) {
     let dir = scratch("two");
     drop(EncryptedFileStore::open(dir.join("vault"), KeySource::KeyFile(dir.join("key"))).unwrap());
     let mut a = spawn(&dir, "a", 1000);
