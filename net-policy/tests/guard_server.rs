@@ -55,7 +55,7 @@ fn main() {
         registry,
     };
 
-    let tests: [(&str, Check); 8] = [
+    let tests: [libtest::Check<'_, Target>; 8] = [
         ("foreign_empty_and_odd_hosts_are_refused", hosts),
         (
             "foreign_origins_and_cross_site_requests_are_refused",
@@ -128,8 +128,6 @@ fn server(dir: &Path) {
         .unwrap();
     });
 }
-
-type Check = fn(&Target);
 
 struct Keys {
     consumer: String,

@@ -23,7 +23,7 @@ fn main() {
         child(&spec);
         return;
     }
-    let tests: [(&str, fn(&())); 2] = [
+    let tests: [libtest::Check<'_, ()>; 2] = [
         (
             "writers_killed_mid_write_lose_only_the_unfinished_write",
             killed_writers,
