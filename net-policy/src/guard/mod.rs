@@ -9,6 +9,10 @@
 //! - [`HostAllowlist`], [`OriginAllowlist`] and their strict parsers [`Authority`] and
 //!   [`Origin`].
 //! - [`bind_private_socket`] and [`check_peer_uid`]: Unix sockets for this user only.
+//!
+//! The body cap covers HTTP request bodies (and a WebSocket upgrade request); once a
+//! connection is upgraded, cap frame and message sizes in the WebSocket library (for
+//! example tungstenite's `max_message_size`), which sees the frames.
 
 mod authority;
 mod clock;
