@@ -215,6 +215,9 @@ fn per_path_limits_apply_the_longest_prefix() {
     );
     // Each peer has its own.
     assert_eq!(reason(guard.check(&keys, peer("127.0.0.2:1"))), None);
+    // `/keystore` is not under `/keys`: the general budget applies.
+    let store = head(Some("localhost"), "/keystore", &[]);
+    assert_eq!(reason(guard.check(&store, me)), None);
 }
 
 #[test]

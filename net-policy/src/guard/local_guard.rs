@@ -186,7 +186,8 @@ impl LocalGuard {
         self.max_body
     }
 
-    /// Applies `limit` per client to paths starting with `prefix` (`/` for everything).
+    /// Applies `limit` per client to `prefix` and the paths below it, by whole segments
+    /// (`/keys` covers `/keys/new`, not `/keystore`; `/` covers everything).
     /// The longest matching prefix's limit applies, so specific policies (key generation
     /// 5/min) can sit beside a general one (60/min).
     pub fn rate_limit(mut self, prefix: &str, limit: Limit) -> Result<Self, Error> {
@@ -196,8 +197,8 @@ impl LocalGuard {
         Ok(self)
     }
 
-    /// Requires `permission` (`resource:action`) of API-key callers on paths starting with
-    /// `prefix`, checked against [`roles`](Self::roles). The session holder and the
+    /// Requires `permission` (`resource:action`) of API-key callers on `prefix` and the
+    /// paths below it (by whole segments), checked against [`roles`](Self::roles). The session holder and the
     /// localhost bypass are not restricted; exempt paths never reach this check.
     pub fn require(mut self, prefix: &str, permission: &str) -> Result<Self, Error> {
         hearth_token_guard::apikey::Permission::parse(permission).map_err(|_| {
@@ -265,25 +266,23 @@ impl LocalGuard {
             self.authenticate(headers, uri.query())?
         };
         if let Caller::Key(principal) = &caller
-            && let Some((_, permission)) = self.required.iter().find(|(p, _)| path.starts_with(p))
+            && let Some((_, permission)) = self.required.iter().find(|(p, _)| under(path, p))
             && self.roles.authorize(principal, permission).is_err()
         {
             return deny(DenyReason::Forbidden);
         }
         match single(headers, CONTENT_LENGTH) {
             Single::Absent => {}
-            Single::One(len) => match len.parse::<u64>() {
-                Ok(n) if n <= self.max_body => {}
-                Ok(_) => return deny(DenyReason::BodyTooLarge),
-                Err(_) => return deny(DenyReason::BodyTooLarge),
-            },
+            // 1*DIGIT (RFC 9110 §8.6): no sign, no spaces; too large to parse is too large.
+            Single::One(len) if !len.is_empty() && len.bytes().all(|b| b.is_ascii_digit()) => {
+                if len.parse::<u64>().map_or(true, |n| n > self.max_body) {
+                    return deny(DenyReason::BodyTooLarge);
+                }
+            }
+            Single::One(_) => return deny(DenyReason::BodyTooLarge),
             Single::Many | Single::Invalid => return deny(DenyReason::BodyTooLarge),
         }
-        if let Some((_, limiter)) = self
-            .limits
-            .iter()
-            .find(|(p, _)| path.starts_with(p.as_str()))
-        {
+        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| under(path, p)) {
             let admitted = match &caller {
                 Caller::Key(p) => limiter.check(&(1u8, p.key_id.as_str())),
                 Caller::Session => limiter.check(&2u8),
@@ -375,6 +374,15 @@ impl std::fmt::Debug for LocalGuard {
     }
 }
 
+/// Whether `path` is `prefix` or below it, by whole segments: `/keys` covers `/keys` and
+/// `/keys/new` but not `/keystore`; `/` covers everything.
+fn under(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
+}
+
 /// `::ffff:a.b.c.d` is the IPv4 peer it maps (a dual-stack socket reports IPv4 peers so).
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -397,5 +405,21 @@ fn single<K: http::header::AsHeaderName>(headers: &HeaderMap, name: K) -> Single
         (None, _) => Single::Absent,
         (Some(v), None) => v.to_str().map_or(Single::Invalid, Single::One),
         (Some(_), Some(_)) => Single::Many,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(under("/keys", "/keys"));
+        assert!(under("/keys/new", "/keys"));
+        assert!(under("/keys/new", "/keys/"));
+        assert!(!under("/keystore", "/keys"));
+        assert!(!under("/key", "/keys"));
+        assert!(under("/anything", "/"));
+        assert!(under("/", "/"));
     }
 }
