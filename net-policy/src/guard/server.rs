@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,7 +98,7 @@ where
             continue;
         };
         let service = layer.clone().for_peer(peer).layer(Handler(handler.clone()));
-        tokio::spawn(connection(stream, peer, service, options, slot));
+        tokio::spawn(connection(stream, service, options, slot));
     }
 }
 
@@ -112,7 +111,6 @@ fn is_transient(e: &io::Error) -> bool {
 
 async fn connection<S>(
     stream: TcpStream,
-    _peer: SocketAddr,
     service: S,
     options: ServeOptions,
     slot: Slot,
