@@ -52,5 +52,5 @@ static VERSION: &str = concat!("hearth-ffi/", env!("CARGO_PKG_VERSION"), "\0");
 /// The library's version, `"hearth-ffi/X.Y.Z"`: a static string, not to be freed.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_version() -> *const c_char {
-    VERSION.as_ptr().cast()
+    status::boundary_or(std::ptr::null(), || VERSION.as_ptr().cast())
 }
