@@ -116,8 +116,12 @@ fn server(dir: &Path) {
         };
         serve(listener, Arc::new(guard), options, |request| async move {
             let caller = request.extensions().get::<Caller>().cloned();
+            let uri = request.uri().to_string();
             let (status, text) = match request.into_body().collect().await {
-                Ok(body) => (200, format!("{caller:?} read {}\n", body.to_bytes().len())),
+                Ok(body) => (
+                    200,
+                    format!("{caller:?} {uri} read {}\n", body.to_bytes().len()),
+                ),
                 Err(_) => (413, "body too large\n".to_owned()),
             };
             let mut response = http::Response::new(Full::new(Bytes::from(text)));
@@ -325,6 +329,9 @@ fn admitted(t: &Target) {
         &[format!("Host: {}", t.host())],
     );
     assert_eq!(query.status, 200, "{}", query.body);
+    // The handler saw the URI without the credential.
+    assert!(query.body.contains(" /ws read"), "{}", query.body);
+    assert!(!query.body.contains(&t.keys.consumer), "{}", query.body);
 }
 
 fn exempt(t: &Target) {

@@ -23,8 +23,9 @@ pub struct PeerAddr(pub SocketAddr);
 /// Wraps a service so every request passes [`LocalGuard::check`] first.
 ///
 /// Admitted requests reach the inner service with the [`Caller`](super::Caller) as a
-/// request extension and the body wrapped in [`Limited`] at the guard's body cap (reading
-/// past it gives a `LengthLimitError`: answer 413). Refused ones get
+/// request extension, the `access_token` query parameter removed from the URI (so
+/// handlers and access logs never print it), and the body wrapped in [`Limited`] at the
+/// guard's body cap (reading past it gives a `LengthLimitError`: answer 413). Refused ones get
 /// [`Denial::to_response`] and never reach it.
 ///
 /// The guard's state (rate limits included) is shared through an `Arc`, so every clone
@@ -140,6 +141,7 @@ where
                 let limit = usize::try_from(self.guard.body_limit()).unwrap_or(usize::MAX);
                 let (mut parts, body) = request.into_parts();
                 parts.extensions.insert(caller);
+                strip_query_token(&mut parts.uri);
                 let request = Request::from_parts(parts, Limited::new(body, limit));
                 Box::pin(self.inner.call(request))
             }
@@ -147,6 +149,55 @@ where
                 let response = denial.to_response();
                 Box::pin(async move { Ok(response) })
             }
+        }
+    }
+}
+
+/// Removes `access_token=...` from the query once the guard has checked it, so handlers
+/// and access logs that print the URI never see the credential.
+fn strip_query_token(uri: &mut http::Uri) {
+    let Some(query) = uri.query() else { return };
+    if !query.split('&').any(|p| p.starts_with("access_token=")) {
+        return;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("access_token="))
+        .collect();
+    let path_and_query = if kept.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut parts = uri.clone().into_parts();
+    // The path and the kept parameters were valid in the original URI, so they still are.
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(path_and_query) {
+        parts.path_and_query = Some(pq);
+        if let Ok(stripped) = http::Uri::from_parts(parts) {
+            *uri = stripped;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_query_token;
+
+    #[test]
+    fn the_query_token_is_gone_and_everything_else_kept() {
+        for (before, after) in [
+            ("/ws?access_token=s3cret", "/ws"),
+            ("/ws?a=1&access_token=s3cret&b=2", "/ws?a=1&b=2"),
+            ("/ws?a=1", "/ws?a=1"),
+            ("/ws", "/ws"),
+            (
+                "http://127.0.0.1:8/ws?access_token=x&v=13",
+                "http://127.0.0.1:8/ws?v=13",
+            ),
+        ] {
+            let mut uri: http::Uri = before.parse().unwrap();
+            strip_query_token(&mut uri);
+            assert_eq!(uri.to_string(), after);
         }
     }
 }

@@ -109,12 +109,8 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-async fn connection<S>(
-    stream: TcpStream,
-    service: S,
-    options: ServeOptions,
-    slot: Slot,
-) where
+async fn connection<S>(stream: TcpStream, service: S, options: ServeOptions, slot: Slot)
+where
     S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
         + Clone
         + Send
