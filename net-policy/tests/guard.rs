@@ -30,8 +30,8 @@ fn peer(addr: &str) -> SocketAddr {
 
 fn reason(d: Decision) -> Option<DenyReason> {
     match d {
-        Decision::Allow(_) => None,
         Decision::Deny(d) => Some(d.reason()),
+        _ => None,
     }
 }
 
@@ -286,4 +286,78 @@ fn the_layer_caps_a_streamed_body_and_fails_closed_without_a_peer() {
     assert_eq!(rt.block_on(service.call(request(9))).unwrap().status(), 413);
     let mut no_peer = LocalGuardLayer::new(guard).layer(Echo);
     assert_eq!(rt.block_on(no_peer.call(request(1))).unwrap().status(), 403);
+}
+
+#[test]
+fn preflights_are_answered_for_allowed_origins_only() {
+    let guard = LocalGuard::new()
+        .allow_origin("tauri://localhost")
+        .unwrap()
+        .rate_limit(
+            "/",
+            Limit::sliding_window(2, Duration::from_secs(60)).unwrap(),
+        )
+        .unwrap();
+    let me = peer("127.0.0.1:40000");
+    let preflight = |host: &str, origin: &str| {
+        let mut r = Request::builder()
+            .method("OPTIONS")
+            .uri("/api/items")
+            .header("host", host)
+            .header("access-control-request-method", "POST");
+        if !origin.is_empty() {
+            r = r.header("origin", origin);
+        }
+        r.body(()).unwrap().into_parts().0
+    };
+    match guard.check(&preflight("localhost:8096", "tauri://localhost"), me) {
+        Decision::Preflight(p) => {
+            let r: http::Response<String> = p.to_response();
+            assert_eq!(r.status(), 204);
+            assert_eq!(
+                r.headers()["access-control-allow-origin"],
+                "tauri://localhost"
+            );
+            assert!(
+                r.headers()["access-control-allow-headers"]
+                    .to_str()
+                    .unwrap()
+                    .contains("x-api-key")
+            );
+            assert_eq!(r.headers()["vary"], "origin");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        reason(guard.check(&preflight("localhost:8096", "https://evil.example"), me)),
+        Some(DenyReason::OriginNotAllowed)
+    );
+    assert_eq!(
+        reason(guard.check(&preflight("evil.example:8096", "tauri://localhost"), me)),
+        Some(DenyReason::HostNotAllowed)
+    );
+    // Preflights count against the peer's budget (2 per minute here: one used above).
+    assert!(matches!(
+        guard.check(&preflight("localhost:8096", "tauri://localhost"), me),
+        Decision::Preflight(_)
+    ));
+    assert_eq!(
+        reason(guard.check(&preflight("localhost:8096", "tauri://localhost"), me)),
+        Some(DenyReason::RateLimited)
+    );
+    // OPTIONS without Access-Control-Request-Method is an ordinary request: credentials.
+    let plain = head(
+        Some("localhost"),
+        "/api/items",
+        &[("origin", "tauri://localhost")],
+    );
+    assert_eq!(
+        guard.cors_origin(&plain.headers).unwrap(),
+        "tauri://localhost"
+    );
+    assert!(
+        guard
+            .cors_origin(&head(Some("localhost"), "/", &[("origin", "null")]).headers)
+            .is_none()
+    );
 }

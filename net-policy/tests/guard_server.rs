@@ -58,7 +58,7 @@ fn main() {
     let tests: [libtest::Check<'_, Target>; 8] = [
         ("foreign_empty_and_odd_hosts_are_refused", hosts),
         (
-            "foreign_origins_and_cross_site_requests_are_refused",
+            "foreign_origins_are_refused_and_allowed_ones_get_cors",
             origins,
         ),
         ("missing_wrong_and_revoked_keys_are_refused", credentials),
@@ -276,7 +276,52 @@ fn origins(t: &Target) {
         headers.push(extra.to_owned());
         let reply = t.request("/api/items", &headers);
         assert_eq!(reply.status, want, "{extra}: {}", reply.body);
+        // Only an allowed origin is told it may read the answer.
+        let cors = reply
+            .head
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: tauri://localhost");
+        assert_eq!(
+            cors,
+            extra == "Origin: tauri://localhost",
+            "{extra}: {}",
+            reply.head
+        );
     }
+    // The browser's CORS preflight (no credentials) is answered by the guard.
+    let mut s = t.connect();
+    let raw = format!(
+        "OPTIONS /api/items HTTP/1.1\r\nHost: {}\r\nOrigin: tauri://localhost\r\n\
+         Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: x-api-key\r\n\r\n",
+        t.host()
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    let reply = read_reply(&mut s);
+    assert_eq!(reply.status, 204, "{}", reply.head);
+    let head = reply.head.to_ascii_lowercase();
+    assert!(
+        head.contains("access-control-allow-origin: tauri://localhost"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization, x-api-key"),
+        "{head}"
+    );
+    // From a foreign origin: refused, and not allowed to read the refusal.
+    let mut s = t.connect();
+    s.write_all(
+        raw.replace("tauri://localhost", "https://evil.example")
+            .as_bytes(),
+    )
+    .unwrap();
+    let reply = read_reply(&mut s);
+    assert_eq!(reply.status, 403);
+    assert!(
+        !reply
+            .head
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin")
+    );
 }
 
 fn credentials(t: &Target) {

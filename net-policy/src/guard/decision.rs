@@ -10,12 +10,81 @@ use super::RetryAfter;
 
 /// The guard's verdict on one request.
 #[derive(Debug)]
+#[non_exhaustive]
 #[must_use = "a refused request must not reach the handler"]
 pub enum Decision {
     /// Let the request through; who is calling.
     Allow(Caller),
+    /// A CORS preflight from an allowed origin: answer it with
+    /// [`Preflight::to_response`] instead of calling the handler.
+    Preflight(Preflight),
     /// Answer with the refusal instead of calling the handler.
     Deny(Denial),
+}
+
+/// The answer to a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) from an
+/// allowed origin: `204` allowing that origin, the usual methods, and the headers Hearth
+/// reads credentials from, cached by the browser for ten minutes.
+///
+/// ```
+/// use hearth_net_policy::guard::{Decision, LocalGuard};
+///
+/// let guard = LocalGuard::new().allow_origin("tauri://localhost")?;
+/// let preflight = http::Request::options("/api/items")
+///     .header("host", "127.0.0.1:8096")
+///     .header("origin", "tauri://localhost")
+///     .header("access-control-request-method", "POST")
+///     .header("access-control-request-headers", "x-api-key")
+///     .body(())?;
+/// let Decision::Preflight(p) = guard.check_request(&preflight, "127.0.0.1:5000".parse()?)
+/// else { panic!() };
+/// let response: http::Response<String> = p.to_response();
+/// assert_eq!(response.status(), 204);
+/// assert_eq!(response.headers()["access-control-allow-origin"], "tauri://localhost");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    origin: HeaderValue,
+}
+
+impl Preflight {
+    pub(super) fn new(origin: HeaderValue) -> Self {
+        Self { origin }
+    }
+
+    /// The allowed origin being answered.
+    pub fn origin(&self) -> &HeaderValue {
+        &self.origin
+    }
+
+    /// The `204` answer with the CORS headers.
+    pub fn to_response<B: From<String>>(&self) -> Response<B> {
+        let mut response = Response::new(B::from(String::new()));
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        allow_origin(headers, self.origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, x-api-key, content-type"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        response
+    }
+}
+
+/// Adds `Access-Control-Allow-Origin: origin` and `Vary: Origin` (the answer depends on
+/// the request's origin, so caches must not share it).
+pub(super) fn allow_origin(headers: &mut http::HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 /// Who an admitted request comes from. Handlers get it as a request extension from the

@@ -11,6 +11,7 @@ use http_body_util::Limited;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::decision::allow_origin;
 use super::{Decision, Denial, DenyReason, LocalGuard};
 
 /// The peer address of a request, as a request extension: insert it when the layer is
@@ -21,6 +22,9 @@ use super::{Decision, Denial, DenyReason, LocalGuard};
 pub struct PeerAddr(pub SocketAddr);
 
 /// Wraps a service so every request passes [`LocalGuard::check`] first.
+///
+/// CORS: preflights from allowed origins are answered here, and every response to a
+/// request from an allowed origin carries `Access-Control-Allow-Origin` and `Vary: Origin`.
 ///
 /// Admitted requests reach the inner service with the [`Caller`](super::Caller) as a
 /// request extension, the `access_token` query parameter removed from the URI (so
@@ -136,6 +140,7 @@ where
             Some(peer) => self.guard.check_request(&request, peer),
             None => Decision::Deny(Denial::new(DenyReason::PeerNotAllowed)),
         };
+        let cors = self.guard.cors_origin(request.headers());
         match decision {
             Decision::Allow(caller) => {
                 let limit = usize::try_from(self.guard.body_limit()).unwrap_or(usize::MAX);
@@ -143,10 +148,25 @@ where
                 parts.extensions.insert(caller);
                 strip_query_token(&mut parts.uri);
                 let request = Request::from_parts(parts, Limited::new(body, limit));
-                Box::pin(self.inner.call(request))
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let mut response = response.await?;
+                    if let Some(origin) = cors {
+                        allow_origin(response.headers_mut(), origin);
+                    }
+                    Ok(response)
+                })
+            }
+            Decision::Preflight(preflight) => {
+                let response = preflight.to_response();
+                Box::pin(async move { Ok(response) })
             }
             Decision::Deny(denial) => {
-                let response = denial.to_response();
+                let mut response = denial.to_response();
+                // An allowed page may read why it was refused (401, 429...).
+                if let Some(origin) = cors {
+                    allow_origin(response.headers_mut(), origin);
+                }
                 Box::pin(async move { Ok(response) })
             }
         }

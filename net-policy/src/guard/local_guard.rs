@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use hearth_token_guard::apikey::{KeyRegistry, Roles};
 use hearth_token_guard::{Error as TokenError, SessionToken};
-use http::header::{CONTENT_LENGTH, HOST, ORIGIN};
-use http::{HeaderMap, Uri};
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH, HOST, ORIGIN};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::authority::Authority;
 use super::credentials::{Presented, presented};
 use super::{
-    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, RateLimiter,
+    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, Preflight,
+    RateLimiter,
 };
 use crate::Error;
 
@@ -38,6 +39,11 @@ pub enum Network {
 /// present a credential (session token or API key; not needed on exempt paths or,
 /// if enabled, from loopback), hold the permission its path requires, announce a body
 /// within the cap, and be within its rate limit (keyed by key id, session, or peer IP).
+///
+/// A CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) carries no
+/// credentials: from an allowed peer, Host and Origin it gets [`Decision::Preflight`]; and
+/// [`cors_origin`](Self::cors_origin) tells which responses may carry
+/// `Access-Control-Allow-Origin` (the tower layer does both).
 ///
 /// Secure by default: loopback peers, loopback Host names, no Origin allowed, no
 /// credential configured (so everything but exempt paths is refused), 1 MiB bodies.
@@ -222,22 +228,72 @@ impl LocalGuard {
 
     /// Decides on a request head (`http::request::Parts`) from `peer`.
     pub fn check(&self, parts: &http::request::Parts, peer: SocketAddr) -> Decision {
-        self.check_head(&parts.uri, &parts.headers, peer)
+        self.check_head(&parts.method, &parts.uri, &parts.headers, peer)
     }
 
     /// [`check`](Self::check) for a whole request.
     pub fn check_request<B>(&self, request: &http::Request<B>, peer: SocketAddr) -> Decision {
-        self.check_head(request.uri(), request.headers(), peer)
+        self.check_head(request.method(), request.uri(), request.headers(), peer)
     }
 
-    fn check_head(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Decision {
+    /// The `Origin` to echo in `Access-Control-Allow-Origin` for this request: its
+    /// `Origin` when that is on the allowlist, else `None`. The tower layer adds it (with
+    /// `Vary: Origin`) to every response; framework-agnostic callers add it themselves so
+    /// the allowed web page can read the answer.
+    pub fn cors_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        match single(headers, ORIGIN) {
+            Single::One(origin) if self.origins.admits(origin) => {
+                HeaderValue::from_str(origin).ok()
+            }
+            _ => None,
+        }
+    }
+
+    fn check_head(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Decision {
+        let preflight = method == Method::OPTIONS
+            && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+            && headers.contains_key(ORIGIN);
+        if preflight {
+            return match self.preflight(uri, headers, peer) {
+                Ok(p) => Decision::Preflight(p),
+                Err(denial) => Decision::Deny(denial),
+            };
+        }
         match self.decide(uri, headers, peer) {
             Ok(caller) => Decision::Allow(caller),
             Err(denial) => Decision::Deny(denial),
         }
     }
 
-    fn decide(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, Denial> {
+    /// A CORS preflight carries no credentials: it is admitted for an allowed peer, Host
+    /// and Origin, within the path's rate limit (keyed by peer), and answered by the guard.
+    fn preflight(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Result<Preflight, Denial> {
+        let peer_ip = self.source(uri, headers, peer)?;
+        let origin = self
+            .cors_origin(headers)
+            .ok_or(Denial::new(DenyReason::OriginNotAllowed))?;
+        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| under(uri.path(), p)) {
+            limiter
+                .check(&(3u8, peer_ip))
+                .map_err(Denial::rate_limited)?;
+        }
+        Ok(Preflight::new(origin))
+    }
+
+    /// The checks on where a request comes from: peer, Host, and Origin or
+    /// Sec-Fetch-Site. Returns the peer's canonical address.
+    fn source(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<IpAddr, Denial> {
         let deny = |reason| Err(Denial::new(reason));
         let peer_ip = canonical(peer.ip());
         if !self.peer_allowed(peer_ip) {
@@ -257,6 +313,12 @@ impl LocalGuard {
             Single::One(origin) if self.origins.admits(origin) => {}
             _ => return deny(DenyReason::OriginNotAllowed),
         }
+        Ok(peer_ip)
+    }
+
+    fn decide(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, Denial> {
+        let deny = |reason| Err(Denial::new(reason));
+        let peer_ip = self.source(uri, headers, peer)?;
         let path = uri.path();
         let caller = if self.exempt.iter().any(|p| p == path) {
             Caller::Exempt

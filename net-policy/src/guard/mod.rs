@@ -26,7 +26,7 @@ mod server;
 mod unix_socket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
-pub use decision::{Caller, Decision, Denial, DenyReason};
+pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
 pub use local_guard::{DEFAULT_MAX_BODY, LocalGuard, Network};
 pub use rate_limit::{
