@@ -1,10 +1,11 @@
 //! `hearth secret …` as a user runs it.
 
+mod common;
+
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 fn scratch(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("hearth-cli-secret-{name}-{}", std::process::id()));
@@ -13,20 +14,13 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn hearth(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(args)
+    common::run_hearth(args, stdin, |c| {
         // Default locations land in the scratch directory, never in the real home.
-        .env("HOME", dir)
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+        c.env("HOME", dir)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .envs(env.iter().copied());
+    })
 }
 
 fn text(b: &[u8]) -> String {
