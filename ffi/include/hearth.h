@@ -142,6 +142,12 @@ hearth_status hearth_vault_open_key_file(const char *path,
 // `HEARTH_UNAVAILABLE` on first use, a locked keyring `HEARTH_BUSY`.
 hearth_status hearth_keyring_open(hearth_store **out);
 
+// Opens the OS keyring as `hearth_keyring_open` does, with every call waiting at most
+// `timeout_ms` milliseconds (1 to 600 000; anything else is `HEARTH_INVALID_ARGUMENT`).
+// A call that runs out of time is `HEARTH_BUSY`; for a write that means its outcome is
+// unknown. Free with `hearth_store_free`.
+hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, hearth_store **out);
+
 // Opens the best store for `app` (1-64 of `[a-z0-9_-]`): the OS keyring holding a vault
 // key when it answers, else the vault in the platform's data directory with a key file.
 // Works with no keyring daemon.

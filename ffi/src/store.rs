@@ -124,9 +124,28 @@ pub extern "C" fn hearth_vault_open_key_file(
 /// `HEARTH_UNAVAILABLE` on first use, a locked keyring `HEARTH_BUSY`.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_keyring_open(out: *mut *mut hearth_store) -> hearth_status {
+    hearth_keyring_open_with_timeout(5_000, out)
+}
+
+/// Opens the OS keyring as `hearth_keyring_open` does, with every call waiting at most
+/// `timeout_ms` milliseconds (1 to 600 000; anything else is `HEARTH_INVALID_ARGUMENT`).
+/// A call that runs out of time is `HEARTH_BUSY`; for a write that means its outcome is
+/// unknown. Free with `hearth_store_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_keyring_open_with_timeout(
+    timeout_ms: u32,
+    out: *mut *mut hearth_store,
+) -> hearth_status {
     boundary(|| {
         check_out(out, "out")?;
-        hand_out(Box::new(KeyringStore::new(KeyringBackend::Native)), out);
+        if !(1..=600_000).contains(&timeout_ms) {
+            return Err(Failure::invalid(
+                "timeout_ms must be between 1 and 600000 milliseconds",
+            ));
+        }
+        let timeout = std::time::Duration::from_millis(u64::from(timeout_ms));
+        let store = KeyringStore::new(KeyringBackend::Native).with_timeout(timeout);
+        hand_out(Box::new(store), out);
         Ok(())
     })
 }

@@ -126,6 +126,9 @@ fn the_c_suite_passes_under_address_and_undefined_behaviour_sanitizers() {
     let mut envs = fixtures(&dir);
     // Leaks are valgrind's job (below); ASan checks every access.
     envs.push(("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1".into()));
+    // Instrumented code on a loaded machine: a keyring limit that fits (the C program's
+    // default, as the library's, is 5 s).
+    envs.push(("HEARTH_TEST_KEYRING_TIMEOUT_MS", "60000".into()));
     let out = run(
         exe.to_str().unwrap(),
         &[],
@@ -142,7 +145,10 @@ fn the_c_suite_is_clean_under_valgrind() {
     let dir = scratch("valgrind");
     let exe = dir.join("hearth_test_vg");
     compile(&exe, &[]);
-    let envs = fixtures(&dir);
+    let mut envs = fixtures(&dir);
+    // Every D-Bus message and the session's Diffie-Hellman run under valgrind's JIT:
+    // calls that take milliseconds natively take seconds here.
+    envs.push(("HEARTH_TEST_KEYRING_TIMEOUT_MS", "300000".into()));
     // One documented false positive in ring's GHASH (see the file).
     let suppressions = PathBuf::from(format!(
         "--suppressions={}",

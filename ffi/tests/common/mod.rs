@@ -2,6 +2,7 @@
 //! bounded wait for child processes.
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ pub(crate) fn lib_dir() -> PathBuf {
 }
 
 /// Runs `program args... dir/run` with `envs`, killed after `limit`; echoes its output.
+/// Its stdout and stderr are read while it runs (a large report must not block it).
 pub(crate) fn run(
     program: &str,
     args: &[&Path],
@@ -41,20 +43,43 @@ pub(crate) fn run(
         .args(args)
         .arg(dir.join("run"))
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps installs it)"));
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
     let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap(), stderr.join().unwrap());
+            print!("{}", String::from_utf8_lossy(&out));
+            eprint!("{}", String::from_utf8_lossy(&err));
             panic!("{program} ran longer than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
+    let out = Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     out
+}
+
+/// Reads `pipe` to its end on a thread of its own.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
 }
