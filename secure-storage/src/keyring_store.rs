@@ -1,9 +1,17 @@
-//! [`KeyringStore`]: secrets in the OS credential store, through the `keyring` crate.
+//! [`KeyringStore`]: secrets in the OS credential store.
 
-mod bounded;
 #[cfg(target_os = "linux")]
 mod keyutils;
+#[cfg(any(target_os = "macos", windows))]
 mod native;
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+mod secret_service;
+mod worker;
+
+#[cfg(any(target_os = "macos", windows))]
+use native as platform;
+#[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
+use secret_service as platform;
 
 use std::time::Duration;
 
@@ -32,7 +40,7 @@ impl KeyringBackend {
     /// assert_eq!(KeyringBackend::Keyutils.name(), "keyutils");
     /// ```
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             KeyringBackend::Native if cfg!(target_os = "macos") => "keychain",
             KeyringBackend::Native if cfg!(windows) => "windows-credential-manager",
@@ -67,10 +75,6 @@ impl KeyringBackend {
     }
 }
 
-/// Account name of the app-owned index of keys. Hearth keys cannot produce it: no part of
-/// a key may start with `:`.
-const INDEX_ACCOUNT: &str = ":hearth-index";
-
 /// Secrets in the OS credential store.
 ///
 /// **Mapping.** The key's app is the item's *service* and the rest of the key path its
@@ -79,13 +83,17 @@ const INDEX_ACCOUNT: &str = ":hearth-index";
 /// service `jellytau`, account `srv-1::user-7::access_token`; other Secret Service clients
 /// find it with `secret-tool search service jellytau username srv-1::user-7::access_token`.
 ///
-/// **Listing.** OS stores cannot all enumerate, so Hearth keeps an index of the app's
-/// accounts in one more item (account `:hearth-index`), updated on every store and delete
-/// and repaired on `list`/`clear` (entries whose item is gone are dropped).
+/// **Listing.** `list` and `clear` ask the store itself: a Secret Service search by the
+/// app's `service` attribute, the kernel's listing of the user keyring. Nothing is kept on
+/// the side that concurrent writers could lose. (Keychain and Credential Manager: an index
+/// item, see the platform notes in the crate's README.)
 ///
-/// **Bounded waits.** Every call runs on a helper thread and gives up after
-/// [`timeout`](KeyringStore::with_timeout) (default 5 s) with [`Error::Timeout`]; a
-/// collection waiting on an unlock prompt gives [`Error::Locked`].
+/// **One connection, bounded waits.** Each backend has one worker thread per process; on
+/// the Secret Service it keeps one D-Bus connection and one encrypted session for all
+/// calls. A call gives up after [`timeout`](KeyringStore::with_timeout) (default 5 s) with
+/// [`Error::Timeout`] — for a write that means *its outcome is unknown* — and until that
+/// call returns, later calls fail at once with `Timeout` rather than queue behind it. Calls
+/// never show an unlock prompt: a locked collection is [`Error::Locked`].
 ///
 /// ```no_run
 /// use hearth_secure_storage::{KeyringBackend, KeyringStore, SecureStorage};
@@ -143,9 +151,9 @@ impl KeyringStore {
         self.backend
     }
 
-    /// Checks that the backend answers: reads an item that need not exist. `Ok` means it
-    /// is usable now; errors say why not ([`Error::Locked`], [`Error::Timeout`],
-    /// [`Error::Unavailable`]).
+    /// Checks that the backend can be used now: the Secret Service's default collection
+    /// exists and is unlocked, the user keyring opens. `Ok` means usable; errors say why
+    /// not ([`Error::Locked`], [`Error::Timeout`], [`Error::Unavailable`]).
     ///
     /// ```no_run
     /// use hearth_secure_storage::{KeyringBackend, KeyringStore};
@@ -161,23 +169,25 @@ impl KeyringStore {
                 reason,
             });
         }
-        self.get_raw("hearth", ":hearth-probe").map(drop)
+        match self.backend {
+            KeyringBackend::Native => native_call(|| platform::probe(self.timeout)),
+            KeyringBackend::Keyutils => keyutils_call(keyutils::probe),
+        }
     }
 
-    /// Reads the item (service, account) without the index; for Hearth's own items.
+    /// Reads the item (service, account); for Hearth's own items too.
     pub(crate) fn get_raw(
         &self,
         service: &str,
         account: &str,
     ) -> Result<Option<SecretBytes>, Error> {
-        let (service, account, backend) = (service.to_owned(), account.to_owned(), self.backend);
-        bounded::call(self.backend, self.timeout, move || match backend {
-            KeyringBackend::Native => native::get(&service, &account),
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::get(&service, &account)),
-        })
+        match self.backend {
+            KeyringBackend::Native => native_call(|| platform::get(self.timeout, service, account)),
+            KeyringBackend::Keyutils => keyutils_call(|| keyutils::get(service, account)),
+        }
     }
 
-    /// Writes the item (service, account) without the index; for Hearth's own items.
+    /// Writes the item (service, account); for Hearth's own items too.
     pub(crate) fn set_raw(
         &self,
         service: &str,
@@ -188,64 +198,30 @@ impl KeyringStore {
         if secret.expose_secret().len() > limit {
             return Err(Error::TooLarge { limit });
         }
-        let (service, account, backend) = (service.to_owned(), account.to_owned(), self.backend);
-        let secret = secret.clone();
-        bounded::call(self.backend, self.timeout, move || match backend {
-            KeyringBackend::Native => native::set(&service, &account, &secret),
-            KeyringBackend::Keyutils => {
-                keyutils_call(|| keyutils::set(&service, &account, &secret))
+        match self.backend {
+            KeyringBackend::Native => {
+                native_call(|| platform::set(self.timeout, service, account, secret))
             }
-        })
+            KeyringBackend::Keyutils => keyutils_call(|| keyutils::set(service, account, secret)),
+        }
     }
 
     /// Deletes the item (service, account); returns whether it existed.
     pub(crate) fn delete_raw(&self, service: &str, account: &str) -> Result<bool, Error> {
-        let (service, account, backend) = (service.to_owned(), account.to_owned(), self.backend);
-        bounded::call(self.backend, self.timeout, move || match backend {
-            KeyringBackend::Native => native::delete(&service, &account),
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::delete(&service, &account)),
-        })
-    }
-
-    fn read_index(&self, app: &str) -> Result<Vec<String>, Error> {
-        let Some(bytes) = self.get_raw(app, INDEX_ACCOUNT)? else {
-            return Ok(Vec::new());
-        };
-        let text = String::from_utf8_lossy(bytes.expose_secret()).into_owned();
-        Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect())
-    }
-
-    fn write_index(&self, app: &str, accounts: &[String]) -> Result<(), Error> {
-        if accounts.is_empty() {
-            self.delete_raw(app, INDEX_ACCOUNT)?;
-            return Ok(());
-        }
-        let text = accounts.join("\n");
-        self.set_raw(
-            app,
-            INDEX_ACCOUNT,
-            &SecretBytes::from_slice(text.as_bytes()),
-        )
-    }
-
-    /// The index of `app`, with entries whose item no longer exists dropped (and the
-    /// repaired index written back).
-    fn repaired_index(&self, app: &str) -> Result<Vec<String>, Error> {
-        let indexed = self.read_index(app)?;
-        let mut present = Vec::with_capacity(indexed.len());
-        for account in &indexed {
-            if self.get_raw(app, account)?.is_some() {
-                present.push(account.clone());
+        match self.backend {
+            KeyringBackend::Native => {
+                native_call(|| platform::delete(self.timeout, service, account))
             }
+            KeyringBackend::Keyutils => keyutils_call(|| keyutils::delete(service, account)),
         }
-        if present.len() != indexed.len() {
-            self.write_index(app, &present)?;
+    }
+
+    /// Every account of `service`, as the store itself lists them.
+    fn accounts(&self, service: &str) -> Result<Vec<String>, Error> {
+        match self.backend {
+            KeyringBackend::Native => native_call(|| platform::accounts(self.timeout, service)),
+            KeyringBackend::Keyutils => keyutils_call(|| keyutils::accounts(service)),
         }
-        Ok(present)
     }
 }
 
@@ -270,6 +246,34 @@ fn keyutils_call<T>(_: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
     })
 }
 
+/// Runs a call into the platform's own store, or says there is none here.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    windows
+))]
+fn native_call<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    f()
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    windows
+)))]
+fn native_call<T>(_: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    Err(Error::Unavailable {
+        backend: KeyringBackend::Native.name(),
+        reason: "this platform has no OS keyring backend in Hearth; use the vault, or a \
+                 vault key wrapped by the host (Android Keystore, iOS Keychain)"
+            .into(),
+    })
+}
+
 /// Why a backend cannot work in this sandbox, if it cannot.
 fn sandbox_reason(backend: KeyringBackend) -> Option<String> {
     let flatpak = std::path::Path::new("/.flatpak-info").exists();
@@ -281,14 +285,6 @@ fn sandbox_reason(backend: KeyringBackend) -> Option<String> {
 impl SecureStorage for KeyringStore {
     fn store(&self, key: &Key, secret: &SecretBytes) -> Result<(), Error> {
         let (app, account) = split(key);
-        // Index first: an index entry without an item is repaired away, an item without an
-        // index entry would be invisible to list and clear.
-        let mut index = self.read_index(app)?;
-        if !index.iter().any(|a| a == account) {
-            index.push(account.to_owned());
-            index.sort();
-            self.write_index(app, &index)?;
-        }
         self.set_raw(app, account, secret)
     }
 
@@ -299,14 +295,7 @@ impl SecureStorage for KeyringStore {
 
     fn delete(&self, key: &Key) -> Result<bool, Error> {
         let (app, account) = split(key);
-        let existed = self.delete_raw(app, account)?;
-        let mut index = self.read_index(app)?;
-        let before = index.len();
-        index.retain(|a| a != account);
-        if index.len() != before {
-            self.write_index(app, &index)?;
-        }
-        Ok(existed)
+        self.delete_raw(app, account)
     }
 
     fn list(&self, namespace: &Namespace) -> Result<Vec<Key>, Error> {
@@ -315,8 +304,9 @@ impl SecureStorage for KeyringStore {
             .split(crate::SEPARATOR)
             .next()
             .unwrap_or_default();
+        // Hearth's own items (accounts starting with `:`) are not keys and never listed.
         let mut keys: Vec<Key> = self
-            .repaired_index(app)?
+            .accounts(app)?
             .iter()
             .filter_map(|account| format!("{app}{}{account}", crate::SEPARATOR).parse().ok())
             .filter(|k| namespace.contains(k))
@@ -350,10 +340,11 @@ mod tests {
     fn keys_map_to_service_and_account() {
         let key: Key = "jellytau::srv-1::user-7::access_token".parse().unwrap();
         assert_eq!(split(&key), ("jellytau", "srv-1::user-7::access_token"));
-        assert!(INDEX_ACCOUNT.parse::<Key>().is_err());
-        assert!(
-            format!("app::{INDEX_ACCOUNT}").parse::<Key>().is_err(),
-            "no key maps to the index"
-        );
+        for own in [":hearth-index", ":hearth-vault:0123456789abcdef"] {
+            assert!(
+                format!("app::{own}").parse::<Key>().is_err(),
+                "no key maps to Hearth's own items"
+            );
+        }
     }
 }

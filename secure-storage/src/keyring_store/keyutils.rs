@@ -21,6 +21,33 @@ fn description(service: &str, account: &str) -> String {
     format!("hearth:{service}{}{account}", crate::SEPARATOR)
 }
 
+/// Every account of `service` in the user keyring, from the kernel's own listing of the
+/// keyring's links (no index to miss one).
+pub(super) fn accounts(service: &str) -> Result<Vec<String>, Error> {
+    let prefix = description(service, "");
+    // 4 bytes per link; the kernel's per-user quota (200 keys unprivileged, 1 000 000 for
+    // root by default) keeps real keyrings far below this.
+    let links = keyring()?.get_links(1 << 17).map_err(map_error)?;
+    let mut accounts: Vec<String> = links
+        .iter()
+        .filter_map(linux_keyutils::LinkNode::as_key)
+        .filter_map(|key| key.metadata().ok())
+        .filter_map(|meta| {
+            meta.get_description()
+                .strip_prefix(prefix.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    Ok(accounts)
+}
+
+/// Usable now: the user keyring can be opened.
+pub(super) fn probe() -> Result<(), Error> {
+    keyring().map(drop)
+}
+
 pub(super) fn get(service: &str, account: &str) -> Result<Option<SecretBytes>, Error> {
     let key = match keyring()?.search(&description(service, account)) {
         Ok(key) => key,
@@ -64,7 +91,20 @@ fn map_error(e: KeyError) -> Error {
         },
         other => Error::Unavailable {
             backend: BACKEND.name(),
-            reason: format!("{other:?}"),
+            reason: describe(&other).into(),
         },
+    }
+}
+
+/// A sentence for a kernel error (linux-keyutils' own Display is its Debug name).
+fn describe(e: &KeyError) -> &'static str {
+    match e {
+        KeyError::AccessDenied => "the kernel denied access to the user keyring",
+        KeyError::QuotaExceeded => "the user's key quota is used up",
+        KeyError::OperationNotSupported => "kernel keyutils are not supported here",
+        KeyError::KeyDoesNotExist => "the key does not exist",
+        KeyError::KeyExpired => "the key has expired",
+        KeyError::KeyRevoked => "the key was revoked",
+        _ => "a kernel keyutils call failed",
     }
 }

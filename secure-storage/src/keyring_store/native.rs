@@ -1,25 +1,33 @@
-//! The platform's own credential store through the `keyring` crate: Secret Service,
-//! Keychain, Windows Credential Manager.
+//! The Keychain (macOS) and the Credential Manager (Windows) through the `keyring` crate,
+//! on the backend's worker thread.
+//!
+//! Neither store is enumerated here, so the app's accounts are kept in one more item
+//! (account `:hearth-index`). Its read-modify-write runs inside the same worker call as the
+//! item's own write, so the threads of one process cannot lose an entry; writers in several
+//! processes are not serialised (not tested: no macOS or Windows machine here).
+
+use std::time::Duration;
 
 use hearth_token_guard::SecretBytes;
 
-use super::KeyringBackend;
+use super::worker::Worker;
 use crate::Error;
 
-const BACKEND: KeyringBackend = KeyringBackend::Native;
+const BACKEND: &str = super::KeyringBackend::Native.name();
+
+/// Account name of the app-owned index of keys. Hearth keys cannot produce it: no part of
+/// a key may start with `:`.
+const INDEX_ACCOUNT: &str = ":hearth-index";
+
+fn stateless() {}
+
+static WORKER: Worker<()> = Worker::new(BACKEND, stateless);
 
 fn entry(service: &str, account: &str) -> Result<keyring::Entry, Error> {
-    // Built explicitly (never `Entry::new` on Linux), so the crate's in-memory mock can
-    // never stand in for a real store.
-    #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
-    let entry = keyring::secret_service::SsCredential::new_with_target(None, service, account)
-        .map(|c| keyring::Entry::new_with_credential(Box::new(c)));
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")))]
-    let entry = keyring::Entry::new(service, account);
-    entry.map_err(map_error)
+    keyring::Entry::new(service, account).map_err(map_error)
 }
 
-pub(super) fn get(service: &str, account: &str) -> Result<Option<SecretBytes>, Error> {
+fn get_now(service: &str, account: &str) -> Result<Option<SecretBytes>, Error> {
     match entry(service, account)?.get_secret() {
         Ok(bytes) => Ok(Some(SecretBytes::new(bytes))),
         Err(keyring::Error::NoEntry) => Ok(None),
@@ -27,13 +35,13 @@ pub(super) fn get(service: &str, account: &str) -> Result<Option<SecretBytes>, E
     }
 }
 
-pub(super) fn set(service: &str, account: &str, secret: &SecretBytes) -> Result<(), Error> {
+fn set_now(service: &str, account: &str, secret: &[u8]) -> Result<(), Error> {
     entry(service, account)?
-        .set_secret(secret.expose_secret())
+        .set_secret(secret)
         .map_err(map_error)
 }
 
-pub(super) fn delete(service: &str, account: &str) -> Result<bool, Error> {
+fn delete_now(service: &str, account: &str) -> Result<bool, Error> {
     match entry(service, account)?.delete_credential() {
         Ok(()) => Ok(true),
         Err(keyring::Error::NoEntry) => Ok(false),
@@ -41,14 +49,103 @@ pub(super) fn delete(service: &str, account: &str) -> Result<bool, Error> {
     }
 }
 
-fn map_error(e: keyring::Error) -> Error {
-    let backend = BACKEND.name();
-    match e {
-        keyring::Error::NoStorageAccess(_) => Error::Locked { backend },
-        // Writing into a locked Secret Service collection fails as a platform error.
-        keyring::Error::PlatformFailure(err) if err.to_string().contains("IsLocked") => {
-            Error::Locked { backend }
+fn read_index(service: &str) -> Result<Vec<String>, Error> {
+    let Some(bytes) = get_now(service, INDEX_ACCOUNT)? else {
+        return Ok(Vec::new());
+    };
+    let text = std::str::from_utf8(bytes.expose_secret()).map_err(|_| Error::Unavailable {
+        backend: BACKEND,
+        reason: "the key index item is not UTF-8: it was not written by Hearth".into(),
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn write_index(service: &str, accounts: &[String]) -> Result<(), Error> {
+    if accounts.is_empty() {
+        return delete_now(service, INDEX_ACCOUNT).map(drop);
+    }
+    set_now(service, INDEX_ACCOUNT, accounts.join("\n").as_bytes())
+}
+
+fn is_own(account: &str) -> bool {
+    account.starts_with(':')
+}
+
+pub(super) fn get(
+    timeout: Duration,
+    service: &str,
+    account: &str,
+) -> Result<Option<SecretBytes>, Error> {
+    let (service, account) = (service.to_owned(), account.to_owned());
+    WORKER.call(timeout, move |()| get_now(&service, &account))
+}
+
+pub(super) fn set(
+    timeout: Duration,
+    service: &str,
+    account: &str,
+    secret: &SecretBytes,
+) -> Result<(), Error> {
+    let (service, account, secret) = (service.to_owned(), account.to_owned(), secret.clone());
+    WORKER.call(timeout, move |()| {
+        // Index first: an index entry without an item is dropped by `accounts`, an item
+        // without an index entry would be invisible to list and clear.
+        if !is_own(&account) {
+            let mut index = read_index(&service)?;
+            if !index.contains(&account) {
+                index.push(account.clone());
+                index.sort();
+                write_index(&service, &index)?;
+            }
         }
+        set_now(&service, &account, secret.expose_secret())
+    })
+}
+
+pub(super) fn delete(timeout: Duration, service: &str, account: &str) -> Result<bool, Error> {
+    let (service, account) = (service.to_owned(), account.to_owned());
+    WORKER.call(timeout, move |()| {
+        let existed = delete_now(&service, &account)?;
+        if !is_own(&account) {
+            let mut index = read_index(&service)?;
+            let before = index.len();
+            index.retain(|a| *a != account);
+            if index.len() != before {
+                write_index(&service, &index)?;
+            }
+        }
+        Ok(existed)
+    })
+}
+
+pub(super) fn accounts(timeout: Duration, service: &str) -> Result<Vec<String>, Error> {
+    let service = service.to_owned();
+    WORKER.call(timeout, move |()| {
+        let indexed = read_index(&service)?;
+        let mut present = Vec::with_capacity(indexed.len());
+        for account in &indexed {
+            if get_now(&service, account)?.is_some() {
+                present.push(account.clone());
+            }
+        }
+        if present.len() != indexed.len() {
+            write_index(&service, &present)?;
+        }
+        Ok(present)
+    })
+}
+
+pub(super) fn probe(timeout: Duration) -> Result<(), Error> {
+    get(timeout, "hearth", ":hearth-probe").map(drop)
+}
+
+fn map_error(e: keyring::Error) -> Error {
+    match e {
+        keyring::Error::NoStorageAccess(_) => Error::Locked { backend: BACKEND },
         keyring::Error::TooLong(attr, limit) if attr == "password" || attr == "secret" => {
             Error::TooLarge {
                 limit: limit as usize,
@@ -61,7 +158,7 @@ fn map_error(e: keyring::Error) -> Error {
             reason: "key rejected by this OS keyring",
         },
         other => Error::Unavailable {
-            backend,
+            backend: BACKEND,
             reason: other.to_string(),
         },
     }
