@@ -43,6 +43,11 @@ fn scratch(name: &str) -> PathBuf {
 /// Runs `script` (bash) in a fresh D-Bus session with an unlocked gnome-keyring whose
 /// files are under `dir`; `$HEARTH` is the binary under test. Bounded to 60 s.
 fn in_keyring_session(dir: &Path, script: &str) -> Output {
+    in_keyring_session_for(dir, script, 60)
+}
+
+/// [`in_keyring_session`], bounded to `seconds`.
+fn in_keyring_session_for(dir: &Path, script: &str, seconds: u32) -> Output {
     let prelude = format!(
         "set -u; export HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config; \
          printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; ",
@@ -50,7 +55,7 @@ fn in_keyring_session(dir: &Path, script: &str) -> Output {
     );
     Command::new("timeout")
         .args([
-            "60",
+            &seconds.to_string(),
             "dbus-run-session",
             "--",
             "bash",
@@ -64,6 +69,44 @@ fn in_keyring_session(dir: &Path, script: &str) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// 4 processes × 25 `set`s at once, then `list` and `clear` (a logout): every secret is
+/// listed, and none survives the clear. Each backend on the real thing.
+#[test]
+fn concurrent_writers_in_four_processes_are_all_listed_and_all_cleared() {
+    if !keyring_tools() {
+        return;
+    }
+    for backend in ["keyring", "keyutils", "hybrid", "vault"] {
+        let dir = scratch(&format!("conc-{backend}"));
+        let app = format!("conc-{backend}-{}", std::process::id());
+        let script = format!(
+            "B={backend}; A={app}; \
+             for p in 1 2 3 4; do ( for i in $(seq 1 25); do \
+               printf \"v$p-$i\" | \"$HEARTH\" secret set --backend $B --app $A --timeout 60 $A::p$p::k$i \
+                 || echo \"set failed: $p $i\"; done ) & done; wait; \
+             echo listed=$(\"$HEARTH\" secret list --backend $B --app $A --timeout 60 $A | wc -l); \
+             \"$HEARTH\" secret clear --backend $B --app $A --timeout 60 $A >/dev/null || echo clear failed; \
+             for p in 1 2 3 4; do for i in $(seq 1 25); do \
+               \"$HEARTH\" secret get --backend $B --app $A --timeout 60 $A::p$p::k$i >/dev/null 2>&1; \
+               c=$?; [ $c = 3 ] || echo \"left: $p $i (exit $c)\"; done; done; echo end"
+        );
+        let out = in_keyring_session_for(&dir, &script, 600);
+        // A keyring daemon started by D-Bus activation prints its control socket.
+        let stdout: String = text(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("GNOME_KEYRING_CONTROL="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            stdout,
+            "listed=100\nend\n",
+            "{backend}: {stdout}\n{}",
+            text(&out.stderr)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use hearth_token_guard::SecretBytes;
 use ring::digest::{SHA256, digest};
 
-use crate::vault::KEY_LEN;
+use hearth_token_guard::private_file::{DirLock, LOCK_TIMEOUT};
+
+use crate::vault::{KEY_LEN, WriteGuard};
 use crate::{
     BackendInfo, EncryptedFileStore, Error, Key, KeySource, KeyringStore, Namespace, Persistence,
     SecureStorage,
@@ -20,11 +22,15 @@ const ITEM_LEN: usize = KEY_LEN + 8;
 ///   and keyutils' quota do not apply, and `list`/`clear` are exact.
 /// - **One keyring call at open** reads the key and the write counter; reads after that
 ///   touch only the file.
-/// - **Rollback detection**: every write also records the vault's write counter in the
-///   keyring; a vault file older than the counter (a restored copy) fails with
-///   [`Error::RolledBack`].
+/// - **Rollback detection**: every write records the vault's write counter in the keyring,
+///   under the vault's directory lock, never lowering it. A vault file older than the
+///   counter (a restored copy), or a missing file whose counter says it had been written,
+///   is [`Error::RolledBack`] — never a fresh vault — until [`HybridStore::reset`].
+/// - **Key first**: on first use the key reaches the keyring before the vault file
+///   exists, so a locked or absent keyring leaves no vault whose key is lost.
 /// - The keyring item is service = the app, account = `:hearth-vault:` and a digest of the
-///   vault's path, so several vaults of one app do not collide.
+///   vault's canonical path (`a/../a/h.hearth` and `a/h.hearth` are one vault), so several
+///   vaults of one app do not collide.
 ///
 /// ```no_run
 /// use hearth_secure_storage::{HybridStore, KeyringBackend, KeyringStore, SecureStorage, default_vault_path};
@@ -38,17 +44,89 @@ const ITEM_LEN: usize = KEY_LEN + 8;
 pub struct HybridStore {
     vault: EncryptedFileStore,
     keyring: KeyringStore,
+}
+
+/// The keyring item of one hybrid vault.
+#[derive(Debug, Clone)]
+struct Item {
+    keyring: KeyringStore,
     app: String,
     account: String,
-    key: SecretBytes,
+}
+
+impl Item {
+    /// The key and the recorded write counter, if the item exists.
+    fn read(&self) -> Result<Option<(SecretBytes, u64)>, Error> {
+        let Some(item) = self.keyring.get_raw(&self.app, &self.account)? else {
+            return Ok(None);
+        };
+        let bytes = item.expose_secret();
+        if bytes.len() != ITEM_LEN {
+            return Err(Error::Unavailable {
+                backend: self.keyring.backend().name(),
+                reason: "the vault key item holds something else".into(),
+            });
+        }
+        let mut counter = [0u8; 8];
+        counter.copy_from_slice(&bytes[KEY_LEN..]);
+        Ok(Some((
+            SecretBytes::from_slice(&bytes[..KEY_LEN]),
+            u64::from_be_bytes(counter),
+        )))
+    }
+
+    fn write(&self, key: &SecretBytes, counter: u64) -> Result<(), Error> {
+        let mut item = zeroize::Zeroizing::new(Vec::with_capacity(ITEM_LEN));
+        item.extend_from_slice(key.expose_secret());
+        item.extend_from_slice(&counter.to_be_bytes());
+        self.keyring
+            .set_raw(&self.app, &self.account, &SecretBytes::from_slice(&item))
+    }
+}
+
+/// The rollback check around every vault write, run under the vault's lock.
+struct CounterGuard {
+    item: Item,
+    path: PathBuf,
+}
+
+impl WriteGuard for CounterGuard {
+    fn before(&self, on_disk: Option<u64>) -> Result<(), Error> {
+        let Some((_, counter)) = self.item.read()? else {
+            return Err(Error::VaultKeyMissing {
+                path: self.path.clone(),
+                backend: self.item.keyring.backend().name(),
+            });
+        };
+        let found = on_disk.unwrap_or(0);
+        if found < counter {
+            return Err(Error::RolledBack {
+                path: self.path.clone(),
+                expected: counter,
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    fn after(&self, committed: u64) {
+        // The data is committed whatever happens here. If the keyring does not take the
+        // new counter now, it lags until the next write or open records it.
+        if let Ok(Some((key, counter))) = self.item.read()
+            && committed > counter
+        {
+            let _ = self.item.write(&key, committed);
+        }
+    }
 }
 
 impl HybridStore {
     /// Opens (or creates) the vault at `vault_path` with its key from `keyring`, creating
-    /// the key on first use.
+    /// the key on first use — in the keyring first, then the file.
     ///
-    /// Errors: [`Error::VaultKeyMissing`] if the vault exists but the keyring has no key
-    /// for it; [`Error::RolledBack`]; the keyring's errors ([`Error::Locked`],
+    /// Errors: [`Error::VaultKeyMissing`] if the vault holds secrets but the keyring has
+    /// no key for it; [`Error::RolledBack`] if the file is older than the keyring's
+    /// counter or missing after writes; the keyring's errors ([`Error::Locked`],
     /// [`Error::Timeout`], [`Error::Unavailable`]); the vault's.
     pub fn open(
         app: &str,
@@ -56,54 +134,98 @@ impl HybridStore {
         keyring: KeyringStore,
     ) -> Result<Self, Error> {
         Namespace::app(app)?;
-        let path = vault_path.into();
-        let account = item_account(&path);
-        let item = keyring.get_raw(app, &account)?;
-        let exists = std::fs::symlink_metadata(&path).is_ok();
-        let (key, counter) = match item {
-            Some(item) if item.expose_secret().len() == ITEM_LEN => {
-                let bytes = item.expose_secret();
-                let mut counter = [0u8; 8];
-                counter.copy_from_slice(&bytes[KEY_LEN..]);
-                (
-                    SecretBytes::from_slice(&bytes[..KEY_LEN]),
-                    u64::from_be_bytes(counter),
-                )
-            }
-            Some(_) => {
-                return Err(Error::Unavailable {
-                    backend: keyring.backend().name(),
-                    reason: "the vault key item holds something else".into(),
-                });
-            }
-            None if exists => {
-                return Err(Error::VaultKeyMissing {
-                    path,
-                    backend: keyring.backend().name(),
-                });
-            }
-            None => (SecretBytes::generate(KEY_LEN)?, 0),
-        };
-        let vault = EncryptedFileStore::open(&path, KeySource::RawKey(key.clone()))?;
-        let store = Self {
-            vault,
-            keyring,
+        let path = canonical(&vault_path.into());
+        let item = Item {
+            keyring: keyring.clone(),
             app: app.to_owned(),
-            account,
-            key,
+            account: item_account(&path),
         };
-        let generation = store.vault.generation()?;
-        if exists && generation < counter {
+        let dir = parent(&path);
+        let (key, counter) = match item.read()? {
+            Some(found) => found,
+            None => {
+                let _lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+                match item.read()? {
+                    // Another process created it meanwhile.
+                    Some(found) => found,
+                    None => {
+                        adopt_unkeyed(&path, &keyring)?;
+                        let key = SecretBytes::generate(KEY_LEN)?;
+                        item.write(&key, 0)?;
+                        (key, 0)
+                    }
+                }
+            }
+        };
+        let exists = std::fs::symlink_metadata(&path).is_ok();
+        if !exists && counter > 0 {
+            return Err(Error::RolledBack {
+                path,
+                expected: counter,
+                found: 0,
+            });
+        }
+        let vault = EncryptedFileStore::open(&path, KeySource::RawKey(key.clone()))?;
+        let generation = vault.generation()?;
+        if generation < counter {
             return Err(Error::RolledBack {
                 path,
                 expected: counter,
                 found: generation,
             });
         }
-        if !exists || generation != counter {
-            store.record(generation)?;
+        if generation > counter {
+            // A write whose counter did not reach the keyring: catch up, under the lock.
+            let _lock = DirLock::acquire(&dir, vault.lock_timeout())?;
+            let generation = vault.generation()?;
+            if let Some((key, counter)) = item.read()?
+                && generation > counter
+            {
+                item.write(&key, generation)?;
+            }
         }
-        Ok(store)
+        let guard = CounterGuard {
+            item,
+            path: path.clone(),
+        };
+        Ok(Self {
+            vault: vault.with_guard(Box::new(guard)),
+            keyring,
+        })
+    }
+
+    /// Removes the vault file at `vault_path` and its key item from `keyring`: every
+    /// secret in it is gone. This is the only way out of [`Error::RolledBack`] and
+    /// [`Error::VaultKeyMissing`] (after restoring what can be restored). Returns what it
+    /// removed: (file, key item).
+    ///
+    /// ```no_run
+    /// use hearth_secure_storage::{HybridStore, KeyringBackend, KeyringStore};
+    ///
+    /// let path = hearth_secure_storage::default_vault_path("jellytau")?.with_file_name("hybrid.hearth");
+    /// let (file, item) = HybridStore::reset("jellytau", path, KeyringStore::new(KeyringBackend::Native))?;
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn reset(
+        app: &str,
+        vault_path: impl Into<PathBuf>,
+        keyring: KeyringStore,
+    ) -> Result<(bool, bool), Error> {
+        Namespace::app(app)?;
+        let path = canonical(&vault_path.into());
+        let dir = parent(&path);
+        let file = if dir.exists() {
+            let _lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(Error::Io { path, source: e }),
+            }
+        } else {
+            false
+        };
+        let item = keyring.delete_raw(app, &item_account(&path))?;
+        Ok((file, item))
     }
 
     /// The vault file.
@@ -111,34 +233,59 @@ impl HybridStore {
     pub fn vault_path(&self) -> &Path {
         self.vault.path()
     }
+}
 
-    /// Writes the key and the write counter `generation` to the keyring.
-    fn record(&self, generation: u64) -> Result<(), Error> {
-        let mut item = zeroize::Zeroizing::new(Vec::with_capacity(ITEM_LEN));
-        item.extend_from_slice(self.key.expose_secret());
-        item.extend_from_slice(&generation.to_be_bytes());
-        self.keyring
-            .set_raw(&self.app, &self.account, &SecretBytes::from_slice(&item))
-    }
-
-    /// After a write: record the vault's new counter.
-    fn written(&self) -> Result<(), Error> {
-        self.record(self.vault.generation()?)
+/// A vault file without a key item: if it holds no secret (an earlier version created the
+/// file before the keyring refused the key), it is removed so a new one can start; if it
+/// holds secrets, their key is lost: [`Error::VaultKeyMissing`].
+fn adopt_unkeyed(path: &Path, keyring: &KeyringStore) -> Result<(), Error> {
+    let bytes = match hearth_token_guard::private_file::read(path, crate::vault::MAX_FILE_LEN) {
+        Ok(bytes) => bytes,
+        Err(hearth_token_guard::Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match crate::vault::inspect(&bytes) {
+        Ok(info) if info.entries == 0 => std::fs::remove_file(path).map_err(|e| Error::Io {
+            path: path.into(),
+            source: e,
+        }),
+        _ => Err(Error::VaultKeyMissing {
+            path: path.into(),
+            backend: keyring.backend().name(),
+        }),
     }
 }
 
-/// `:hearth-vault:` and 16 hex digits of SHA-256 of the vault's path.
-fn item_account(path: &Path) -> String {
+/// The vault's path with its directory resolved (`..`, symlinks) when that directory
+/// exists, so that every spelling of one file names one keyring item.
+fn canonical(path: &Path) -> PathBuf {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let d = digest(&SHA256, abs.as_os_str().as_encoded_bytes());
+    match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
+            Ok(dir) => dir.join(name),
+            Err(_) => abs,
+        },
+        _ => abs,
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `:hearth-vault:` and 16 hex digits of SHA-256 of the vault's canonical path.
+fn item_account(path: &Path) -> String {
+    let d = digest(&SHA256, path.as_os_str().as_encoded_bytes());
     let hex: String = d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!(":hearth-vault:{hex}")
 }
 
 impl SecureStorage for HybridStore {
     fn store(&self, key: &Key, secret: &SecretBytes) -> Result<(), Error> {
-        self.vault.store(key, secret)?;
-        self.written()
+        self.vault.store(key, secret)
     }
 
     fn retrieve(&self, key: &Key) -> Result<Option<SecretBytes>, Error> {
@@ -146,11 +293,7 @@ impl SecureStorage for HybridStore {
     }
 
     fn delete(&self, key: &Key) -> Result<bool, Error> {
-        let existed = self.vault.delete(key)?;
-        if existed {
-            self.written()?;
-        }
-        Ok(existed)
+        self.vault.delete(key)
     }
 
     fn list(&self, namespace: &Namespace) -> Result<Vec<Key>, Error> {
@@ -158,11 +301,7 @@ impl SecureStorage for HybridStore {
     }
 
     fn clear(&self, namespace: &Namespace) -> Result<usize, Error> {
-        let removed = self.vault.clear(namespace)?;
-        if removed > 0 {
-            self.written()?;
-        }
-        Ok(removed)
+        self.vault.clear(namespace)
     }
 
     fn info(&self) -> BackendInfo {

@@ -282,12 +282,49 @@ fn hybrid_detects_a_vault_rolled_back_to_an_older_copy() {
         "{err:?}"
     );
 
-    // A vault whose key is gone from the keyring is reported, not silently replaced.
+    // Deleting the file does not reset the counter: every open, and every write through
+    // a handle opened before, is RolledBack and creates nothing.
+    let live = HybridStore::open(&app, dir.join("./hybrid.hearth"), keyring.clone());
+    assert!(matches!(live, Err(Error::RolledBack { .. })), "{live:?}");
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..3 {
+        let err = HybridStore::open(&app, &path, keyring.clone()).unwrap_err();
+        assert!(matches!(err, Error::RolledBack { found: 0, .. }), "{err:?}");
+        assert!(!path.exists(), "no fresh vault was created");
+    }
+    std::fs::write(&path, &backup).unwrap(); // and the old copy comes back
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let err = HybridStore::open(&app, &path, keyring.clone()).unwrap_err();
+    assert!(matches!(err, Error::RolledBack { .. }), "{err:?}");
+    // Only an explicit reset starts over.
+    assert_eq!(
+        HybridStore::reset(&app, &path, keyring.clone()).unwrap(),
+        (true, true)
+    );
+    let fresh = HybridStore::open(&app, &path, keyring.clone()).unwrap();
+    assert!(fresh.retrieve(&key(&app, "token")).unwrap().is_none());
+    drop(fresh);
+
+    // A vault holding secrets whose key is gone from the keyring is reported, not
+    // replaced; an empty one (its key never reached the keyring) is started over.
     let missing = dir.join("other.hearth");
-    drop(HybridStore::open(&app, &missing, keyring.clone()).unwrap());
+    let store = HybridStore::open(&app, &missing, keyring.clone()).unwrap();
+    store
+        .store(&key(&app, "t"), &SecretBytes::from_slice(b"x"))
+        .unwrap();
+    drop(store);
     let other_app = format!("{app}-x");
     let err = HybridStore::open(&other_app, &missing, keyring.clone()).unwrap_err();
     assert!(matches!(err, Error::VaultKeyMissing { .. }), "{err:?}");
+    let empty = dir.join("empty.hearth");
+    drop(HybridStore::open(&app, &empty, keyring.clone()).unwrap());
+    let adopted = HybridStore::open(&other_app, &empty, keyring.clone()).unwrap();
+    adopted
+        .store(&key(&other_app, "t"), &SecretBytes::from_slice(b"y"))
+        .unwrap();
+    HybridStore::reset(&app, &missing, keyring.clone()).unwrap();
+    HybridStore::reset(&app, &empty, keyring.clone()).unwrap();
+    HybridStore::reset(&other_app, &empty, keyring.clone()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

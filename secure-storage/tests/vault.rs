@@ -362,13 +362,20 @@ fn two_handles_see_each_others_writes() {
 fn threads_writing_concurrently_lose_nothing() {
     let dir = scratch("threads");
     let path = dir.join("v");
-    let v = Arc::new(EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap());
+    // What is checked is that no write is lost, not how fast the lock changes hands: a
+    // thread that keeps re-taking it can hold the others off for as long as its own 50
+    // writes take, which with slow fsyncs on a loaded machine can exceed the 10 s default.
+    let patient = || VaultOptions::default().with_lock_timeout(std::time::Duration::from_secs(300));
+    let v = Arc::new(
+        EncryptedFileStore::open_with(&path, KeySource::RawKey(raw()), patient()).unwrap(),
+    );
     let handles: Vec<_> = (0..4)
         .map(|t| {
             let (v, path) = (Arc::clone(&v), path.clone());
             std::thread::spawn(move || {
                 // Half the threads share the handle, half open their own.
-                let own = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+                let own = EncryptedFileStore::open_with(&path, KeySource::RawKey(raw()), patient())
+                    .unwrap();
                 for i in 0..50 {
                     let k = key(&format!("app::t{t}::k{i}"));
                     let s = SecretBytes::from_slice(format!("{t}-{i}").as_bytes());
@@ -455,7 +462,14 @@ fn a_writer_waits_a_bounded_time_then_reports_busy() {
         .store(&key("app::k"), &SecretBytes::from_slice(b"x"))
         .unwrap_err();
     assert!(matches!(err, Error::Busy { .. }), "{err:?}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    // It waited its 50 ms, and not much more: the lock is never released, so without the
+    // bound it would wait forever (the margin is for a loaded machine).
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(50)
+            && waited < std::time::Duration::from_secs(5),
+        "{waited:?}"
+    );
     // Readers are not blocked by a writer's lock.
     assert!(v.retrieve(&key("app::k")).unwrap().is_none());
     drop(held);

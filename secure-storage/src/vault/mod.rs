@@ -13,6 +13,7 @@ use hearth_token_guard::SecretBytes;
 use hearth_token_guard::private_file::{self, DirLock, WriteMode};
 use ring::rand::{SecureRandom, SystemRandom};
 
+pub(crate) use format::MAX_FILE_LEN;
 pub use format::{MAX_SECRET_LEN, VaultInfo, inspect};
 pub use keys::{Argon2Params, KEY_LEN, KeySource};
 
@@ -121,6 +122,15 @@ pub struct EncryptedFileStore {
     dir: PathBuf,
     options: VaultOptions,
     state: Mutex<State>,
+    guard: Option<Box<dyn WriteGuard>>,
+}
+
+/// Checks run under the vault's directory lock around every write (the hybrid store's
+/// rollback counter): `before` sees the generation on disk (`None`: the file is gone) and
+/// may refuse the write; `after` sees the generation just committed.
+pub(crate) trait WriteGuard: Send + Sync {
+    fn before(&self, on_disk: Option<u64>) -> Result<(), Error>;
+    fn after(&self, committed: u64);
 }
 
 /// What a handle knows about the vault: the key material and the last file it read.
@@ -211,7 +221,19 @@ impl EncryptedFileStore {
             dir,
             options,
             state: Mutex::new(state),
+            guard: None,
         })
+    }
+
+    /// The same store with `guard` around every write.
+    pub(crate) fn with_guard(mut self, guard: Box<dyn WriteGuard>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// The lock timeout of this handle.
+    pub(crate) fn lock_timeout(&self) -> Duration {
+        self.options.lock_timeout
     }
 
     /// Opens the vault at `path` only if it exists ([`Error::NotFound`] otherwise).
@@ -416,18 +438,29 @@ impl EncryptedFileStore {
     ) -> Result<T, Error> {
         let lock = DirLock::acquire(&self.dir, self.options.lock_timeout)?;
         let mut state = self.state();
-        match self.refresh(&mut state) {
-            Ok(()) => {}
-            // Deleted underneath us: a write starts a new vault with the same key.
+        let on_disk = match self.refresh(&mut state) {
+            Ok(()) => Some(state.header.generation),
+            // Deleted underneath us: a write starts a new vault with the same key (unless
+            // the guard knows the vault had been written: then this is a rollback).
             Err(Error::NotFound { .. }) => {
                 let (source, material) = (state.source.clone(), state.material.clone());
                 *state = fresh(source, material, &self.options)?;
+                None
             }
             Err(e) => return Err(e),
+        };
+        if let Some(guard) = &self.guard
+            && let Err(e) = guard.before(on_disk)
+        {
+            state.stamp = None;
+            return Err(e);
         }
         let result = change(&self.path, &mut state).and_then(|(out, dirty)| {
             if dirty {
                 write(&self.path, &lock, &mut state)?;
+                if let Some(guard) = &self.guard {
+                    guard.after(state.header.generation);
+                }
             }
             Ok(out)
         });
