@@ -15,7 +15,9 @@ Exit codes:
   4  refused by policy (insecure permissions, a symlink, another owner, an existing file
      without --force, a secret over the size limit, plain HTTP, a pin mismatch, an
      untrusted certificate)
-  5  integrity failure or wrong key (malformed or tampered data)";
+  5  integrity failure or wrong key (malformed, tampered or rolled-back data)
+  6  secure storage unavailable: the keyring is locked or did not answer; unlock it and
+     retry";
 
 /// A failed command: what to print and how to exit.
 #[derive(Debug)]
@@ -95,6 +97,7 @@ impl From<hearth_secure_storage::Error> for Failure {
             | S::RolledBack { .. }
             | S::VaultKeyMissing { .. } => 5,
             S::InvalidKey { .. } => 2,
+            S::Locked { .. } | S::Timeout { .. } => 6,
             _ => 1,
         };
         Self::with_code(e.to_string(), code)

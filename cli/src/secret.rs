@@ -49,8 +49,9 @@ pub(crate) enum SecretCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Show the fallback chain of --backend auto: each backend tried, and why it was used
-    /// or skipped.
+    /// Show the backend recorded for --backend auto, and the chain: each backend tried,
+    /// and why it was used or skipped. A locked keyring is exit code 6, never a switch to
+    /// another backend.
     #[command(after_help = exit::HELP)]
     Backends {
         /// The app whose chain to show.
@@ -222,12 +223,19 @@ pub(crate) fn run(cmd: SecretCommand) -> Result<(), Failure> {
             print_keys(&keys)?;
         }
         SecretCommand::Backends { app } => {
-            let result = default_store(&app);
+            let chain = Storage::for_app(&app)
+                .prefer_hybrid(None)
+                .fallback_vault(None, None);
             let mut out = io::stdout().lock();
-            match result {
-                Ok((_, report)) => writeln!(out, "{report}")?,
-                Err(e) => return Err(e.into()),
+            match chain.recorded()? {
+                Some(backend) => writeln!(out, "recorded: {backend}")?,
+                None => writeln!(
+                    out,
+                    "recorded: none yet (this first use records the choice)"
+                )?,
             }
+            let (_, report) = default_store(&app)?;
+            writeln!(out, "{report}")?;
         }
     }
     Ok(())

@@ -50,7 +50,11 @@ fn in_keyring_session(dir: &Path, script: &str) -> Output {
 fn in_keyring_session_for(dir: &Path, script: &str, seconds: u32) -> Output {
     let prelude = format!(
         "set -u; export HOME={home} XDG_DATA_HOME={home}/data XDG_CONFIG_HOME={home}/config; \
-         printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; ",
+         printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
+         for _ in $(seq 100); do dbus-send --session --print-reply --dest=org.freedesktop.DBus \
+           /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+           string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break; \
+           sleep 0.1; done; ",
         home = dir.display()
     );
     Command::new("timeout")
@@ -145,14 +149,20 @@ fn a_locked_collection_answers_locked_without_hanging() {
         "printf s | \"$HEARTH\" secret set --backend keyring app::k || exit 10; \
          secret-tool lock --collection=login >/dev/null 2>&1; \
          \"$HEARTH\" secret get --backend keyring --timeout 3 app::k; echo \"exit=$?\"; \
-         \"$HEARTH\" secret backends --app app",
+         \"$HEARTH\" secret backends --app app; echo \"backends=$?\"; \
+         printf v | \"$HEARTH\" secret set app::k2; echo \"auto=$?\"; \
+         find \"$HOME/data\" \"$HOME/config\" -type f -not -path '*/keyrings/*' 2>/dev/null \
+           | sed 's/^/file: /'",
     );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    assert!(stdout.contains("exit=1"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("exit=6"), "{stdout}\n{stderr}");
     assert!(stderr.contains("locked"), "{stderr}");
-    assert!(stdout.contains("hybrid: skipped (locked)"), "{stdout}");
-    assert!(stdout.contains("vault: chosen"), "{stdout}");
+    // First use with a locked keyring: Locked, never the vault, and no file anywhere.
+    assert!(stdout.contains("backends=6"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("auto=6"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("vault: chosen"), "{stdout}");
+    assert!(!stdout.contains("file: "), "{stdout}");
     assert!(
         start.elapsed() < Duration::from_secs(30),
         "took {:?}",
@@ -177,7 +187,11 @@ fn with_no_dbus_at_all_auto_falls_back_to_the_vault_and_says_why() {
     let report = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        report.starts_with("hybrid: skipped (no keyring daemon:"),
+        report.starts_with("recorded: none yet"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\nhybrid: skipped (no keyring daemon:"),
         "{report}"
     );
     assert!(report.contains("vault: chosen ("), "{report}");
@@ -224,7 +238,7 @@ fn a_keyring_that_never_answers_times_out() {
         .output()
         .unwrap();
     let elapsed = start.elapsed();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("did not answer within"),
         "{}",

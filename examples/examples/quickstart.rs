@@ -116,8 +116,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 4. Tokens at rest: the OS keyring holds the vault key if it answers (hybrid store),
     //    else the encrypted vault with a key file. The report says what was chosen and why.
     let dir = runtime_dir();
+    // The chain records its choice in `backend` and keeps it (a locked keyring is then an
+    // error, never a switch to the vault). Apps keep that marker; this demo decides afresh
+    // on each run, as it may run with or without a keyring daemon.
+    let _ = std::fs::remove_file(dir.join("backend"));
     let chain = || {
         Storage::for_app("quickstart")
+            .with_marker(dir.join("backend"))
             .with_timeout(std::time::Duration::from_secs(3))
             .prefer_hybrid(Some(dir.join("hybrid.hearth")))
             .fallback_vault(

@@ -153,6 +153,14 @@ hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, hearth_store
 // Works with no keyring daemon.
 hearth_status hearth_store_open_default(const char *app, hearth_store **out);
 
+// Opens the store for `app` as `hearth_store_open_default` does, with every keyring call
+// waiting at most `timeout_ms` milliseconds (1 to 600 000). The backend chosen on first
+// use is recorded and kept: a locked or silent keyring is `HEARTH_BUSY`, never a switch
+// to another store. Free with `hearth_store_free`.
+hearth_status hearth_store_open_default_with_timeout(const char *app,
+                                                     uint32_t timeout_ms,
+                                                     hearth_store **out);
+
 // The backend a store uses (`"vault"`, `"secret-service"`, `"hybrid"`, ...). Free with
 // `hearth_string_free`.
 hearth_status hearth_store_backend(hearth_store *s, char **out_name);

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use hearth_secure_storage::{
     EncryptedFileStore, Error, Key, KeySource, KeyringBackend, KeyringStore, Namespace,
-    SecureStorage, default_store,
+    SecureStorage, Storage, default_store,
 };
 use hearth_token_guard::{Password, SecretBytes};
 
@@ -138,12 +138,7 @@ pub extern "C" fn hearth_keyring_open_with_timeout(
 ) -> hearth_status {
     boundary(|| {
         check_out(out, "out")?;
-        if !(1..=600_000).contains(&timeout_ms) {
-            return Err(Failure::invalid(
-                "timeout_ms must be between 1 and 600000 milliseconds",
-            ));
-        }
-        let timeout = std::time::Duration::from_millis(u64::from(timeout_ms));
+        let timeout = timeout_arg(timeout_ms)?;
         let store = KeyringStore::new(KeyringBackend::Native).with_timeout(timeout);
         hand_out(Box::new(store), out);
         Ok(())
@@ -166,6 +161,41 @@ pub extern "C" fn hearth_store_open_default(
         hand_out(store, out);
         Ok(())
     })
+}
+
+/// Opens the store for `app` as `hearth_store_open_default` does, with every keyring call
+/// waiting at most `timeout_ms` milliseconds (1 to 600 000). The backend chosen on first
+/// use is recorded and kept: a locked or silent keyring is `HEARTH_BUSY`, never a switch
+/// to another store. Free with `hearth_store_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_open_default_with_timeout(
+    app: *const c_char,
+    timeout_ms: u32,
+    out: *mut *mut hearth_store,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: a NUL-terminated string or NULL (checked).
+        let app = unsafe { str_arg(app, "app") }?;
+        let timeout = timeout_arg(timeout_ms)?;
+        let (store, _report) = Storage::for_app(app)
+            .with_timeout(timeout)
+            .prefer_hybrid(None)
+            .fallback_vault(None, None)
+            .build()
+            .map_err(storage_failure)?;
+        hand_out(store, out);
+        Ok(())
+    })
+}
+
+fn timeout_arg(timeout_ms: u32) -> Result<std::time::Duration, Failure> {
+    if !(1..=600_000).contains(&timeout_ms) {
+        return Err(Failure::invalid(
+            "timeout_ms must be between 1 and 600000 milliseconds",
+        ));
+    }
+    Ok(std::time::Duration::from_millis(u64::from(timeout_ms)))
 }
 
 /// The backend a store uses (`"vault"`, `"secret-service"`, `"hybrid"`, ...). Free with

@@ -282,7 +282,14 @@ static void test_vault(const char *dir) {
 
 static void test_default_and_keyring(void) {
     hearth_store *s = NULL;
-    CHECK(hearth_store_open_default("ctest", &s) == HEARTH_OK);
+    /* The harness gives slow runs (valgrind) a longer keyring limit; the default is 5 s. */
+    const char *limit = getenv("HEARTH_TEST_KEYRING_TIMEOUT_MS");
+    uint32_t timeout_ms = limit != NULL ? (uint32_t)strtoul(limit, NULL, 10) : 5000;
+    if (limit != NULL) {
+        CHECK(hearth_store_open_default_with_timeout("ctest", timeout_ms, &s) == HEARTH_OK);
+    } else {
+        CHECK(hearth_store_open_default("ctest", &s) == HEARTH_OK);
+    }
     char *name = NULL;
     CHECK(hearth_store_backend(s, &name) == HEARTH_OK);
     printf("# default store for ctest: %s\n", name);
@@ -290,6 +297,8 @@ static void test_default_and_keyring(void) {
     exercise_store(s, "ctest");
     hearth_store_free(s);
     CHECK(hearth_store_open_default("../escape", &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_default_with_timeout("../escape", 1000, &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_default_with_timeout("ctest", 0, &s) == HEARTH_INVALID_ARGUMENT);
     CHECK(hearth_store_open_default(NULL, &s) == HEARTH_INVALID_ARGUMENT);
 
     /* Item names carry this run's pid: the plain, ASan and valgrind runs share one
@@ -297,9 +306,6 @@ static void test_default_and_keyring(void) {
     char app[64], probe[96];
     snprintf(app, sizeof app, "ctestkr-%ld", (long)getpid());
     snprintf(probe, sizeof probe, "%s::probe", app);
-    /* The harness gives slow runs (valgrind) a longer keyring limit; the default is 5 s. */
-    const char *limit = getenv("HEARTH_TEST_KEYRING_TIMEOUT_MS");
-    uint32_t timeout_ms = limit != NULL ? (uint32_t)strtoul(limit, NULL, 10) : 5000;
     hearth_store *k = NULL;
     CHECK(hearth_keyring_open_with_timeout(timeout_ms, &k) == HEARTH_OK);
     const char *require = getenv("HEARTH_REQUIRE_KEYRING");

@@ -1,5 +1,6 @@
-//! The observable fallback chain: try backends in order, use the first that works, and say
-//! why each one before it was skipped.
+//! The observable fallback chain: on first use, try backends in order, use the first that
+//! works, say why each one before it was skipped, and record the choice; from then on use
+//! only the recorded backend.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use crate::{
     EncryptedFileStore, Error, HybridStore, KeySource, KeyringBackend, KeyringStore, SecureStorage,
-    default_key_file, default_vault_path,
+    default_key_file, default_vault_path, marker,
 };
 
 /// One link of the chain.
@@ -20,6 +21,16 @@ enum Link {
 
 /// Builds a store from an ordered list of backends. Nothing is tried until
 /// [`build`](Self::build); the in-memory store is never part of a chain.
+///
+/// **Decided once.** Only a backend that *cannot exist here* is skipped: no keyring daemon
+/// or D-Bus session, a sandbox, an exhausted quota. A locked or silent keyring
+/// ([`Error::Locked`], [`Error::Timeout`]) and every integrity error ([`Error::RolledBack`],
+/// [`Error::Tampered`], [`Error::Corrupt`], [`Error::WrongKey`],
+/// [`Error::VaultKeyMissing`], ...) are returned to the caller: they are never a reason to
+/// write into another store. The backend chosen is recorded in a marker file (`backend`,
+/// 0600, not secret) in the app's data directory; once recorded, only that backend is
+/// used, and its errors are returned — another backend is used only after an explicit
+/// [`migrate`](crate::migrate) and [`Storage::record`].
 ///
 /// ```no_run
 /// use hearth_secure_storage::Storage;
@@ -34,6 +45,16 @@ pub struct Storage {
     app: String,
     links: Vec<Link>,
     timeout: Duration,
+    marker: Marker,
+}
+
+/// Where the chain's choice is recorded.
+#[derive(Debug, Clone)]
+enum Marker {
+    /// `<data dir>/<app>/backend`.
+    Default,
+    /// An explicit file.
+    At(PathBuf),
 }
 
 /// Why a backend was passed over.
@@ -52,6 +73,8 @@ pub enum SkipReason {
     Quota,
     /// A vault that exists but does not open (wrong key, tampered, rolled back, ...).
     Failed(String),
+    /// Another backend was recorded for this app; this one is not tried.
+    NotRecorded,
 }
 
 impl fmt::Display for SkipReason {
@@ -63,6 +86,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Sandboxed(why) => write!(f, "sandboxed: {why}"),
             SkipReason::Quota => f.write_str("quota exhausted"),
             SkipReason::Failed(why) => write!(f, "failed: {why}"),
+            SkipReason::NotRecorded => f.write_str("not the recorded backend"),
         }
     }
 }
@@ -116,7 +140,35 @@ impl Storage {
             app: app.to_owned(),
             links: Vec::new(),
             timeout: Duration::from_secs(5),
+            marker: Marker::Default,
         }
+    }
+
+    /// Record the choice in `path` instead of `<data dir>/<app>/backend`.
+    pub fn with_marker(mut self, path: impl Into<PathBuf>) -> Self {
+        self.marker = Marker::At(path.into());
+        self
+    }
+
+    fn marker_path(&self) -> Result<PathBuf, Error> {
+        match &self.marker {
+            Marker::At(p) => Ok(p.clone()),
+            Marker::Default => Ok(default_vault_path(&self.app)?.with_file_name("backend")),
+        }
+    }
+
+    /// The backend recorded for this chain's app, if one was (`"hybrid"`, `"vault"`, ...).
+    ///
+    /// Errors: the marker exists but cannot be read or was not written by Hearth
+    /// ([`Error::Corrupt`]).
+    pub fn recorded(&self) -> Result<Option<String>, Error> {
+        marker::read(&self.marker_path()?)
+    }
+
+    /// Records `backend` as this app's choice (after a [`migrate`](crate::migrate) to
+    /// it): the next [`build`](Self::build) uses only that backend.
+    pub fn record(&self, backend: &str) -> Result<(), Error> {
+        marker::write(&self.marker_path()?, backend)
     }
 
     /// Try the platform keyring directly (each secret one keyring item).
@@ -152,30 +204,67 @@ impl Storage {
         self
     }
 
-    /// Tries each backend in order; returns the first that works and the report. If none
-    /// does, [`Error::NoBackend`] carries the report.
+    /// With a recorded choice, opens that backend and returns its errors as they are.
+    /// Without one, tries each backend in order, skipping only backends that cannot exist
+    /// here (see the type's docs), returns the first that opens, and records it. If none
+    /// can exist, [`Error::NoBackend`] carries the report.
     pub fn build(self) -> Result<(Box<dyn SecureStorage>, FallbackReport), Error> {
+        // A bad app name is the caller's mistake, not "no backend is usable".
+        crate::paths::app_dir(&self.app)?;
         let mut report = FallbackReport::default();
+        if let Some(recorded) = self.recorded()? {
+            let Some(link) = self.links.iter().find(|l| self.link_name(l) == recorded) else {
+                return Err(Error::NoBackend {
+                    report: format!(
+                        "{recorded}: recorded for {} but not offered by this chain \
+                         (migrate the secrets, then record the new backend)",
+                        self.app
+                    ),
+                });
+            };
+            for other in self.links.iter().filter(|l| self.link_name(l) != recorded) {
+                report.attempts.push(Attempt {
+                    backend: self.link_name(other),
+                    outcome: Err(SkipReason::NotRecorded),
+                });
+            }
+            let (name, store) = self.try_link(link);
+            let store = store?;
+            report.attempts.push(Attempt {
+                backend: name,
+                outcome: Ok(location(store.as_ref())),
+            });
+            return Ok((store, report));
+        }
         for link in &self.links {
             let (name, result) = self.try_link(link);
             match result {
                 Ok(store) => {
-                    let location = store.info().location.unwrap_or_else(|| "OS keyring".into());
+                    self.record(&name)?;
                     report.attempts.push(Attempt {
                         backend: name,
-                        outcome: Ok(location),
+                        outcome: Ok(location(store.as_ref())),
                     });
                     return Ok((store, report));
                 }
-                Err(e) => report.attempts.push(Attempt {
+                Err(e) if cannot_exist_here(&e) => report.attempts.push(Attempt {
                     backend: name,
                     outcome: Err(skip_reason(e)),
                 }),
+                Err(e) => return Err(e),
             }
         }
         Err(Error::NoBackend {
             report: report.to_string(),
         })
+    }
+
+    fn link_name(&self, link: &Link) -> String {
+        match link {
+            Link::Keyring(backend) => backend.name().to_owned(),
+            Link::Hybrid(..) => "hybrid".to_owned(),
+            Link::Vault(..) => "vault".to_owned(),
+        }
     }
 
     fn try_link(&self, link: &Link) -> (String, Result<Box<dyn SecureStorage>, Error>) {
@@ -218,6 +307,16 @@ impl Storage {
     }
 }
 
+fn location(store: &dyn SecureStorage) -> String {
+    store.info().location.unwrap_or_else(|| "OS keyring".into())
+}
+
+/// Errors that mean the backend does not exist here (no daemon, no D-Bus, a sandbox, an
+/// exhausted quota): the only reasons a first use may pass a backend over.
+fn cannot_exist_here(e: &Error) -> bool {
+    matches!(e, Error::Unavailable { .. } | Error::QuotaExceeded { .. })
+}
+
 fn skip_reason(e: Error) -> SkipReason {
     match e {
         Error::Locked { .. } => SkipReason::Locked,
@@ -232,8 +331,10 @@ fn skip_reason(e: Error) -> SkipReason {
 }
 
 /// The store an app should use, in one line: a [`HybridStore`] on the platform keyring
-/// (`<data dir>/<app>/hybrid.hearth`), else the vault at [`default_vault_path`] with the
-/// [`default_key_file`]. Returns the report of what was tried.
+/// (`<data dir>/<app>/hybrid.hearth`), else — only where no keyring exists — the vault at
+/// [`default_vault_path`] with the [`default_key_file`]. The choice is recorded and kept
+/// (see [`Storage`]): a locked keyring is [`Error::Locked`], never a switch to the vault.
+/// Returns the report of what was tried.
 ///
 /// ```no_run
 /// let (store, report) = hearth_secure_storage::default_store("jellytau")?;
@@ -241,8 +342,6 @@ fn skip_reason(e: Error) -> SkipReason {
 /// # Ok::<(), hearth_secure_storage::Error>(())
 /// ```
 pub fn default_store(app: &str) -> Result<(Box<dyn SecureStorage>, FallbackReport), Error> {
-    // A bad app name is the caller's mistake, not "no backend is usable".
-    crate::paths::app_dir(app)?;
     Storage::for_app(app)
         .prefer_hybrid(None)
         .fallback_vault(None, None)

@@ -45,6 +45,7 @@ mod hybrid;
 mod key;
 #[cfg(feature = "keyring")]
 mod keyring_store;
+mod marker;
 mod memory;
 mod migrate;
 mod paths;

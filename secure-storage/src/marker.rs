@@ -1,0 +1,95 @@
+//! The marker file that records which backend a fallback chain chose for an app.
+//!
+//! Format (UTF-8, not secret): the line `hearth-backend 1`, then the backend's name
+//! (`[a-z0-9-]`, 1-32 characters), each ending in `\n`. Anything else is
+//! [`Error::Corrupt`]: an unreadable choice is never taken as "no choice yet".
+
+use std::path::Path;
+
+use hearth_token_guard::private_file::{self, WriteMode};
+
+use crate::Error;
+
+const HEADER: &str = "hearth-backend 1\n";
+const MAX_LEN: usize = 64;
+
+/// Parses a marker's bytes into the backend name.
+pub(crate) fn parse(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let name = text.strip_prefix(HEADER)?.strip_suffix('\n')?;
+    let valid = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    valid.then_some(name)
+}
+
+/// The recorded backend, `None` if there is no marker.
+pub(crate) fn read(path: &Path) -> Result<Option<String>, Error> {
+    let bytes = match private_file::read(path, MAX_LEN) {
+        Ok(bytes) => bytes,
+        Err(hearth_token_guard::Error::NotFound { .. }) => return Ok(None),
+        Err(hearth_token_guard::Error::TooLong { .. }) => return Err(corrupt(path)),
+        Err(e) => return Err(e.into()),
+    };
+    parse(&bytes)
+        .map(|n| Some(n.to_owned()))
+        .ok_or_else(|| corrupt(path))
+}
+
+/// Records `backend` (0600 in a 0700 directory, atomically).
+pub(crate) fn write(path: &Path, backend: &str) -> Result<(), Error> {
+    let text = format!("{HEADER}{backend}\n");
+    debug_assert!(parse(text.as_bytes()).is_some());
+    private_file::write(path, text.as_bytes(), WriteMode::Replace)?;
+    Ok(())
+}
+
+fn corrupt(path: &Path) -> Error {
+    Error::Corrupt {
+        path: path.into(),
+        reason: "not a Hearth backend marker",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_parse_strictly() {
+        assert_eq!(parse(b"hearth-backend 1\nhybrid\n"), Some("hybrid"));
+        assert_eq!(
+            parse(b"hearth-backend 1\nsecret-service\n"),
+            Some("secret-service")
+        );
+        for bad in [
+            &b""[..],
+            b"hybrid\n",
+            b"hearth-backend 1\nhybrid",
+            b"hearth-backend 1\n\n",
+            b"hearth-backend 2\nhybrid\n",
+            b"hearth-backend 1\nHybrid\n",
+            b"hearth-backend 1\nhy brid\n",
+            b"hearth-backend 1\nhybrid\nvault\n",
+            b"hearth-backend 1\n\xff\n",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_written_marker_reads_back_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("hearth-marker-{}", std::process::id()));
+        let path = dir.join("app/backend");
+        assert_eq!(read(&path).unwrap(), None);
+        write(&path, "vault").unwrap();
+        assert_eq!(read(&path).unwrap().as_deref(), Some("vault"));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(&path, b"junk").unwrap();
+        assert!(matches!(read(&path), Err(Error::Corrupt { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
