@@ -186,10 +186,7 @@ fn with_no_dbus_at_all_auto_falls_back_to_the_vault_and_says_why() {
     let out = run(&["secret", "backends", "--app", "demo"], "");
     let report = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        report.starts_with("recorded: none yet"),
-        "{report}"
-    );
+    assert!(report.starts_with("recorded: none yet"), "{report}");
     assert!(
         report.contains("\nhybrid: skipped (no keyring daemon:"),
         "{report}"
