@@ -168,20 +168,33 @@ fn redact_survives_a_reader_that_goes_away() {
 }
 
 /// Kills `hearth token new --force` at random instants while it rewrites a token file:
-/// afterwards the file must always hold one whole token, never a mix or a truncation.
+/// afterwards the file must always hold one whole token, never a mix or a truncation, and
+/// whatever a killed writer left behind is private too.
+///
+/// The instants are drawn from the whole life of a writer as measured on this machine at
+/// this moment (a run to the end every sixth round), not from a fixed span: under load a
+/// fixed few milliseconds would only ever hit process start-up, never the write.
 #[test]
 fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::time::{Duration, Instant};
+
     let dir = scratch("kill");
     let path = dir.join("tok");
     let p = path.to_str().unwrap().to_owned();
+    let started = Instant::now();
     assert!(
         hearth(&["token", "new", "--bytes", "1024", "--out", &p])
             .status
             .success()
     );
+    let mut lifetime = started.elapsed();
     let mut seen = std::collections::HashSet::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let (mut killed, mut mid_write) = (0, 0);
+    let mut strays = 0;
     for round in 0..60 {
+        let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .args(["token", "new", "--bytes", "1024", "--force", "--out", &p])
             .spawn()
@@ -190,13 +203,19 @@ fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         if round % 6 == 5 {
-            // Every sixth writer runs to the end, so the file must change over the run
-            // however slow process start-up is on a loaded machine.
+            // Every sixth writer runs to the end, so the file must change over the run, and
+            // says how long a writer lives just now.
             assert!(child.wait().unwrap().success());
+            lifetime = started.elapsed();
         } else {
-            std::thread::sleep(std::time::Duration::from_micros(rng % 3000));
+            let nanos = u64::try_from(lifetime.as_nanos()).unwrap().max(1);
+            std::thread::sleep(Duration::from_nanos(rng % nanos).saturating_sub(started.elapsed()));
             let _ = child.kill();
-            let _ = child.wait();
+            let status = child.wait().unwrap();
+            match status.signal() {
+                Some(9) => killed += 1,
+                _ => assert!(status.success(), "{status:?}"),
+            }
         }
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.len(), 1367, "one whole 1024-byte token and a newline");
@@ -206,7 +225,28 @@ fn a_writer_killed_mid_write_leaves_old_or_new_never_partial() {
             0o600
         );
         seen.insert(text);
+        // A writer killed between creating its temporary file and renaming it leaves that
+        // file: only ever `.tok.*.tmp`, and never readable by anyone else.
+        let mut now = 0;
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if name == "tok" {
+                continue;
+            }
+            assert!(
+                name.starts_with(".tok.") && name.ends_with(".tmp"),
+                "unexpected {name}"
+            );
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+            now += 1;
+        }
+        mid_write += usize::from(now > strays);
+        strays = now;
     }
+    eprintln!("{killed} writers killed, {mid_write} of them mid-write");
+    assert!(killed > 0, "no writer was still running when killed");
     assert!(
         seen.len() > 1,
         "the writers that finished replaced the token"

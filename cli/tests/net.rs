@@ -1,9 +1,10 @@
 //! `hearth pin` and `hearth fetch` against the system's `openssl s_server`, and the pin
 //! compared with the one the openssl command line computes.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn scratch(name: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("hearth-cli-net-{name}-{}", std::process::id()));
@@ -55,17 +56,17 @@ impl Drop for SServer {
 }
 
 /// `openssl s_server -www` on a free loopback port with the given protocol flags.
+///
+/// s_server picks the port itself (`-accept 127.0.0.1:0`), so no other process can take it
+/// between our choosing it and s_server binding it, and says which one on stdout only once
+/// it listens: from then on connections wait in its backlog, so no probe connection (which
+/// s_server, serving one connection at a time, would still be busy with) is needed.
 fn s_server(dir: &Path, flags: &[&str]) -> SServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("openssl")
+    let mut child = Command::new("openssl")
         .args([
             "s_server",
             "-accept",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "-cert",
             "cert.pem",
             "-key",
@@ -74,22 +75,36 @@ fn s_server(dir: &Path, flags: &[&str]) -> SServer {
         ])
         .args(flags)
         .current_dir(dir)
-        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "s_server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    let stdout = child.stdout.take().unwrap();
+    // Read on a thread: a bounded wait for the line, then keep draining so s_server
+    // never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut tx, mut reader, mut line) = (Some(tx), BufReader::new(stdout), Vec::new());
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            if let Some(port) = String::from_utf8_lossy(&line)
+                .strip_prefix("ACCEPT 127.0.0.1:")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port);
+            }
+            line.clear();
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(port) => SServer(child, port),
+        Err(e) => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("s_server did not say where it listens ({e}): {status:?}");
+        }
     }
-    // s_server serves one connection at a time: let it finish with the probe above, or
-    // the next client can be reset mid-handshake (seen once in CI as exit code 1).
-    std::thread::sleep(Duration::from_millis(300));
-    SServer(child, port)
 }
 
 fn hearth(args: &[&str]) -> Output {

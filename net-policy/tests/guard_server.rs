@@ -23,6 +23,17 @@ use http_body_util::{BodyExt, Full};
 const SERVER_ENV: &str = "HEARTH_GUARD_SERVER";
 const MAX_CONNECTIONS: usize = 8;
 const IDLE: Duration = Duration::from_millis(1500);
+/// A path whose window (an hour) outlasts any run, however slow: exactly `EXACT_MAX`
+/// requests per key are admitted there, then 429, whatever the machine's speed.
+const EXACT_PATH: &str = "/rate/hour";
+const EXACT_MAX: u32 = 100;
+const EXACT_WINDOW: Duration = Duration::from_secs(3600);
+/// A path with a short window, to see a client admitted again once it has passed.
+const SHORT_PATH: &str = "/rate/second";
+const SHORT_MAX: u32 = 3;
+const SHORT_WINDOW: Duration = Duration::from_secs(1);
+/// How long the client waits for an answer (or a close) before calling the server hung.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 fn main() {
     if let Ok(dir) = std::env::var(SERVER_ENV) {
@@ -66,7 +77,7 @@ fn main() {
         ("the_exempt_path_is_open_without_a_key", exempt),
         ("an_oversized_body_is_refused_with_413", oversized),
         (
-            "the_101st_request_in_a_second_gets_429_then_recovers",
+            "the_101st_request_in_the_window_gets_429_and_the_window_passes",
             rate_limited,
         ),
         (
@@ -88,7 +99,8 @@ fn stop(child: &mut Child) {
 }
 
 /// The server: the guard as an app would configure it (seed 004's API: keys with roles,
-/// an open status endpoint, 100 requests per second per client, admin paths for admins).
+/// an open status endpoint, 100 requests per second per client, admin paths for admins),
+/// plus two paths with their own limits for the rate-limit check.
 fn server(dir: &Path) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,6 +119,16 @@ fn server(dir: &Path) {
             .rate_limit(
                 "/",
                 Limit::sliding_window(100, Duration::from_secs(1)).unwrap(),
+            )
+            .unwrap()
+            .rate_limit(
+                EXACT_PATH,
+                Limit::sliding_window(EXACT_MAX, EXACT_WINDOW).unwrap(),
+            )
+            .unwrap()
+            .rate_limit(
+                SHORT_PATH,
+                Limit::sliding_window(SHORT_MAX, SHORT_WINDOW).unwrap(),
             )
             .unwrap();
         let options = ServeOptions {
@@ -155,7 +177,7 @@ struct Reply {
 impl Target {
     fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         s
     }
 
@@ -420,66 +442,207 @@ fn oversized(t: &Target) {
 }
 
 fn rate_limited(t: &Target) {
+    // Exact counting under a window no run outlasts: the 101st is refused however long
+    // the first 100 took.
     let mut s = t.connect();
     let headers = [
         format!("Host: {}", t.host()),
         format!("X-Api-Key: {}", t.keys.rate),
     ];
     let start = Instant::now();
-    for i in 0..100 {
-        let reply = send(&mut s, "/api/items", &headers);
-        assert_eq!(reply.status, 200, "request {} of 100", i + 1);
+    for i in 0..EXACT_MAX {
+        let reply = send(&mut s, EXACT_PATH, &headers);
+        assert_eq!(reply.status, 200, "request {} of {EXACT_MAX}", i + 1);
     }
-    let reply = send(&mut s, "/api/items", &headers);
+    let reply = send(&mut s, EXACT_PATH, &headers);
     let elapsed = start.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "100 requests took {elapsed:?}"
-    );
     assert_eq!(reply.status, 429, "{}", reply.body);
+    // Retry-After: until the first request leaves the window, in whole seconds rounded up.
+    let retry = retry_after(&reply);
+    let earliest = EXACT_WINDOW
+        .saturating_sub(elapsed)
+        .as_secs()
+        .saturating_sub(1);
     assert!(
-        reply.head.to_ascii_lowercase().contains("retry-after: 1"),
-        "{}",
-        reply.head
+        (earliest..=EXACT_WINDOW.as_secs()).contains(&retry),
+        "Retry-After {retry} after {elapsed:?} of a {EXACT_WINDOW:?} window"
     );
+    // Still refused: a refusal does not free a place.
+    assert_eq!(send(&mut s, EXACT_PATH, &headers).status, 429);
     // Another client is not affected.
-    assert_eq!(t.with_key("/api/items", &t.keys.consumer).status, 200);
-    // After the window, admitted again.
-    std::thread::sleep(
-        Duration::from_secs(1).saturating_sub(start.elapsed()) + Duration::from_millis(50),
-    );
-    let reply = send(&mut s, "/api/items", &headers);
+    assert_eq!(t.with_key(EXACT_PATH, &t.keys.consumer).status, 200);
+
+    // A short window: fill it until refused (however slow the requests, SHORT_MAX + 1 of
+    // them fit in a second eventually), wait the window out, and be admitted again.
+    let mut refused = None;
+    for _ in 0..1000 {
+        let reply = send(&mut s, SHORT_PATH, &headers);
+        match reply.status {
+            200 => {}
+            429 => {
+                refused = Some(reply);
+                break;
+            }
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    let refused = refused.expect("the short window never filled");
+    assert_eq!(retry_after(&refused), 1, "{}", refused.head);
+    // Every admitted request was logged before the refusal was sent, so all have left
+    // the window one window after it arrived.
+    std::thread::sleep(SHORT_WINDOW + Duration::from_millis(50));
+    let reply = t.with_key(SHORT_PATH, &t.keys.rate);
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
-fn connections(t: &Target) {
-    // Earlier connections are closed by now, or will be within the idle timeout.
-    std::thread::sleep(IDLE + Duration::from_millis(500));
-    let open: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| t.connect()).collect();
-    let mut first = open[0].try_clone().unwrap();
-    // The next one is accepted by the kernel and closed by the server at once.
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no Retry-After: {}", reply.head))
+}
+
+/// What a connection did with one request.
+enum Outcome {
+    Answered(Reply),
+    /// Closed (or reset) before a whole answer.
+    Closed,
+    /// Neither answered nor closed within `PATIENCE`.
+    Silent,
+}
+
+/// `GET /system/status` on `s`, without panicking on a closed connection.
+fn status(t: &Target, s: &mut TcpStream) -> Outcome {
+    let raw = format!("GET /system/status HTTP/1.1\r\nHost: {}\r\n\r\n", t.host());
+    if s.write_all(raw.as_bytes()).is_err() {
+        return Outcome::Closed;
+    }
+    let mut reader = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Outcome::Closed,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => head.push_str(&line),
+            Err(e) if is_timeout(&e) => return Outcome::Silent,
+            Err(_) => return Outcome::Closed,
+        }
+    }
+    let status = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    if reader.read_exact(&mut body).is_err() {
+        return Outcome::Closed;
+    }
+    Outcome::Answered(Reply {
+        status,
+        head,
+        body: String::from_utf8(body).unwrap(),
+    })
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Holds every place: `MAX_CONNECTIONS` connections, each answered once, then checks that
+/// one more is closed without an answer and that ours are all still being served. `None`
+/// when the attempt proves nothing: a place was still held by an earlier connection the
+/// server had not finished closing, or one of ours timed out meanwhile. On success, the
+/// connections and when the last request on each was sent.
+fn hold_every_place(t: &Target) -> Option<(Vec<TcpStream>, Vec<Instant>)> {
+    let mut open = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        let mut s = t.connect();
+        match status(t, &mut s) {
+            Outcome::Answered(r) if r.status == 200 => open.push(s),
+            Outcome::Answered(r) => panic!("{}: {}", r.status, r.body),
+            Outcome::Closed => return None,
+            Outcome::Silent => panic!("a connection was neither served nor closed"),
+        }
+    }
     let mut extra = t.connect();
-    let mut buf = [0u8; 1];
-    let closed = matches!(extra.read(&mut buf), Ok(0) | Err(_));
-    assert!(closed, "a connection beyond the cap was served");
-    // The open ones are idle: the server closes them after the idle timeout.
-    let started = Instant::now();
-    let n = first.read(&mut buf).unwrap_or(0);
-    assert_eq!(n, 0);
-    let waited = started.elapsed();
-    assert!(waited < IDLE * 3, "closed after {waited:?}");
+    let beyond = status(t, &mut extra);
+    // Ours are served after the extra one was tried, so they held every place while it
+    // was: whatever happened to it happened at the cap.
+    let mut sent = Vec::new();
+    for s in &mut open {
+        sent.push(Instant::now());
+        match status(t, s) {
+            Outcome::Answered(r) if r.status == 200 => {}
+            Outcome::Answered(r) => panic!("{}: {}", r.status, r.body),
+            Outcome::Closed => return None,
+            Outcome::Silent => panic!("a held connection was neither served nor closed"),
+        }
+    }
+    match beyond {
+        Outcome::Closed => Some((open, sent)),
+        Outcome::Answered(r) => panic!("a connection beyond the cap was served: {}", r.status),
+        Outcome::Silent => panic!("a connection beyond the cap was neither served nor closed"),
+    }
+}
+
+fn connections(t: &Target) {
+    // Earlier tests' connections may still hold places until the server has seen them
+    // close: try again until every place is ours.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut open, sent) = loop {
+        if let Some(held) = hold_every_place(t) {
+            break held;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never held all {MAX_CONNECTIONS} places at once"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // The open ones are idle now: the server closes each once the idle timeout has passed
+    // since our last request on it, not before, and does close it.
+    for (s, sent) in open.iter_mut().zip(sent) {
+        let mut buf = [0u8; 1];
+        let read = s.read(&mut buf);
+        let waited = sent.elapsed();
+        match read {
+            Ok(0) => {}
+            Ok(_) => panic!("unexpected bytes on an idle connection"),
+            Err(e) if is_timeout(&e) => panic!("still open after {waited:?}"),
+            Err(_) => {} // reset
+        }
+        // (Timers never fire early; a few ms for the clock's millisecond steps.)
+        assert!(
+            waited + Duration::from_millis(10) >= IDLE,
+            "closed after only {waited:?}"
+        );
+        assert!(waited < IDLE * 10, "closed after {waited:?}");
+    }
     drop(open);
     // And the server serves again.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut s = t.connect();
-        let _ = s.write_all(
-            format!("GET /system/status HTTP/1.1\r\nHost: {}\r\n\r\n", t.host()).as_bytes(),
-        );
-        let mut reader = BufReader::new(&mut s);
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_ok() && line.starts_with("HTTP/1.1 200") {
-            break;
+        match status(t, &mut s) {
+            Outcome::Answered(r) => {
+                assert_eq!(r.status, 200, "{}", r.body);
+                break;
+            }
+            Outcome::Closed => {}
+            Outcome::Silent => panic!("the server neither served nor closed"),
         }
         assert!(Instant::now() < deadline, "the server did not recover");
         std::thread::sleep(Duration::from_millis(100));
