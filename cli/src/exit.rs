@@ -96,7 +96,7 @@ impl From<hearth_secure_storage::Error> for Failure {
             | S::BadKeyFile { .. }
             | S::RolledBack { .. }
             | S::VaultKeyMissing { .. } => 5,
-            S::InvalidKey { .. } => 2,
+            S::InvalidKey { .. } | S::InvalidArgument { .. } => 2,
             S::Locked { .. } | S::Timeout { .. } => 6,
             _ => 1,
         };

@@ -32,7 +32,9 @@ pub struct hearth_secret {
 
 fn storage_failure(e: Error) -> Failure {
     let status = match &e {
-        Error::InvalidKey { .. } | Error::NotText { .. } => HEARTH_INVALID_ARGUMENT,
+        Error::InvalidKey { .. } | Error::InvalidArgument { .. } | Error::NotText { .. } => {
+            HEARTH_INVALID_ARGUMENT
+        }
         Error::NotFound { .. } => HEARTH_NOT_FOUND,
         Error::TooLarge { .. } | Error::InsecurePermissions(_) => HEARTH_POLICY_REFUSED,
         Error::WrongKey { .. }

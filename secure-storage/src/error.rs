@@ -66,12 +66,20 @@ pub enum Error {
     },
 
     /// The vault was written by a newer format version.
-    #[error("{} uses vault format version {found}; this build reads version 1", path.display())]
+    #[error("{} uses vault format version {found}; this build reads versions 1 and 2", path.display())]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,
         /// The version found in the header.
         found: u16,
+    },
+
+    /// A caller's argument that no store accepts: an empty passphrase, Argon2id costs
+    /// outside [`Argon2Params`](crate::Argon2Params)' bounds.
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What is wrong with it.
+        reason: &'static str,
     },
 
     /// A secret larger than the store accepts.
@@ -134,9 +142,10 @@ pub enum Error {
 
     /// The OS keyring's per-user quota is used up (keyutils: 20 000 bytes and 200 keys by
     /// default for non-root users).
-    #[error("the {backend} keyring's quota is exhausted")]
+    #[error("the {backend} store is full: its quota is exhausted")]
     QuotaExceeded {
-        /// Which backend.
+        /// Which backend (`"keyutils"`, or `"vault"` for a write that would take the file
+        /// past the 256 MiB its reader accepts).
         backend: &'static str,
     },
 

@@ -434,7 +434,7 @@ fn inspect_reads_the_header_without_the_key() {
     let info = vault::inspect(&bytes).unwrap();
     assert_eq!(
         (info.version, info.kdf, info.entries, info.generation),
-        (1, None, 2, 3)
+        (2, None, 2, 3)
     );
     assert!(
         bytes.windows(5).all(|w| w != b"alpha"),
@@ -494,5 +494,235 @@ fn no_secret_in_debug_or_errors() {
     assert!(!format!("{source:?}").contains("CANARY"));
     let err = EncryptedFileStore::open(&path, source).unwrap_err();
     assert!(!format!("{err} {err:?}").contains("CANARY"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rewrites bytes `at..at+new.len()` of a vault file and recomputes `header_sum` (an
+/// attacker's edit, not accidental damage).
+fn edit_header(bytes: &[u8], at: usize, new: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at..at + new.len()].copy_from_slice(new);
+    let sum = ring::digest::digest(&ring::digest::SHA256, &b[..92]);
+    b[92..124].copy_from_slice(sum.as_ref());
+    b
+}
+
+#[test]
+fn edited_header_fields_are_tampered_or_corrupt_never_a_wrong_key() {
+    let dir = scratch("headeredit");
+    let (path, bytes) = small_vault(&dir);
+    let be_u64 = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+    let generation = be_u64(40);
+    let count = u32::from_be_bytes(bytes[48..52].try_into().unwrap());
+    let body_len = be_u64(52);
+    let edits: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "generation + 1",
+            edit_header(&bytes, 40, &(generation + 1).to_be_bytes()),
+        ),
+        (
+            "generation - 1",
+            edit_header(&bytes, 40, &(generation - 1).to_be_bytes()),
+        ),
+        (
+            "generation max",
+            edit_header(&bytes, 40, &u64::MAX.to_be_bytes()),
+        ),
+        (
+            "entry count - 1",
+            edit_header(&bytes, 48, &(count - 1).to_be_bytes()),
+        ),
+        (
+            "entry count 0",
+            edit_header(&bytes, 48, &0u32.to_be_bytes()),
+        ),
+        (
+            "entry count + 1",
+            edit_header(&bytes, 48, &(count + 1).to_be_bytes()),
+        ),
+        (
+            "body length - 1",
+            edit_header(&bytes, 52, &(body_len - 1).to_be_bytes()),
+        ),
+        (
+            "body length + 1",
+            edit_header(&bytes, 52, &(body_len + 1).to_be_bytes()),
+        ),
+        // A key-file vault declares no KDF: any cost in its header is refused.
+        (
+            "kdf costs on a key vault",
+            edit_header(&bytes, 12, &[0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 1]),
+        ),
+        ("kdf id on a key vault", edit_header(&bytes, 11, &[1])),
+    ];
+    for (what, edited) in edits {
+        let err = open_bytes(&path, &edited).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Tampered { .. } | Error::Corrupt { .. } | Error::KeySourceMismatch { .. }
+            ),
+            "{what}: {err:?}"
+        );
+    }
+    // The untouched file still opens with both entries.
+    assert_eq!(open_bytes(&path, &bytes).unwrap().keys().unwrap().len(), 2);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hostile_argon2_costs_in_a_header_are_refused_before_any_derivation() {
+    let dir = scratch("hostilekdf");
+    let path = dir.join("v");
+    let pw = || KeySource::Passphrase(Password::new("pw"));
+    EncryptedFileStore::open_with(&path, pw(), fast_kdf()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let costs = |m: u32, t: u32, p: u32| {
+        let mut c = Vec::new();
+        for v in [m, t, p] {
+            c.extend_from_slice(&v.to_be_bytes());
+        }
+        c
+    };
+    for (m, t, p) in [
+        (2 << 20, 64, 1),
+        (256 * 1024 + 1, 1, 1),
+        (19_456, 11, 1),
+        (19_456, 2, 9),
+        (u32::MAX, u32::MAX, u32::MAX),
+    ] {
+        let edited = edit_header(&bytes, 12, &costs(m, t, p));
+        fs::write(&path, &edited).unwrap();
+        let start = std::time::Instant::now();
+        let err = EncryptedFileStore::open_existing(&path, pw()).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { .. }),
+            "m={m} t={t} p={p}: {err:?}"
+        );
+        // Refused from the header alone: far below one derivation at those costs.
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "m={m} t={t}: derived first?"
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_passphrase_and_out_of_bounds_costs_are_refused_and_create_nothing() {
+    let dir = scratch("emptypw");
+    let path = dir.join("v");
+    let err =
+        EncryptedFileStore::open(&path, KeySource::Passphrase(Password::new(""))).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    let too_costly = VaultOptions::default().with_argon2(Argon2Params {
+        m_cost_kib: 2 << 20,
+        t_cost: 64,
+        p_cost: 1,
+    });
+    let err = EncryptedFileStore::open_with(
+        &path,
+        KeySource::Passphrase(Password::new("pw")),
+        too_costly,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
+    assert!(!path.exists());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_write_past_the_readers_limit_is_refused_and_every_secret_stays_readable() {
+    let dir = scratch("quota");
+    let path = dir.join("v");
+    let v = EncryptedFileStore::open(&path, KeySource::RawKey(raw())).unwrap();
+    const MIB: usize = 1 << 20;
+    // 255 secrets of 1 MiB in one write: just under the 256 MiB a reader accepts.
+    v.store_all((0..255).map(|i| {
+        (
+            key(&format!("app::k{i:03}")),
+            SecretBytes::new(vec![i as u8; MIB]),
+        )
+    }))
+    .unwrap();
+    let before = fs::read(&path).unwrap().len();
+    let generation = v.generation().unwrap();
+    let err = v
+        .store(&key("app::one-more"), &SecretBytes::new(vec![1; MIB]))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::QuotaExceeded { backend: "vault" }),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&path).unwrap().len(), before, "nothing changed");
+    // A fresh handle (as the next command) reads every secret.
+    let again = EncryptedFileStore::open_existing(&path, KeySource::RawKey(raw())).unwrap();
+    assert_eq!(again.generation().unwrap(), generation);
+    assert_eq!(again.keys().unwrap().len(), 255);
+    for i in [0usize, 1, 127, 254] {
+        let s = again
+            .retrieve(&key(&format!("app::k{i:03}")))
+            .unwrap()
+            .unwrap();
+        assert!(s.expose_secret().len() == MIB && s.expose_secret().iter().all(|b| *b == i as u8));
+    }
+    assert!(again.retrieve(&key("app::one-more")).unwrap().is_none());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A version-1 file, computed here from VAULT-FORMAT.md with ring (independently of the
+/// crate's encoder): this build's file with version 1 and v1's key check over bytes 0..60.
+fn as_version_1(bytes: &[u8], raw_key: &[u8]) -> Vec<u8> {
+    use ring::{hkdf, hmac};
+    struct Len32;
+    impl hkdf::KeyType for Len32 {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let mut b = bytes.to_vec();
+    b[8..10].copy_from_slice(&1u16.to_be_bytes());
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &b[24..40]).extract(raw_key);
+    let mut k_mac = [0u8; 32];
+    prk.expand(&[b"hearth-vault v1 hmac-sha256"], Len32)
+        .unwrap()
+        .fill(&mut k_mac)
+        .unwrap();
+    let k_mac = hmac::Key::new(hmac::HMAC_SHA256, &k_mac);
+    let mac = |label: &[u8], data: &[u8]| {
+        let mut ctx = hmac::Context::with_key(&k_mac);
+        ctx.update(label);
+        ctx.update(data);
+        ctx.sign()
+    };
+    let check = mac(b"hearth-vault v1 key-check", &b[..60]);
+    b[60..92].copy_from_slice(check.as_ref());
+    let sum = ring::digest::digest(&ring::digest::SHA256, &b[..92]);
+    b[92..124].copy_from_slice(sum.as_ref());
+    let end = b.len() - 32;
+    let body = mac(b"hearth-vault v1 body", &b[..end]);
+    b[end..].copy_from_slice(body.as_ref());
+    b
+}
+
+#[test]
+fn version_1_vaults_are_read_and_rewritten_as_version_2() {
+    let dir = scratch("v1");
+    let (path, bytes) = small_vault(&dir);
+    let v1 = as_version_1(&bytes, &[0x42; 32]);
+    assert_eq!(vault::inspect(&v1).unwrap().version, 1);
+    let v = open_bytes(&path, &v1).unwrap();
+    assert_eq!(
+        v.retrieve(&key("app::a")).unwrap().unwrap().expose_secret(),
+        b"alpha-secret"
+    );
+    let v = open_bytes(&path, &v1).unwrap();
+    v.store(&key("app::d"), &SecretBytes::from_slice(b"delta"))
+        .unwrap();
+    assert_eq!(
+        vault::inspect(&fs::read(&path).unwrap()).unwrap().version,
+        2
+    );
+    assert_eq!(v.keys().unwrap().len(), 3);
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,13 +13,19 @@ use super::keys::{Argon2Params, Subkeys};
 use crate::{Error, Key};
 
 const MAGIC: &[u8; 8] = b"HEARTHVT";
-const VERSION: u16 = 1;
+/// Written by this build. Version 1 (read only) differs in one point: its `key_check`
+/// covers bytes 0..60, so an edited generation, count or length read as a wrong key.
+const VERSION: u16 = 2;
+const VERSION_1: u16 = 1;
 const CIPHER_AES_256_GCM: u8 = 1;
 const KDF_NONE: u8 = 0;
 const KDF_ARGON2ID: u8 = 1;
 
-/// Bytes covered by `key_check`.
+/// Where `key_check` is stored.
 const KEY_CHECK_AT: usize = 60;
+/// Bytes covered by `key_check` in version 2: magic through `vault_id`, the only bytes a
+/// wrong key can explain; everything after is covered by `body_mac` (`Tampered`).
+const KEY_CHECK_COVERS: usize = 40;
 /// Bytes covered by `header_sum`.
 const HEADER_SUM_AT: usize = 92;
 /// Where the body starts.
@@ -82,6 +88,7 @@ pub struct VaultInfo {
 /// A header whose checksum, limits and length checked out, but whose MACs are unverified.
 pub(crate) struct Unverified<'a> {
     pub(crate) header: Header,
+    version: u16,
     entry_count: u32,
     bytes: &'a [u8],
 }
@@ -108,7 +115,7 @@ pub fn inspect(bytes: &[u8]) -> Result<VaultInfo, Error> {
             reason: "entry framing",
         })?;
     Ok(VaultInfo {
-        version: VERSION,
+        version: u.version,
         kdf: u.header.kdf,
         generation: u.header.generation,
         entries: u.entry_count,
@@ -132,7 +139,7 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], path: &Path) -> Result<Unverifie
         return Err(corrupt("header checksum mismatch"));
     }
     let version = be_u16(&bytes[8..10]);
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(Error::UnsupportedVersion {
             path: path.into(),
             found: version,
@@ -180,6 +187,7 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], path: &Path) -> Result<Unverifie
             vault_id,
             generation,
         },
+        version,
         entry_count,
         bytes,
     })
@@ -192,7 +200,12 @@ pub(crate) fn verify(
     path: &Path,
 ) -> Result<BTreeMap<Key, Sealed>, Error> {
     let bytes = u.bytes;
-    let key_check = mac(keys, LABEL_KEY_CHECK, &[&bytes[..KEY_CHECK_AT]]);
+    let covered = if u.version == VERSION_1 {
+        KEY_CHECK_AT
+    } else {
+        KEY_CHECK_COVERS
+    };
+    let key_check = mac(keys, LABEL_KEY_CHECK, &[&bytes[..covered]]);
     if !cfg!(fuzzing)
         && !hearth_token_guard::constant_time_eq(
             key_check.as_ref(),
@@ -278,7 +291,7 @@ pub(crate) fn encode(header: &Header, entries: &BTreeMap<Key, Sealed>, keys: &Su
             .to_be_bytes(),
     );
     out.extend_from_slice(&(body_len as u64).to_be_bytes());
-    let key_check = mac(keys, LABEL_KEY_CHECK, &[&out]);
+    let key_check = mac(keys, LABEL_KEY_CHECK, &[&out[..KEY_CHECK_COVERS]]);
     out.extend_from_slice(key_check.as_ref());
     let sum = digest(&SHA256, &out);
     out.extend_from_slice(sum.as_ref());

@@ -40,6 +40,11 @@ impl KeySource {
     /// key file).
     pub(crate) fn material(&self) -> Result<SecretBytes, Error> {
         match self {
+            KeySource::Passphrase(p) if p.expose_secret().is_empty() => {
+                Err(Error::InvalidArgument {
+                    reason: "the passphrase is empty",
+                })
+            }
             KeySource::Passphrase(p) => Ok(SecretBytes::from_slice(p.expose_secret().as_bytes())),
             KeySource::RawKey(k) if k.expose_secret().len() == KEY_LEN => Ok(k.clone()),
             KeySource::RawKey(_) => Err(Error::BadKeyFile {
@@ -104,12 +109,14 @@ impl Default for Argon2Params {
 }
 
 impl Argon2Params {
-    /// Largest memory cost a vault header may ask for: 2 GiB.
-    pub const MAX_M_COST_KIB: u32 = 2 * 1024 * 1024;
-    /// Largest time cost a vault header may ask for.
-    pub const MAX_T_COST: u32 = 64;
-    /// Largest lane count a vault header may ask for.
-    pub const MAX_P_COST: u32 = 16;
+    /// Largest memory cost a vault header may ask for: 256 MiB (the default is 19 MiB;
+    /// RFC 9106's second recommendation is 64 MiB). A hostile header cannot make an
+    /// unlock take gigabytes.
+    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+    /// Largest time cost a vault header may ask for (the default is 2).
+    pub const MAX_T_COST: u32 = 10;
+    /// Largest lane count a vault header may ask for (the default is 1).
+    pub const MAX_P_COST: u32 = 8;
 
     /// Whether these parameters are within the bounds a vault may use (checked before any
     /// derivation, so a hostile header cannot demand gigabytes or hours).
@@ -204,6 +211,27 @@ mod tests {
                 m_cost_kib: 7,
                 t_cost: 1,
                 p_cost: 1,
+            },
+            // The hostile header of the issue: 2 GiB, 64 passes.
+            Argon2Params {
+                m_cost_kib: 2 * 1024 * 1024,
+                t_cost: 64,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 256 * 1024 + 1,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 19_456,
+                t_cost: 11,
+                p_cost: 1,
+            },
+            Argon2Params {
+                m_cost_kib: 19_456,
+                t_cost: 1,
+                p_cost: 9,
             },
         ];
         for p in bad {

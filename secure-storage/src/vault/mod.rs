@@ -645,6 +645,12 @@ fn fresh(source: KeySource, material: SecretBytes, options: &VaultOptions) -> Re
         .fill(&mut vault_id)
         .map_err(|_| Error::Rng)?;
     let kdf = source.is_passphrase().then_some(options.argon2);
+    if kdf.is_some_and(|p| !p.in_bounds()) {
+        // A vault this build could not read back.
+        return Err(Error::InvalidArgument {
+            reason: "Argon2id costs outside the bounds a vault may use (see Argon2Params)",
+        });
+    }
     let master = keys::master_key(&material, kdf, &vault_id)?;
     let keys = keys::subkeys(&master, &vault_id);
     Ok(State {
@@ -665,6 +671,11 @@ fn fresh(source: KeySource, material: SecretBytes, options: &VaultOptions) -> Re
 fn write(path: &Path, lock: &DirLock, state: &mut State) -> Result<(), Error> {
     state.header.generation = state.header.generation.wrapping_add(1);
     let bytes = format::encode(&state.header, &state.entries, &state.keys);
+    if bytes.len() > format::MAX_FILE_LEN {
+        // Its reader would refuse it ("damaged"): refuse the write instead, change nothing.
+        state.header.generation = state.header.generation.wrapping_sub(1);
+        return Err(Error::QuotaExceeded { backend: "vault" });
+    }
     private_file::write_locked(lock, path, &bytes, WriteMode::Replace)?;
     state.stamp = Stamp::of(path)?;
     Ok(())
