@@ -84,7 +84,11 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(format!("--store: {e}")))?;
     let policy = args.trust.policy(&args.token_url)?;
     let http = HttpsClient::new(&policy.build()?);
-    let store = args.storage.open(true)?;
+    // `--store APP::account` keeps the tokens in APP's store (unless --app says otherwise).
+    let store = args
+        .storage
+        .for_app(crate::secret::app_of(&ns))
+        .open_for_write()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

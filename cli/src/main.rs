@@ -5,6 +5,8 @@ mod apikey;
 mod exit;
 mod login;
 mod net;
+#[cfg(unix)]
+mod prompt;
 mod redact;
 mod secret;
 mod token;

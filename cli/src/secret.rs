@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use hearth_secure_storage::{
     EncryptedFileStore, HybridStore, Key, KeySource, KeyringBackend, KeyringStore, Namespace,
-    SecureStorage, Storage, default_key_file, default_store, default_vault_path,
+    SecureStorage, Storage, default_key_file, default_vault_path,
 };
 use hearth_token_guard::{Password, SecretBytes};
 
@@ -58,6 +58,17 @@ pub(crate) enum SecretCommand {
         #[arg(long, default_value = "hearth")]
         app: String,
     },
+    /// Remove the app's hybrid vault file and its key item from the keyring, with every
+    /// secret in them: the way out of "rolled back" (exit 5) once nothing can be restored.
+    #[command(after_help = exit::HELP)]
+    Reset {
+        /// The app whose hybrid store to remove.
+        #[arg(long)]
+        app: String,
+        /// Seconds to wait for the OS keyring before giving up.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        timeout: u64,
+    },
     /// Delete every key in NAMESPACE, printing each one.
     #[command(after_help = exit::HELP)]
     Clear {
@@ -101,19 +112,31 @@ pub(crate) struct StoreArgs {
     /// file in the platform config directory, e.g. ~/.config/APP/vault.key].
     #[arg(long, value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// The app whose default vault and key file to use.
-    #[arg(long, default_value = "hearth")]
-    app: String,
+    /// The app whose store to use [default: the key's first segment, e.g. `jellytau`
+    /// for `jellytau::srv::user::access_token`; `hearth` for `list` without a
+    /// namespace].
+    #[arg(long)]
+    app: Option<String>,
     /// Seconds to wait for an OS keyring before giving up.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     timeout: u64,
 }
 
 impl StoreArgs {
+    /// The app whose store is used: `--app`, else the key's or namespace's first segment.
+    pub(crate) fn for_app(mut self, app: &str) -> Self {
+        self.app.get_or_insert_with(|| app.to_owned());
+        self
+    }
+
+    fn app(&self) -> &str {
+        self.app.as_deref().unwrap_or("hearth")
+    }
+
     fn vault_path(&self) -> Result<PathBuf, Failure> {
         match &self.vault {
             Some(p) => Ok(p.clone()),
-            None => Ok(default_vault_path(&self.app)?),
+            None => Ok(default_vault_path(self.app())?),
         }
     }
 
@@ -128,7 +151,7 @@ impl StoreArgs {
         }
         match &self.key_file {
             Some(p) => Ok(KeySource::KeyFile(p.clone())),
-            None => Ok(KeySource::KeyFile(default_key_file(&self.app)?)),
+            None => Ok(KeySource::KeyFile(default_key_file(self.app())?)),
         }
     }
 
@@ -136,44 +159,69 @@ impl StoreArgs {
         KeyringStore::new(backend).with_timeout(Duration::from_secs(self.timeout))
     }
 
-    /// Opens the store; a vault is created only when `create` (a write).
-    pub(crate) fn open(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
+    /// Opens the store for a write (`create`: what is missing is created and the chain's
+    /// choice recorded) or for a read (no side effect: `None` when nothing was stored).
+    pub(crate) fn open(&self, create: bool) -> Result<Option<Box<dyn SecureStorage>>, Failure> {
         let explicit_vault =
             self.vault.is_some() || self.key_file.is_some() || self.passphrase_env.is_some();
         Ok(match self.backend {
             Backend::Vault => self.open_vault(create)?,
             Backend::Auto if explicit_vault => self.open_vault(create)?,
             Backend::Auto => {
-                let (store, _report) = Storage::for_app(&self.app)
+                let chain = Storage::for_app(self.app())
                     .with_timeout(Duration::from_secs(self.timeout))
                     .prefer_hybrid(None)
-                    .fallback_vault(None, None)
-                    .build()?;
-                store
+                    .fallback_vault(None, None);
+                if create {
+                    Some(chain.build()?.0)
+                } else {
+                    chain.open_existing()?
+                }
             }
-            Backend::Keyring => Box::new(self.keyring(KeyringBackend::Native)),
-            Backend::Keyutils => Box::new(self.keyring(KeyringBackend::Keyutils)),
+            Backend::Keyring => Some(Box::new(self.keyring(KeyringBackend::Native))),
+            Backend::Keyutils => Some(Box::new(self.keyring(KeyringBackend::Keyutils))),
             Backend::Hybrid => {
-                let path = match &self.vault {
-                    Some(p) => p.clone(),
-                    None => self.vault_path()?.with_file_name("hybrid.hearth"),
-                };
-                Box::new(HybridStore::open(
-                    &self.app,
-                    path,
-                    self.keyring(KeyringBackend::Native),
-                )?)
+                let path = self.hybrid_path()?;
+                let keyring = self.keyring(KeyringBackend::Native);
+                if create {
+                    Some(Box::new(HybridStore::open(self.app(), path, keyring)?))
+                } else {
+                    match HybridStore::open_existing(self.app(), path, keyring) {
+                        Ok(store) => Some(Box::new(store)),
+                        Err(hearth_secure_storage::Error::NotFound { .. }) => None,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
             }
         })
     }
 
-    fn open_vault(&self, create: bool) -> Result<Box<dyn SecureStorage>, Failure> {
+    /// Opens the store for a write.
+    pub(crate) fn open_for_write(&self) -> Result<Box<dyn SecureStorage>, Failure> {
+        self.open(true)?
+            .ok_or_else(|| Failure::with_code("the store could not be created".into(), 1))
+    }
+
+    fn hybrid_path(&self) -> Result<PathBuf, Failure> {
+        Ok(match &self.vault {
+            Some(p) => p.clone(),
+            None => self.vault_path()?.with_file_name("hybrid.hearth"),
+        })
+    }
+
+    fn open_vault(&self, create: bool) -> Result<Option<Box<dyn SecureStorage>>, Failure> {
         let (path, source) = (self.vault_path()?, self.source()?);
-        Ok(Box::new(if create {
-            EncryptedFileStore::open(path, source)?
-        } else {
-            EncryptedFileStore::open_existing(path, source)?
-        }))
+        if create {
+            return Ok(Some(Box::new(EncryptedFileStore::open(path, source)?)));
+        }
+        match EncryptedFileStore::open_existing(&path, source) {
+            Ok(store) => Ok(Some(Box::new(store))),
+            // No vault: nothing stored. (A missing key file names itself: an error.)
+            Err(hearth_secure_storage::Error::NotFound { path: missing }) if missing == path => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -189,12 +237,18 @@ pub(crate) fn run(cmd: SecretCommand) -> Result<(), Failure> {
     match cmd {
         SecretCommand::Set { key, store } => {
             let key = parse_key(&key)?;
-            let secret = read_stdin_secret()?;
-            store.open(true)?.store(&key, &secret)?;
+            let store = store.for_app(key.app());
+            let secret = read_secret(&key)?;
+            store.open_for_write()?.store(&key, &secret)?;
         }
         SecretCommand::Get { key, store } => {
             let key = parse_key(&key)?;
-            let Some(secret) = store.open(false)?.retrieve(&key)? else {
+            let store = store.for_app(key.app());
+            let secret = match store.open(false)? {
+                Some(opened) => opened.retrieve(&key)?,
+                None => None,
+            };
+            let Some(secret) = secret else {
                 return Err(Failure::not_found(format!("no secret stored under {key}")));
             };
             let mut out = io::stdout().lock();
@@ -203,24 +257,35 @@ pub(crate) fn run(cmd: SecretCommand) -> Result<(), Failure> {
         }
         SecretCommand::Delete { key, store } => {
             let key = parse_key(&key)?;
-            if !store.open(false)?.delete(&key)? {
+            let store = store.for_app(key.app());
+            let existed = match store.open(false)? {
+                Some(opened) => opened.delete(&key)?,
+                None => false,
+            };
+            if !existed {
                 return Err(Failure::not_found(format!("no secret stored under {key}")));
             }
         }
         SecretCommand::List { namespace, store } => {
-            let opened = store.open(false)?;
-            let keys = match namespace {
-                Some(ns) => opened.list(&parse_namespace(&ns)?)?,
-                None => opened.list(&Namespace::app(&store.app)?)?,
+            let ns = match &namespace {
+                Some(ns) => parse_namespace(ns)?,
+                None => Namespace::app(store.app())?,
+            };
+            let store = store.for_app(app_of(&ns));
+            let keys = match store.open(false)? {
+                Some(opened) => opened.list(&ns)?,
+                None => Vec::new(),
             };
             print_keys(&keys)?;
         }
         SecretCommand::Clear { namespace, store } => {
             let ns = parse_namespace(&namespace)?;
-            let opened = store.open(false)?;
-            let keys = opened.list(&ns)?;
-            opened.clear(&ns)?;
-            print_keys(&keys)?;
+            let store = store.for_app(app_of(&ns));
+            if let Some(opened) = store.open(false)? {
+                let keys = opened.list(&ns)?;
+                opened.clear(&ns)?;
+                print_keys(&keys)?;
+            }
         }
         SecretCommand::Backends { app } => {
             let chain = Storage::for_app(&app)
@@ -231,14 +296,36 @@ pub(crate) fn run(cmd: SecretCommand) -> Result<(), Failure> {
                 Some(backend) => writeln!(out, "recorded: {backend}")?,
                 None => writeln!(
                     out,
-                    "recorded: none yet (this first use records the choice)"
+                    "recorded: none yet (the first write records the choice)"
                 )?,
             }
-            let (_, report) = default_store(&app)?;
-            writeln!(out, "{report}")?;
+            writeln!(out, "{}", chain.report()?)?;
+        }
+        SecretCommand::Reset { app, timeout } => {
+            let path = default_vault_path(&app)?.with_file_name("hybrid.hearth");
+            let keyring = KeyringStore::new(KeyringBackend::Native)
+                .with_timeout(Duration::from_secs(timeout));
+            let (file, item) = HybridStore::reset(&app, &path, keyring)?;
+            let mut out = io::stdout().lock();
+            match (file, item) {
+                (false, false) => writeln!(out, "nothing to reset for {app}")?,
+                _ => {
+                    if file {
+                        writeln!(out, "removed {} and every secret in it", path.display())?;
+                    }
+                    if item {
+                        writeln!(out, "removed its key and write counter from the keyring")?;
+                    }
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The app (first segment) of a namespace.
+pub(crate) fn app_of(ns: &Namespace) -> &str {
+    ns.as_str().split("::").next().unwrap_or_default()
 }
 
 fn print_keys(keys: &[Key]) -> Result<(), Failure> {
@@ -248,6 +335,33 @@ fn print_keys(keys: &[Key]) -> Result<(), Failure> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The secret to store: on a terminal, typed twice without echo; else standard input.
+fn read_secret(key: &Key) -> Result<SecretBytes, Failure> {
+    use std::io::IsTerminal as _;
+    if cfg!(not(unix)) || !io::stdin().is_terminal() {
+        return read_stdin_secret();
+    }
+    prompt_twice(key)
+}
+
+#[cfg(not(unix))]
+fn prompt_twice(_: &Key) -> Result<SecretBytes, Failure> {
+    read_stdin_secret()
+}
+
+/// Asks for the secret twice without echo; refuses when the two differ.
+#[cfg(unix)]
+fn prompt_twice(key: &Key) -> Result<SecretBytes, Failure> {
+    let first = crate::prompt::hidden(&format!("Secret for {key}: "))?;
+    let second = crate::prompt::hidden("Type it again: ")?;
+    if !hearth_token_guard::constant_time_eq(first.expose_secret(), second.expose_secret()) {
+        return Err(Failure::usage(
+            "the two entries differ; nothing was stored".into(),
+        ));
+    }
+    Ok(first)
 }
 
 /// Standard input, at most 1 MiB, without one trailing newline.

@@ -244,3 +244,100 @@ fn a_keyring_that_never_answers_times_out() {
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reads have no side effect: on a fresh HOME, `backends`, `get` and `list` (auto, hybrid
+/// and vault) create no file and no directory; the first `set` records the choice.
+#[test]
+fn reads_on_a_fresh_home_create_nothing() {
+    if !keyring_tools() {
+        return;
+    }
+    let dir = scratch("noside");
+    let out = in_keyring_session(
+        &dir,
+        "for b in auto hybrid vault; do \
+           \"$HEARTH\" secret get --backend $b app::k; echo \"get-$b=$?\"; \
+           \"$HEARTH\" secret list --backend $b app; echo \"list-$b=$?\"; \
+           \"$HEARTH\" secret delete --backend $b app::k; echo \"delete-$b=$?\"; done; \
+         \"$HEARTH\" secret backends --app app; echo \"backends=$?\"; \
+         find \"$HOME\" -not -path '*/keyrings*' -not -path '*/.cache*' -type f | sed 's/^/file: /'; \
+         find \"$HOME/data\" \"$HOME/config\" -mindepth 1 -type d -not -path '*/keyrings*' 2>/dev/null | sed 's/^/dir: /'; \
+         printf v | \"$HEARTH\" secret set app::k; echo \"set=$?\"; \
+         \"$HEARTH\" secret backends --app app | head -1",
+    );
+    let stdout = text(&out.stdout);
+    for b in ["auto", "hybrid", "vault"] {
+        assert!(
+            stdout.contains(&format!("get-{b}=3")),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("list-{b}=0")), "{stdout}");
+        assert!(stdout.contains(&format!("delete-{b}=3")), "{stdout}");
+    }
+    assert!(stdout.contains("backends=0"), "{stdout}");
+    assert!(stdout.contains("hybrid: chosen"), "{stdout}");
+    assert!(!stdout.contains("file: "), "{stdout}");
+    assert!(!stdout.contains("dir: "), "{stdout}");
+    assert!(stdout.contains("set=0\nrecorded: hybrid"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rollback through the CLI's default backend: an old copy restored, or the file deleted,
+/// is exit 5 on every command, and nothing is written anywhere else; `secret reset`
+/// starts over and says what it removed.
+#[test]
+fn a_rolled_back_default_store_is_exit_5_until_reset() {
+    if !keyring_tools() {
+        return;
+    }
+    let dir = scratch("cli-rollback");
+    let out = in_keyring_session(
+        &dir,
+        "H=\"$HOME/data/app/hybrid.hearth\"; \
+         printf old | \"$HEARTH\" secret set app::k || exit 10; cp -p \"$H\" \"$HOME/old\"; \
+         printf new | \"$HEARTH\" secret set app::k || exit 11; \
+         cp -p \"$HOME/old\" \"$H\"; \
+         \"$HEARTH\" secret get app::k; echo \"restored-get=$?\"; \
+         printf x | \"$HEARTH\" secret set app::k2; echo \"restored-set=$?\"; \
+         rm \"$H\"; \
+         \"$HEARTH\" secret get app::k; echo \"deleted-get=$?\"; \
+         printf x | \"$HEARTH\" secret set app::k2; echo \"deleted-set=$?\"; \
+         \"$HEARTH\" secret list app; echo \"deleted-list=$?\"; \
+         cp -p \"$HOME/old\" \"$H\"; \
+         \"$HEARTH\" secret get app::k; echo \"again-get=$?\"; \
+         find \"$HOME/data\" \"$HOME/config\" -type f -not -path '*/keyrings/*' | sed 's/^/file: /'; \
+         \"$HEARTH\" secret reset --app app; echo \"reset=$?\"; \
+         \"$HEARTH\" secret get app::k; echo \"after-reset-get=$?\"; \
+         printf fresh | \"$HEARTH\" secret set app::k; \"$HEARTH\" secret get app::k; echo",
+    );
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for step in [
+        "restored-get=5",
+        "restored-set=5",
+        "deleted-get=5",
+        "deleted-set=5",
+        "deleted-list=5",
+        "again-get=5",
+        "reset=0",
+        "after-reset-get=3",
+    ] {
+        assert!(stdout.contains(step), "{step}: {stdout}\n{stderr}");
+    }
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    // Only the hybrid file and the marker: no vault was started beside them.
+    let files: Vec<&str> = stdout.lines().filter(|l| l.starts_with("file: ")).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("data/app/hybrid.hearth")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("data/app/backend")),
+        "{files:?}"
+    );
+    assert!(stdout.contains("removed "), "{stdout}");
+    assert!(stdout.trim_end().ends_with("fresh"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -72,8 +72,14 @@ fn set_get_list_delete_clear_with_the_default_vault() {
     );
     assert_eq!(ok(&["secret", "list", "jellytau"], b""), b"");
 
-    let vault = dir.join("data/hearth/vault.hearth");
-    let key = dir.join("config/hearth/vault.key");
+    // Each key's first segment is its app: jellytau's and minify's stores are apart.
+    assert!(dir.join("data/minify/vault.hearth").exists());
+    assert!(
+        !dir.join("data/hearth").exists(),
+        "nothing in the default app's store"
+    );
+    let vault = dir.join("data/jellytau/vault.hearth");
+    let key = dir.join("config/jellytau/vault.key");
     assert_eq!(
         fs::metadata(&vault).unwrap().permissions().mode() & 0o777,
         0o600
@@ -83,7 +89,7 @@ fn set_get_list_delete_clear_with_the_default_vault() {
         0o600
     );
     assert_eq!(
-        fs::metadata(dir.join("data/hearth"))
+        fs::metadata(dir.join("data/jellytau"))
             .unwrap()
             .permissions()
             .mode()
@@ -184,5 +190,44 @@ fn oversize_values_are_refused() {
     assert_eq!(out.status.code(), Some(4));
     let out = hearth(&dir, &args, &vec![b'x'; 1 << 20], &[]);
     assert!(out.status.success());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_key_file_on_read_names_it_and_is_never_created() {
+    let dir = scratch("typo");
+    let v = dir.join("v.hearth");
+    let (vs, ks) = (v.to_str().unwrap(), dir.join("k").display().to_string());
+    let typo = dir.join("kk");
+    let out = hearth(
+        &dir,
+        &["secret", "set", "--vault", vs, "--key-file", &ks, "a::k"],
+        b"s",
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for cmd in ["get", "delete"] {
+        let out = hearth(
+            &dir,
+            &[
+                "secret",
+                cmd,
+                "--vault",
+                vs,
+                "--key-file",
+                typo.to_str().unwrap(),
+                "a::k",
+            ],
+            b"",
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(3), "{cmd}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("kk"),
+            "{cmd}: {}",
+            text(&out.stderr)
+        );
+        assert!(!typo.exists(), "{cmd} created a key file");
+    }
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -75,6 +75,9 @@ pub enum SkipReason {
     Failed(String),
     /// Another backend was recorded for this app; this one is not tried.
     NotRecorded,
+    /// This backend answers now, but another was recorded: migrate the secrets, then
+    /// [`Storage::record`] it, to move.
+    AvailableNotRecorded,
 }
 
 impl fmt::Display for SkipReason {
@@ -87,6 +90,9 @@ impl fmt::Display for SkipReason {
             SkipReason::Quota => f.write_str("quota exhausted"),
             SkipReason::Failed(why) => write!(f, "failed: {why}"),
             SkipReason::NotRecorded => f.write_str("not the recorded backend"),
+            SkipReason::AvailableNotRecorded => f.write_str(
+                "available now, not recorded: to move, migrate the secrets here and record it",
+            ),
         }
     }
 }
@@ -251,6 +257,17 @@ impl Storage {
             });
             return Ok((store, report));
         }
+        // A store written before choices were recorded keeps its secrets: adopt it.
+        if let Some(link) = self.links.iter().find(|l| self.has_data(l)) {
+            let (name, store) = self.try_link(link);
+            let store = store?;
+            self.record(&name)?;
+            report.attempts.push(Attempt {
+                backend: name,
+                outcome: Ok(location(store.as_ref())),
+            });
+            return Ok((store, report));
+        }
         for link in &self.links {
             let (name, result) = self.try_link(link);
             match result {
@@ -283,43 +300,203 @@ impl Storage {
     }
 
     fn try_link(&self, link: &Link) -> (String, Result<Box<dyn SecureStorage>, Error>) {
+        let name = self.link_name(link);
+        let result = self.open_link(link, Mode::Create);
+        (name, result)
+    }
+
+    /// The hybrid link's vault path, or the vault link's path and key source.
+    fn hybrid_path(&self, path: &Option<PathBuf>) -> Result<PathBuf, Error> {
+        match path {
+            Some(p) => Ok(p.clone()),
+            None => Ok(default_vault_path(&self.app)?.with_file_name("hybrid.hearth")),
+        }
+    }
+
+    fn vault_path(&self, path: &Option<PathBuf>) -> Result<PathBuf, Error> {
+        match path {
+            Some(p) => Ok(p.clone()),
+            None => default_vault_path(&self.app),
+        }
+    }
+
+    /// Opens (`Create`: creating what is missing; `Existing`: only what exists, no side
+    /// effect) the store of `link`.
+    fn open_link(&self, link: &Link, mode: Mode) -> Result<Box<dyn SecureStorage>, Error> {
         match link {
             Link::Keyring(backend) => {
                 let store = KeyringStore::new(*backend).with_timeout(self.timeout);
-                let result = store
-                    .probe()
-                    .map(|()| Box::new(store) as Box<dyn SecureStorage>);
-                (backend.name().to_owned(), result)
+                if mode == Mode::Create {
+                    store.probe()?;
+                }
+                Ok(Box::new(store))
             }
             Link::Hybrid(backend, path) => {
                 let keyring = KeyringStore::new(*backend).with_timeout(self.timeout);
-                let result = (|| {
-                    keyring.probe()?;
-                    let path = match path {
-                        Some(p) => p.clone(),
-                        None => default_vault_path(&self.app)?.with_file_name("hybrid.hearth"),
-                    };
-                    Ok(Box::new(HybridStore::open(&self.app, path, keyring)?)
-                        as Box<dyn SecureStorage>)
-                })();
-                ("hybrid".to_owned(), result)
+                let path = self.hybrid_path(path)?;
+                Ok(Box::new(match mode {
+                    Mode::Create => {
+                        keyring.probe()?;
+                        HybridStore::open(&self.app, path, keyring)?
+                    }
+                    Mode::Existing => HybridStore::open_existing(&self.app, path, keyring)?,
+                }))
             }
             Link::Vault(path, source) => {
-                let result = (|| {
-                    let path = match path {
-                        Some(p) => p.clone(),
-                        None => default_vault_path(&self.app)?,
-                    };
-                    let source = match source {
-                        Some(s) => s.clone(),
-                        None => KeySource::KeyFile(default_key_file(&self.app)?),
-                    };
-                    Ok(Box::new(EncryptedFileStore::open(path, source)?) as Box<dyn SecureStorage>)
-                })();
-                ("vault".to_owned(), result)
+                let path = self.vault_path(path)?;
+                let source = match source {
+                    Some(s) => s.clone(),
+                    None => KeySource::KeyFile(default_key_file(&self.app)?),
+                };
+                Ok(Box::new(match mode {
+                    Mode::Create => EncryptedFileStore::open(path, source)?,
+                    Mode::Existing => EncryptedFileStore::open_existing(path, source)?,
+                }))
             }
         }
     }
+
+    /// Whether `link` already holds a store file (an app that used the chain before
+    /// choices were recorded). Keyring links cannot tell: `false`.
+    fn has_data(&self, link: &Link) -> bool {
+        let path = match link {
+            Link::Keyring(_) => return false,
+            Link::Hybrid(_, p) => self.hybrid_path(p),
+            Link::Vault(p, _) => self.vault_path(p),
+        };
+        path.is_ok_and(|p| std::fs::symlink_metadata(p).is_ok())
+    }
+
+    /// The link reads should go to: the recorded one, else one that already holds data.
+    fn reading_link(&self) -> Result<Option<&Link>, Error> {
+        if let Some(recorded) = self.recorded()? {
+            return match self.links.iter().find(|l| self.link_name(l) == recorded) {
+                Some(link) => Ok(Some(link)),
+                None => Err(Error::NoBackend {
+                    report: format!(
+                        "{recorded}: recorded for {} but not offered by this chain",
+                        self.app
+                    ),
+                }),
+            };
+        }
+        Ok(self.links.iter().find(|l| self.has_data(l)))
+    }
+
+    /// For reading: the store that holds this app's secrets, opened without any side
+    /// effect (no file, directory, keyring item or marker is created). `Ok(None)` when
+    /// nothing was recorded or written yet — there is nothing to read.
+    ///
+    /// ```no_run
+    /// use hearth_secure_storage::{SecureStorage, Storage};
+    ///
+    /// let chain = Storage::for_app("jellytau").prefer_hybrid(None).fallback_vault(None, None);
+    /// match chain.open_existing()? {
+    ///     Some(store) => println!("{} keys", store.list(&"jellytau".parse()?)?.len()),
+    ///     None => println!("no secrets yet"),
+    /// }
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn open_existing(&self) -> Result<Option<Box<dyn SecureStorage>>, Error> {
+        crate::paths::app_dir(&self.app)?;
+        let Some(link) = self.reading_link()? else {
+            return Ok(None);
+        };
+        // A missing vault file means nothing to read; a missing *key file* is an error.
+        let vault_file = match link {
+            Link::Vault(p, _) => Some(self.vault_path(p)?),
+            _ => None,
+        };
+        match self.open_link(link, Mode::Existing) {
+            Ok(store) => Ok(Some(store)),
+            Err(Error::NotFound { path }) if vault_file.as_ref().is_some_and(|v| *v != path) => {
+                Err(Error::NotFound { path })
+            }
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What [`build`](Self::build) would do, without doing it: the recorded backend (or
+    /// the one a first use would choose, and why the ones before it would be passed
+    /// over), checked for reachability but not opened, and nothing written. A vault
+    /// recorded while a keyring link now answers is reported with how to move.
+    ///
+    /// ```no_run
+    /// use hearth_secure_storage::Storage;
+    ///
+    /// let chain = Storage::for_app("jellytau").prefer_hybrid(None).fallback_vault(None, None);
+    /// println!("{}", chain.report()?);
+    /// # Ok::<(), hearth_secure_storage::Error>(())
+    /// ```
+    pub fn report(&self) -> Result<FallbackReport, Error> {
+        crate::paths::app_dir(&self.app)?;
+        let mut report = FallbackReport::default();
+        let recorded = self.recorded()?;
+        let chosen = match &recorded {
+            Some(_) => self.reading_link()?,
+            None => self.links.iter().find(|l| self.has_data(l)),
+        };
+        for link in &self.links {
+            let name = self.link_name(link);
+            let outcome = if let Some(chosen) = chosen {
+                if std::ptr::eq(link, chosen) {
+                    self.reach(link).map(|()| self.where_is(link))?;
+                    Ok(self.where_is(link))
+                } else if self.reach(link).is_ok() && matches!(link, Link::Hybrid(..)) {
+                    Err(SkipReason::AvailableNotRecorded)
+                } else {
+                    Err(SkipReason::NotRecorded)
+                }
+            } else {
+                match self.reach(link) {
+                    Ok(()) => Ok(self.where_is(link)),
+                    Err(e) if cannot_exist_here(&e) => Err(skip_reason(e)),
+                    Err(e) => return Err(e),
+                }
+            };
+            let done = outcome.is_ok();
+            report.attempts.push(Attempt {
+                backend: name,
+                outcome,
+            });
+            if done && chosen.is_none() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether `link`'s backend answers now (keyrings probed; a vault always can).
+    fn reach(&self, link: &Link) -> Result<(), Error> {
+        match link {
+            Link::Keyring(backend) | Link::Hybrid(backend, _) => KeyringStore::new(*backend)
+                .with_timeout(self.timeout)
+                .probe(),
+            Link::Vault(..) => Ok(()),
+        }
+    }
+
+    fn where_is(&self, link: &Link) -> String {
+        match link {
+            Link::Keyring(_) => "OS keyring".into(),
+            Link::Hybrid(backend, p) => match self.hybrid_path(p) {
+                Ok(p) => format!("{} (key in {})", p.display(), backend.name()),
+                Err(e) => e.to_string(),
+            },
+            Link::Vault(p, _) => match self.vault_path(p) {
+                Ok(p) => p.display().to_string(),
+                Err(e) => e.to_string(),
+            },
+        }
+    }
+}
+
+/// How [`Storage::open_link`] opens a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Existing,
 }
 
 fn location(store: &dyn SecureStorage) -> String {

@@ -133,8 +133,38 @@ impl HybridStore {
         vault_path: impl Into<PathBuf>,
         keyring: KeyringStore,
     ) -> Result<Self, Error> {
+        Self::open_inner(app, vault_path.into(), keyring, true)
+    }
+
+    /// Opens the hybrid vault at `vault_path` only if it exists: [`Error::NotFound`] when
+    /// nothing was ever written there. No side effect: it creates no file, directory or
+    /// keyring item. Other errors as [`open`](Self::open).
+    ///
+    /// ```no_run
+    /// use hearth_secure_storage::{Error, HybridStore, KeyringBackend, KeyringStore};
+    ///
+    /// match HybridStore::open_existing("jellytau", "/nowhere/hybrid.hearth", KeyringStore::new(KeyringBackend::Native)) {
+    ///     Err(Error::NotFound { .. }) => println!("no secrets yet"),
+    ///     other => { other?; }
+    /// }
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn open_existing(
+        app: &str,
+        vault_path: impl Into<PathBuf>,
+        keyring: KeyringStore,
+    ) -> Result<Self, Error> {
+        Self::open_inner(app, vault_path.into(), keyring, false)
+    }
+
+    fn open_inner(
+        app: &str,
+        vault_path: PathBuf,
+        keyring: KeyringStore,
+        create: bool,
+    ) -> Result<Self, Error> {
         Namespace::app(app)?;
-        let path = canonical(&vault_path.into());
+        let path = canonical(&vault_path);
         let item = Item {
             keyring: keyring.clone(),
             app: app.to_owned(),
@@ -143,6 +173,15 @@ impl HybridStore {
         let dir = parent(&path);
         let (key, counter) = match item.read()? {
             Some(found) => found,
+            None if !create => {
+                return match std::fs::symlink_metadata(&path) {
+                    Err(_) => Err(Error::NotFound { path }),
+                    Ok(_) => Err(Error::VaultKeyMissing {
+                        path,
+                        backend: keyring.backend().name(),
+                    }),
+                };
+            }
             None => {
                 let _lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
                 match item.read()? {
@@ -165,7 +204,14 @@ impl HybridStore {
                 found: 0,
             });
         }
-        let vault = EncryptedFileStore::open(&path, KeySource::RawKey(key.clone()))?;
+        if !exists && !create {
+            return Err(Error::NotFound { path });
+        }
+        let vault = if create {
+            EncryptedFileStore::open(&path, KeySource::RawKey(key.clone()))?
+        } else {
+            EncryptedFileStore::open_existing(&path, KeySource::RawKey(key.clone()))?
+        };
         let generation = vault.generation()?;
         if generation < counter {
             return Err(Error::RolledBack {
@@ -174,7 +220,7 @@ impl HybridStore {
                 found: generation,
             });
         }
-        if generation > counter {
+        if generation > counter && create {
             // A write whose counter did not reach the keyring: catch up, under the lock.
             let _lock = DirLock::acquire(&dir, vault.lock_timeout())?;
             let generation = vault.generation()?;

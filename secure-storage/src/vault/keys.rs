@@ -54,6 +54,20 @@ impl KeySource {
         }
     }
 
+    /// Like `material`, but a missing key file is `NotFound` (it is never created).
+    pub(crate) fn existing_material(&self) -> Result<SecretBytes, Error> {
+        if let KeySource::KeyFile(path) = self {
+            return match private_file::read(path, KEY_LEN + 1) {
+                Ok(bytes) if bytes.len() == KEY_LEN => Ok(SecretBytes::from_slice(&bytes)),
+                Ok(_) | Err(hearth_token_guard::Error::TooLong { .. }) => {
+                    Err(Error::BadKeyFile { path: path.clone() })
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        self.material()
+    }
+
     pub(crate) fn is_passphrase(&self) -> bool {
         matches!(self, KeySource::Passphrase(_))
     }

@@ -247,12 +247,51 @@ impl EncryptedFileStore {
     /// assert!(matches!(err, Error::NotFound { .. }));
     /// # Ok::<(), Error>(())
     /// ```
+    ///
+    /// It has no side effect: it creates no directory, and a missing key file is
+    /// [`Error::NotFound`] naming the key file (never a new random key).
     pub fn open_existing(path: impl Into<PathBuf>, source: KeySource) -> Result<Self, Error> {
+        Self::open_existing_with(path, source, VaultOptions::default())
+    }
+
+    /// Like [`open_existing`](Self::open_existing), with options.
+    ///
+    /// ```
+    /// use hearth_secure_storage::{EncryptedFileStore, Error, KeySource, VaultOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-oew-{}", std::process::id()));
+    /// EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k")))?;
+    /// // A typo in the key file's name is an error, not a new key.
+    /// let err = EncryptedFileStore::open_existing_with(dir.join("v"), KeySource::KeyFile(dir.join("kk")), VaultOptions::default()).unwrap_err();
+    /// assert!(matches!(err, Error::NotFound { ref path } if path.ends_with("kk")));
+    /// assert!(!dir.join("kk").exists());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn open_existing_with(
+        path: impl Into<PathBuf>,
+        source: KeySource,
+        options: VaultOptions,
+    ) -> Result<Self, Error> {
         let path = path.into();
-        if read_file(&path)?.is_none() {
+        let Some((bytes, stamp)) = read_file(&path)? else {
             return Err(Error::NotFound { path });
-        }
-        Self::open(path, source)
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // The file exists, so its directory does: this only checks it.
+        private_file::ensure_private_dir(&dir)?;
+        let material = source.existing_material()?;
+        let state = load(&path, &bytes, stamp, source, material, None)?;
+        Ok(Self {
+            path,
+            dir,
+            options,
+            state: Mutex::new(state),
+            guard: None,
+        })
     }
 
     /// The vault file.
