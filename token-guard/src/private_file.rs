@@ -126,6 +126,7 @@ pub fn write_locked(
         Err(e) => return Err(Error::io(path, e)),
     }
 
+    sweep_stale_temps(dir, name);
     let mut temp = TempFile::create(dir, name)?;
     temp.write_durably(contents)?;
     match mode {
@@ -364,6 +365,32 @@ fn wrong_type(path: &Path, expected: &'static str) -> Error {
     }
 }
 
+/// Removes the temporary files a killed writer of `name` left in `dir`
+/// (`.NAME.<16 hex digits>.tmp`). Called with the directory's lock held: every writer takes
+/// it, so no live writer owns one. Best effort: a failure leaves the file for next time.
+fn sweep_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
+    let Some(name) = name.to_str() else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(stale) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        if stale.len() == 16 && stale.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A temporary file beside the target; unlinked on drop unless disarmed.
 struct TempFile {
     path: PathBuf,
@@ -413,6 +440,34 @@ impl Drop for TempFile {
         if self.armed {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn the_next_writer_removes_a_killed_writers_temp_files_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("hearth-sweep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        ensure_private_dir(&dir).unwrap();
+        let stale = dir.join(".n.0123456789abcdef.tmp");
+        let keep = [
+            dir.join(".other.0123456789abcdef.tmp"),
+            dir.join(".n.notatempfilename.tmp"),
+            dir.join("n.0123456789abcdef.tmp"),
+        ];
+        for p in std::iter::once(&stale).chain(&keep) {
+            fs::write(p, b"partial").unwrap();
+        }
+        write(&dir.join("n"), b"whole", WriteMode::Replace).unwrap();
+        assert!(!stale.exists(), "the stale temp file was left");
+        for p in &keep {
+            assert!(p.exists(), "{} was removed", p.display());
+        }
+        assert_eq!(fs::read(dir.join("n")).unwrap(), b"whole");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
 

@@ -122,6 +122,20 @@ pub fn inspect(bytes: &[u8]) -> Result<VaultInfo, Error> {
     })
 }
 
+/// The (vault_id, generation) in the header of the file at `path`, read without checks
+/// (a cache-validity test: any doubt makes the caller re-read the whole file).
+pub(crate) fn identity(path: &Path) -> Option<([u8; 16], u64)> {
+    use std::io::Read as _;
+    let mut head = [0u8; 48];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if &head[..8] != MAGIC {
+        return None;
+    }
+    let mut vault_id = [0u8; 16];
+    vault_id.copy_from_slice(&head[24..40]);
+    Some((vault_id, be_u64(&head[40..48])))
+}
+
 /// Steps 1–6 of VAULT-FORMAT.md.
 pub(crate) fn parse_header<'a>(bytes: &'a [u8], path: &Path) -> Result<Unverified<'a>, Error> {
     let corrupt = |reason| Error::Corrupt {

@@ -436,7 +436,13 @@ impl EncryptedFileStore {
     /// Re-reads the file if another handle or process replaced it since we last read it.
     fn refresh(&self, state: &mut State) -> Result<(), Error> {
         let current = Stamp::of(&self.path)?;
-        if current.is_some() && current == state.stamp {
+        // The stamp can miss a same-size rewrite on a file system with coarse timestamps
+        // that reused the inode: the header's (vault_id, generation) must agree too.
+        if current.is_some()
+            && current == state.stamp
+            && format::identity(&self.path)
+                == Some((state.header.vault_id, state.header.generation))
+        {
             return Ok(());
         }
         let Some((bytes, stamp)) = read_file(&self.path)? else {
@@ -718,4 +724,36 @@ fn write(path: &Path, lock: &DirLock, state: &mut State) -> Result<(), Error> {
     private_file::write_locked(lock, path, &bytes, WriteMode::Replace)?;
     state.stamp = Stamp::of(path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rewrite that the file's stamp cannot see (same size, same inode, timestamps too
+    /// coarse to change) is still noticed: the header's generation is compared as well.
+    #[test]
+    fn a_rewrite_the_stamp_misses_is_caught_by_the_header() {
+        let dir = std::env::temp_dir().join(format!("hearth-stampmiss-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("v");
+        let source = || KeySource::RawKey(SecretBytes::from_slice(&[7; 32]));
+        let key: Key = "app::k".parse().unwrap();
+        let writer = EncryptedFileStore::open(&path, source()).unwrap();
+        writer.store(&key, &SecretBytes::from_slice(b"1")).unwrap();
+        let old = std::fs::read(&path).unwrap();
+        writer.store(&key, &SecretBytes::from_slice(b"2")).unwrap();
+        let reader = EncryptedFileStore::open(&path, source()).unwrap();
+        assert_eq!(
+            reader.retrieve(&key).unwrap().unwrap().expose_secret(),
+            b"2"
+        );
+        // The old copy written in place, and the reader's stamp made to match (as a
+        // file system with one-second timestamps and inode reuse would have it).
+        std::fs::write(&path, &old).unwrap();
+        reader.state().stamp = Stamp::of(&path).unwrap();
+        let err = reader.retrieve(&key).unwrap_err();
+        assert!(matches!(err, Error::RolledBack { .. }), "{err:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
