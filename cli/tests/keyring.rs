@@ -341,3 +341,33 @@ fn a_rolled_back_default_store_is_exit_5_until_reset() {
     assert!(stdout.trim_end().ends_with("fresh"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An app whose hybrid store exists, started while the login keyring is locked: every
+/// command says Locked (exit 6) and nothing is written anywhere, in particular no vault.
+#[test]
+fn a_locked_keyring_with_an_existing_hybrid_store_is_exit_6_and_writes_nothing() {
+    if !keyring_tools() {
+        return;
+    }
+    let dir = scratch("locked-existing");
+    let out = in_keyring_session(
+        &dir,
+        "printf s | \"$HEARTH\" secret set app::k || exit 10; \
+         secret-tool lock --collection=login >/dev/null 2>&1; \
+         before=$(find \"$HOME/data\" \"$HOME/config\" -type f -not -path '*/keyrings/*' | sort | xargs sha256sum); \
+         \"$HEARTH\" secret get --timeout 3 app::k; echo \"get=$?\"; \
+         printf t | \"$HEARTH\" secret set --timeout 3 app::k2; echo \"set=$?\"; \
+         \"$HEARTH\" secret list --timeout 3 app; echo \"list=$?\"; \
+         after=$(find \"$HOME/data\" \"$HOME/config\" -type f -not -path '*/keyrings/*' | sort | xargs sha256sum); \
+         [ \"$before\" = \"$after\" ] && echo unchanged; \
+         find \"$HOME\" -name vault.hearth | sed 's/^/vault: /'",
+    );
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    for step in ["get=6", "set=6", "list=6", "unchanged"] {
+        assert!(stdout.contains(step), "{step}: {stdout}\n{stderr}");
+    }
+    assert!(!stdout.contains("vault: "), "{stdout}");
+    assert!(stderr.contains("locked"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

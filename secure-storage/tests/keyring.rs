@@ -381,3 +381,69 @@ fn the_chain_reports_its_choice_and_migrate_moves_verified() {
     assert_eq!(store.clear(&ns).unwrap(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Two writers racing the counter, 100 rounds: after each round the copy of the file from
+/// just before the last write (and an older one) is restored, and every one is
+/// `RolledBack` — the counter was never lowered by a late, out-of-order recording.
+#[test]
+fn racing_writers_never_lower_the_rollback_counter() {
+    use hearth_secure_storage::HybridStore;
+    use std::sync::{Arc, Mutex};
+    let keyring = hybrid_keyring();
+    let dir = scratch("race");
+    let app = app("race");
+    let path = dir.join("hybrid.hearth");
+    drop(HybridStore::open(&app, &path, keyring.clone()).unwrap());
+    let gen_of = |bytes: &[u8]| u64::from_be_bytes(bytes[40..48].try_into().unwrap());
+    for round in 0..100 {
+        let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (app, path, keyring, seen) = (
+                    app.clone(),
+                    path.clone(),
+                    keyring.clone(),
+                    Arc::clone(&seen),
+                );
+                std::thread::spawn(move || {
+                    let store = HybridStore::open(&app, &path, keyring).unwrap();
+                    for i in 0..2 {
+                        store
+                            .store(
+                                &key(&app, &format!("w{w}")),
+                                &SecretBytes::from_slice(format!("{round}-{i}").as_bytes()),
+                            )
+                            .unwrap();
+                        seen.lock().unwrap().push(std::fs::read(&path).unwrap());
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let latest = std::fs::read(&path).unwrap();
+        let mut older: Vec<Vec<u8>> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| gen_of(b) < gen_of(&latest))
+            .cloned()
+            .collect();
+        older.sort_by_key(|b| std::cmp::Reverse(gen_of(b)));
+        assert!(!older.is_empty(), "round {round}: no older copy seen");
+        for copy in [&older[0], older.last().unwrap()] {
+            std::fs::write(&path, copy).unwrap();
+            let err = HybridStore::open(&app, &path, keyring.clone()).unwrap_err();
+            assert!(
+                matches!(err, Error::RolledBack { .. }),
+                "round {round}: a copy at write {} of {} opened: {err:?}",
+                gen_of(copy),
+                gen_of(&latest)
+            );
+        }
+        std::fs::write(&path, &latest).unwrap();
+    }
+    HybridStore::reset(&app, &path, keyring).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
