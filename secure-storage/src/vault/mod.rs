@@ -435,13 +435,20 @@ impl EncryptedFileStore {
 
     /// Re-reads the file if another handle or process replaced it since we last read it.
     fn refresh(&self, state: &mut State) -> Result<(), Error> {
+        self.refresh_with(state, false)
+    }
+
+    /// `refresh`; with `strict` (writers, under the lock) the header's (vault_id,
+    /// generation) must agree with the cache too, not only the file's stamp, which can
+    /// miss a same-size rewrite on a file system with coarse timestamps that reused the
+    /// inode. Reads keep the stamp alone (a stat, no open, on the hot path).
+    fn refresh_with(&self, state: &mut State, strict: bool) -> Result<(), Error> {
         let current = Stamp::of(&self.path)?;
-        // The stamp can miss a same-size rewrite on a file system with coarse timestamps
-        // that reused the inode: the header's (vault_id, generation) must agree too.
         if current.is_some()
             && current == state.stamp
-            && format::identity(&self.path)
-                == Some((state.header.vault_id, state.header.generation))
+            && (!strict
+                || format::identity(&self.path)
+                    == Some((state.header.vault_id, state.header.generation)))
         {
             return Ok(());
         }
@@ -483,7 +490,7 @@ impl EncryptedFileStore {
     ) -> Result<T, Error> {
         let lock = DirLock::acquire(&self.dir, self.options.lock_timeout)?;
         let mut state = self.state();
-        let on_disk = match self.refresh(&mut state) {
+        let on_disk = match self.refresh_with(&mut state, true) {
             Ok(()) => Some(state.header.generation),
             // Deleted underneath us: a write starts a new vault with the same key (unless
             // the guard knows the vault had been written: then this is a rollback).
@@ -731,7 +738,8 @@ mod tests {
     use super::*;
 
     /// A rewrite that the file's stamp cannot see (same size, same inode, timestamps too
-    /// coarse to change) is still noticed: the header's generation is compared as well.
+    /// coarse to change) is still noticed by a writer: the header's generation is
+    /// compared as well, under the lock.
     #[test]
     fn a_rewrite_the_stamp_misses_is_caught_by_the_header() {
         let dir = std::env::temp_dir().join(format!("hearth-stampmiss-{}", std::process::id()));
@@ -752,8 +760,13 @@ mod tests {
         // file system with one-second timestamps and inode reuse would have it).
         std::fs::write(&path, &old).unwrap();
         reader.state().stamp = Stamp::of(&path).unwrap();
-        let err = reader.retrieve(&key).unwrap_err();
+        // A write, under the lock, re-reads the header: it neither writes its stale
+        // cache over the file nor accepts the older copy.
+        let err = reader
+            .store(&key, &SecretBytes::from_slice(b"3"))
+            .unwrap_err();
         assert!(matches!(err, Error::RolledBack { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), old, "nothing was written");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
