@@ -8,6 +8,16 @@ mod native;
 mod secret_service;
 mod worker;
 
+#[cfg(not(target_os = "linux"))]
+use absent::keyutils;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    windows
+)))]
+use absent::native as platform;
 #[cfg(any(target_os = "macos", windows))]
 use native as platform;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
@@ -170,8 +180,8 @@ impl KeyringStore {
             });
         }
         match self.backend {
-            KeyringBackend::Native => native_call(|| platform::probe(self.timeout)),
-            KeyringBackend::Keyutils => keyutils_call(keyutils::probe),
+            KeyringBackend::Native => platform::probe(self.timeout),
+            KeyringBackend::Keyutils => keyutils::probe(),
         }
     }
 
@@ -182,8 +192,8 @@ impl KeyringStore {
         account: &str,
     ) -> Result<Option<SecretBytes>, Error> {
         match self.backend {
-            KeyringBackend::Native => native_call(|| platform::get(self.timeout, service, account)),
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::get(service, account)),
+            KeyringBackend::Native => platform::get(self.timeout, service, account),
+            KeyringBackend::Keyutils => keyutils::get(service, account),
         }
     }
 
@@ -199,28 +209,24 @@ impl KeyringStore {
             return Err(Error::TooLarge { limit });
         }
         match self.backend {
-            KeyringBackend::Native => {
-                native_call(|| platform::set(self.timeout, service, account, secret))
-            }
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::set(service, account, secret)),
+            KeyringBackend::Native => platform::set(self.timeout, service, account, secret),
+            KeyringBackend::Keyutils => keyutils::set(service, account, secret),
         }
     }
 
     /// Deletes the item (service, account); returns whether it existed.
     pub(crate) fn delete_raw(&self, service: &str, account: &str) -> Result<bool, Error> {
         match self.backend {
-            KeyringBackend::Native => {
-                native_call(|| platform::delete(self.timeout, service, account))
-            }
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::delete(service, account)),
+            KeyringBackend::Native => platform::delete(self.timeout, service, account),
+            KeyringBackend::Keyutils => keyutils::delete(service, account),
         }
     }
 
     /// Every account of `service`, as the store itself lists them.
     fn accounts(&self, service: &str) -> Result<Vec<String>, Error> {
         match self.backend {
-            KeyringBackend::Native => native_call(|| platform::accounts(self.timeout, service)),
-            KeyringBackend::Keyutils => keyutils_call(|| keyutils::accounts(service)),
+            KeyringBackend::Native => platform::accounts(self.timeout, service),
+            KeyringBackend::Keyutils => keyutils::accounts(service),
         }
     }
 }
@@ -232,46 +238,82 @@ fn split(key: &Key) -> (&str, &str) {
     (app, &text[app.len() + crate::SEPARATOR.len()..])
 }
 
-/// Runs a keyutils call, or says keyutils do not exist on this platform.
-#[cfg(target_os = "linux")]
-fn keyutils_call<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    f()
-}
-
+/// Backends that do not exist on this platform: every call says so.
 #[cfg(not(target_os = "linux"))]
-fn keyutils_call<T>(_: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    Err(Error::Unavailable {
-        backend: "keyutils",
-        reason: "kernel keyutils exist only on Linux".into(),
-    })
-}
+mod absent {
+    use hearth_token_guard::SecretBytes;
 
-/// Runs a call into the platform's own store, or says there is none here.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "macos",
-    windows
-))]
-fn native_call<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    f()
-}
+    use crate::Error;
 
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "macos",
-    windows
-)))]
-fn native_call<T>(_: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    Err(Error::Unavailable {
-        backend: KeyringBackend::Native.name(),
-        reason: "this platform has no OS keyring backend in Hearth; use the vault, or a \
-                 vault key wrapped by the host (Android Keystore, iOS Keychain)"
-            .into(),
-    })
+    fn unavailable<T>(backend: &'static str, reason: &str) -> Result<T, Error> {
+        Err(Error::Unavailable {
+            backend,
+            reason: reason.into(),
+        })
+    }
+
+    pub(super) mod keyutils {
+        use super::*;
+
+        const WHY: &str = "kernel keyutils exist only on Linux";
+
+        pub(in super::super) fn probe() -> Result<(), Error> {
+            unavailable("keyutils", WHY)
+        }
+        pub(in super::super) fn get(_: &str, _: &str) -> Result<Option<SecretBytes>, Error> {
+            unavailable("keyutils", WHY)
+        }
+        pub(in super::super) fn set(_: &str, _: &str, _: &SecretBytes) -> Result<(), Error> {
+            unavailable("keyutils", WHY)
+        }
+        pub(in super::super) fn delete(_: &str, _: &str) -> Result<bool, Error> {
+            unavailable("keyutils", WHY)
+        }
+        pub(in super::super) fn accounts(_: &str) -> Result<Vec<String>, Error> {
+            unavailable("keyutils", WHY)
+        }
+    }
+
+    #[cfg(not(any(
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "macos",
+        windows
+    )))]
+    pub(super) mod native {
+        use std::time::Duration;
+
+        use super::*;
+
+        const WHY: &str = "this platform has no OS keyring backend in Hearth; use the vault, \
+                           or a vault key wrapped by the host (Android Keystore, iOS Keychain)";
+        const NAME: &str = super::super::KeyringBackend::Native.name();
+
+        pub(in super::super) fn probe(_: Duration) -> Result<(), Error> {
+            unavailable(NAME, WHY)
+        }
+        pub(in super::super) fn get(
+            _: Duration,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<SecretBytes>, Error> {
+            unavailable(NAME, WHY)
+        }
+        pub(in super::super) fn set(
+            _: Duration,
+            _: &str,
+            _: &str,
+            _: &SecretBytes,
+        ) -> Result<(), Error> {
+            unavailable(NAME, WHY)
+        }
+        pub(in super::super) fn delete(_: Duration, _: &str, _: &str) -> Result<bool, Error> {
+            unavailable(NAME, WHY)
+        }
+        pub(in super::super) fn accounts(_: Duration, _: &str) -> Result<Vec<String>, Error> {
+            unavailable(NAME, WHY)
+        }
+    }
 }
 
 /// Why a backend cannot work in this sandbox, if it cannot.

@@ -50,6 +50,7 @@ fn env_dir(var: &str) -> Option<PathBuf> {
         .filter(|p| p.is_absolute())
 }
 
+#[cfg(not(windows))]
 fn home() -> Option<PathBuf> {
     env_dir("HOME")
 }

@@ -33,14 +33,14 @@ mod bearer;
 mod bytes;
 mod compare;
 mod error;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub mod private_file;
 mod random;
 mod redact;
 mod secret;
 #[cfg(feature = "serde")]
 pub mod serde_expose;
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod session_file;
 
 pub use bearer::MAX_BEARER_LEN;
@@ -54,7 +54,7 @@ pub use secret::{
     ClientSecret, ClientSecretKind, ExposeSecretBytes, IdToken, IdTokenKind, Kind, Password,
     PasswordKind, RefreshToken, RefreshTokenKind, Secret, SessionToken, SessionTokenKind,
 };
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 pub use session_file::SessionTokenFile;
 
 /// The crate's result type.
