@@ -447,3 +447,74 @@ fn racing_writers_never_lower_the_rollback_counter() {
     HybridStore::reset(&app, &path, keyring).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reads go through the item found last time (one round trip); another program deleting
+/// or replacing that item in between is still seen at once.
+#[test]
+fn a_remembered_item_changed_by_another_program_is_read_fresh() {
+    if !secret_service_available() {
+        return;
+    }
+    let store = KeyringStore::new(KeyringBackend::Native);
+    let app = app("fresh");
+    let k = key(&app, "srv::token");
+    let account = "srv::token";
+    store.store(&k, &SecretBytes::from_slice(b"mine")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            store.retrieve(&k).unwrap().unwrap().expose_secret(),
+            b"mine"
+        );
+    }
+    let secret_tool = |args: &[&str], stdin: &[u8]| {
+        use std::io::Write as _;
+        let mut child = Command::new("secret-tool")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("secret-tool (scripts/install-deps installs it)");
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        assert!(child.wait().unwrap().success(), "secret-tool {args:?}");
+    };
+    secret_tool(&["clear", "service", &app, "username", account], b"");
+    assert!(
+        store.retrieve(&k).unwrap().is_none(),
+        "a deleted item was read"
+    );
+    secret_tool(
+        &[
+            "store",
+            "--label=other",
+            "service",
+            &app,
+            "username",
+            account,
+            "target",
+            "default",
+        ],
+        b"theirs",
+    );
+    assert_eq!(
+        store.retrieve(&k).unwrap().unwrap().expose_secret(),
+        b"theirs"
+    );
+    secret_tool(
+        &[
+            "store",
+            "--label=other",
+            "service",
+            &app,
+            "username",
+            account,
+            "target",
+            "default",
+        ],
+        b"theirs-2",
+    );
+    assert_eq!(
+        store.retrieve(&k).unwrap().unwrap().expose_secret(),
+        b"theirs-2"
+    );
+    assert!(store.delete(&k).unwrap());
+    assert!(store.retrieve(&k).unwrap().is_none());
+}

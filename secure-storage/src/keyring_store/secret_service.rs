@@ -1,6 +1,7 @@
 //! The freedesktop Secret Service (gnome-keyring, KWallet, KeePassXC) through the
 //! `secret-service` crate, with **one D-Bus connection and one encrypted session per
-//! process**, kept by the backend's worker thread and reopened only after it fails.
+//! process**, kept by the backend's worker thread and reopened only after it fails. Items
+//! found are remembered, so a repeated read is one `GetSecret` round trip.
 //!
 //! keyring 3.6 opens a new connection and negotiates a new Diffie-Hellman session on every
 //! call (measured 8.3 ms per call in release builds here, seconds under valgrind); users of
@@ -24,11 +25,26 @@ use crate::Error;
 const BACKEND: &str = "secret-service";
 const TARGET: &str = "default";
 
-/// The worker's state: the open service (connection + session), if any.
+/// The worker's state: the open service (connection + session), if any, and the items it
+/// has found, so a repeated read is one D-Bus round trip (`GetSecret`) instead of two.
 #[derive(Default)]
 pub(super) struct Conn {
-    service: Option<SecretService<'static>>,
+    service: Option<Service>,
+    items: HashMap<(String, String), Item<'static>>,
 }
+
+/// An open service. Items borrow the service they came from, so to keep them between
+/// calls the service lives for the rest of the process (`Leaked`): one per connection,
+/// and a connection is replaced only after a transport failure (the daemon restarted).
+/// After [`MAX_LEAKED`] such replacements the worker stops caching items and owns its
+/// connection, so a daemon that keeps restarting cannot grow memory or threads.
+enum Service {
+    Leaked(&'static SecretService<'static>),
+    Owned(Box<SecretService<'static>>),
+}
+
+const MAX_LEAKED: usize = 4;
+static LEAKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn no_connection() -> Conn {
     Conn::default()
@@ -37,26 +53,71 @@ fn no_connection() -> Conn {
 static WORKER: Worker<Conn> = Worker::new(BACKEND, no_connection);
 
 impl Conn {
-    /// The open service, connecting first if there is none.
-    fn service(&mut self) -> Result<&SecretService<'static>, Error> {
+    /// Connects if there is no open service.
+    fn connect(&mut self) -> Result<(), Error> {
         if self.service.is_none() {
             let service = SecretService::connect(EncryptionType::Dh).map_err(map_error)?;
-            self.service = Some(service);
+            let leaked = LEAKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.service = Some(if leaked < MAX_LEAKED {
+                Service::Leaked(Box::leak(Box::new(service)))
+            } else {
+                Service::Owned(Box::new(service))
+            });
         }
-        Ok(self.service.as_ref().expect("just set"))
+        Ok(())
     }
 
-    /// Runs `f` with the service; a transport failure drops the connection, so the next
-    /// call reconnects (a restarted daemon, a closed bus).
+    /// Runs `f` with the service; a transport failure drops the connection (and the
+    /// items found through it), so the next call reconnects.
     fn with<T>(
         &mut self,
         f: impl FnOnce(&SecretService<'static>) -> Result<T, secret_service::Error>,
     ) -> Result<T, Error> {
-        let result = f(self.service()?);
+        self.connect()?;
+        let result = match self.service.as_ref() {
+            Some(Service::Leaked(ss)) => f(ss),
+            Some(Service::Owned(ss)) => f(ss),
+            None => return Err(map_error(secret_service::Error::Unavailable)),
+        };
         if let Err(secret_service::Error::Zbus(_) | secret_service::Error::ZbusFdo(_)) = &result {
             self.service = None;
+            self.items.clear();
         }
         result.map_err(map_error)
+    }
+
+    /// The service, when its items may be kept between calls.
+    fn lasting(&self) -> Option<&'static SecretService<'static>> {
+        match self.service {
+            Some(Service::Leaked(ss)) => Some(ss),
+            _ => None,
+        }
+    }
+
+    /// Reads (service, account): through the cached item when there is one (a stale one —
+    /// deleted, replaced, locked — is dropped and the search decides), else a search.
+    fn get(&mut self, service: &str, account: &str) -> Result<Option<SecretBytes>, Error> {
+        let id = (service.to_owned(), account.to_owned());
+        if let Some(item) = self.items.get(&id) {
+            if let Ok(secret) = item.get_secret() {
+                return Ok(Some(SecretBytes::new(secret)));
+            }
+            self.items.remove(&id);
+        }
+        self.connect()?;
+        if let Some(ss) = self.lasting() {
+            let found = self.with(|_| find(ss, service, account))?;
+            let Some(item) = found.into_iter().next() else {
+                return Ok(None);
+            };
+            let secret = self.with(|_| item.get_secret())?;
+            self.items.insert(id, item);
+            return Ok(Some(SecretBytes::new(secret)));
+        }
+        self.with(|ss| match find(ss, service, account)?.first() {
+            Some(item) => Ok(Some(SecretBytes::new(item.get_secret()?))),
+            None => Ok(None),
+        })
     }
 }
 
@@ -87,12 +148,7 @@ pub(super) fn get(
     account: &str,
 ) -> Result<Option<SecretBytes>, Error> {
     let (service, account) = (service.to_owned(), account.to_owned());
-    WORKER.call(timeout, move |conn| {
-        conn.with(|ss| match find(ss, &service, &account)?.first() {
-            Some(item) => Ok(Some(SecretBytes::new(item.get_secret()?))),
-            None => Ok(None),
-        })
-    })
+    WORKER.call(timeout, move |conn| conn.get(&service, &account))
 }
 
 pub(super) fn set(
@@ -103,6 +159,7 @@ pub(super) fn set(
 ) -> Result<(), Error> {
     let (service, account, secret) = (service.to_owned(), account.to_owned(), secret.clone());
     WORKER.call(timeout, move |conn| {
+        conn.items.remove(&(service.clone(), account.clone()));
         conn.with(|ss| {
             let collection = ss.get_default_collection()?;
             if collection.is_locked()? {
@@ -135,6 +192,7 @@ pub(super) fn set(
 pub(super) fn delete(timeout: Duration, service: &str, account: &str) -> Result<bool, Error> {
     let (service, account) = (service.to_owned(), account.to_owned());
     WORKER.call(timeout, move |conn| {
+        conn.items.remove(&(service.clone(), account.clone()));
         conn.with(|ss| {
             let items = find(ss, &service, &account)?;
             for item in &items {
