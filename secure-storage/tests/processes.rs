@@ -34,7 +34,12 @@ fn main() {
         child(&spec);
         return;
     }
-    let tests: [libtest::Check<'_, ()>; 2] = [
+    #[cfg(feature = "keyring")]
+    if let Ok(spec) = std::env::var(hybrid_race::CHILD_ENV) {
+        hybrid_race::child(&spec);
+        return;
+    }
+    let tests: &[libtest::Check<'_, ()>] = &[
         (
             "writers_killed_mid_write_lose_only_the_unfinished_write",
             killed_writers,
@@ -43,8 +48,13 @@ fn main() {
             "two_processes_writing_1000_keys_each_lose_nothing",
             two_writers,
         ),
+        #[cfg(feature = "keyring")]
+        (
+            "two_processes_racing_the_hybrid_counter_never_lower_it",
+            hybrid_race::check,
+        ),
     ];
-    let failed = libtest::run(&tests, &());
+    let failed = libtest::run(tests, &());
     if failed > 0 {
         std::process::exit(101);
     }
@@ -223,4 +233,97 @@ fn two_writers(_: &()) {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two processes writing one hybrid store at once, 100 rounds: each child copies the file
+/// after each of its writes; then the newest copy older than the final file, and the
+/// oldest, are restored in turn, and each must be `RolledBack` — the keyring's counter was
+/// never lowered by a late, out-of-order recording from the other process. On the Secret
+/// Service when a session bus is there (scripts/with-keyring), else kernel keyutils.
+#[cfg(feature = "keyring")]
+mod hybrid_race {
+    use super::*;
+    use hearth_secure_storage::{Error, HybridStore, KeyringBackend, KeyringStore};
+
+    pub(super) const CHILD_ENV: &str = "HEARTH_HYBRID_RACE_CHILD";
+
+    fn keyring() -> KeyringStore {
+        let backend = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+            KeyringBackend::Native
+        } else {
+            KeyringBackend::Keyutils
+        };
+        KeyringStore::new(backend).with_timeout(PATIENCE)
+    }
+
+    /// Child: `app|vault|writer|snapshots dir`.
+    pub(super) fn child(spec: &str) {
+        let parts: Vec<&str> = spec.split('|').collect();
+        let [app, vault, writer, snaps] = parts[..] else {
+            panic!("bad child spec");
+        };
+        let store = HybridStore::open(app, vault, keyring()).unwrap();
+        for i in 0..2 {
+            let key: Key = format!("{app}::w{writer}").parse().unwrap();
+            store
+                .store(&key, &SecretBytes::from_slice(format!("{i}").as_bytes()))
+                .unwrap();
+            let copy = std::fs::read(vault).unwrap();
+            std::fs::write(format!("{snaps}/{writer}-{i}"), copy).unwrap();
+        }
+    }
+
+    fn generation(bytes: &[u8]) -> u64 {
+        u64::from_be_bytes(bytes[40..48].try_into().unwrap())
+    }
+
+    pub(super) fn check(_: &()) {
+        let dir = scratch("hybrid-race");
+        std::fs::create_dir_all(&dir).unwrap();
+        let app = format!("race-{}", std::process::id());
+        let vault = dir.join("hybrid.hearth");
+        drop(HybridStore::open(&app, &vault, keyring()).unwrap());
+        for round in 0..100 {
+            let snaps = dir.join(format!("snaps-{round}"));
+            std::fs::create_dir_all(&snaps).unwrap();
+            let mut children: Vec<Writer> = (0..2)
+                .map(|w| {
+                    let spec = format!("{app}|{}|{w}|{}", vault.display(), snaps.display());
+                    Writer(
+                        Command::new(std::env::current_exe().unwrap())
+                            .env(CHILD_ENV, spec)
+                            .spawn()
+                            .unwrap(),
+                    )
+                })
+                .collect();
+            for c in &mut children {
+                assert!(
+                    wait(c, PATIENCE).success(),
+                    "round {round}: a writer failed"
+                );
+            }
+            let latest = std::fs::read(&vault).unwrap();
+            let mut older: Vec<Vec<u8>> = std::fs::read_dir(&snaps)
+                .unwrap()
+                .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+                .filter(|b| generation(b) < generation(&latest))
+                .collect();
+            older.sort_by_key(|b| std::cmp::Reverse(generation(b)));
+            assert!(!older.is_empty(), "round {round}: no older copy");
+            for copy in [&older[0], &older[older.len() - 1]] {
+                std::fs::write(&vault, copy).unwrap();
+                let err = HybridStore::open(&app, &vault, keyring()).unwrap_err();
+                assert!(
+                    matches!(err, Error::RolledBack { .. }),
+                    "round {round}: the copy at write {} of {} opened: {err:?}",
+                    generation(copy),
+                    generation(&latest)
+                );
+            }
+            std::fs::write(&vault, &latest).unwrap();
+        }
+        HybridStore::reset(&app, &vault, keyring()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
