@@ -53,7 +53,8 @@ const LOCK_POLL: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteMode {
-    /// Fail with [`Error::AlreadyExists`]; the existing file is untouched.
+    /// Fail with [`Error::AlreadyExists`](crate::Error::AlreadyExists); the existing file is
+    /// untouched.
     CreateNew,
     /// Atomically replace it.
     Replace,
