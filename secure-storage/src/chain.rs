@@ -163,21 +163,6 @@ impl Storage {
         }
     }
 
-    /// Parses the bytes of a marker file into the backend it records, `None` if they are
-    /// not exactly a marker (`hearth-backend 1`, then a name of `[a-z0-9-]`, each line
-    /// ending in `\n`). [`build`](Self::build) treats such a file as [`Error::Corrupt`].
-    ///
-    /// ```
-    /// use hearth_secure_storage::Storage;
-    ///
-    /// assert_eq!(Storage::parse_marker(b"hearth-backend 1\nhybrid\n"), Some("hybrid"));
-    /// assert_eq!(Storage::parse_marker(b"hybrid\n"), None);
-    /// ```
-    #[must_use]
-    pub fn parse_marker(bytes: &[u8]) -> Option<&str> {
-        marker::parse(bytes)
-    }
-
     /// The backend recorded for this chain's app, if one was (`"hybrid"`, `"vault"`, ...).
     ///
     /// Errors: the marker exists but cannot be read or was not written by Hearth

@@ -62,6 +62,7 @@ pub use hybrid::HybridStore;
 pub use key::{Key, KeyBuilder, MAX_KEY_LEN, MAX_PART_LEN, Namespace, SEPARATOR};
 #[cfg(feature = "keyring")]
 pub use keyring_store::{KeyringBackend, KeyringStore};
+pub use marker::parse_backend_marker;
 pub use memory::MemoryStore;
 pub use migrate::migrate;
 pub use paths::{default_key_file, default_vault_path};

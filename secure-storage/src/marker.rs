@@ -4,14 +4,34 @@
 //! (`[a-z0-9-]`, 1-32 characters), each ending in `\n`. Anything else is
 //! [`Error::Corrupt`]: an unreadable choice is never taken as "no choice yet".
 
+#[cfg(feature = "keyring")]
 use std::path::Path;
 
+#[cfg(feature = "keyring")]
 use hearth_token_guard::private_file::{self, WriteMode};
 
+#[cfg(feature = "keyring")]
 use crate::Error;
 
 const HEADER: &str = "hearth-backend 1\n";
+#[cfg(feature = "keyring")]
 const MAX_LEN: usize = 64;
+
+/// Parses the bytes of a fallback chain's marker file into the backend it records, `None`
+/// if they are not exactly a marker (`hearth-backend 1`, then a name of `[a-z0-9-]`, 1-32
+/// characters, each line ending in `\n`). The chain treats such a file as
+/// [`Error::Corrupt`](crate::Error::Corrupt), never as "no choice yet".
+///
+/// ```
+/// use hearth_secure_storage::parse_backend_marker;
+///
+/// assert_eq!(parse_backend_marker(b"hearth-backend 1\nhybrid\n"), Some("hybrid"));
+/// assert_eq!(parse_backend_marker(b"hybrid\n"), None);
+/// ```
+#[must_use]
+pub fn parse_backend_marker(bytes: &[u8]) -> Option<&str> {
+    parse(bytes)
+}
 
 /// Parses a marker's bytes into the backend name.
 pub(crate) fn parse(bytes: &[u8]) -> Option<&str> {
@@ -25,6 +45,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<&str> {
 }
 
 /// The recorded backend, `None` if there is no marker.
+#[cfg(feature = "keyring")]
 pub(crate) fn read(path: &Path) -> Result<Option<String>, Error> {
     let bytes = match private_file::read(path, MAX_LEN) {
         Ok(bytes) => bytes,
@@ -38,6 +59,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<String>, Error> {
 }
 
 /// Records `backend` (0600 in a 0700 directory, atomically).
+#[cfg(feature = "keyring")]
 pub(crate) fn write(path: &Path, backend: &str) -> Result<(), Error> {
     let text = format!("{HEADER}{backend}\n");
     debug_assert!(parse(text.as_bytes()).is_some());
@@ -45,6 +67,7 @@ pub(crate) fn write(path: &Path, backend: &str) -> Result<(), Error> {
     Ok(())
 }
 
+#[cfg(feature = "keyring")]
 fn corrupt(path: &Path) -> Error {
     Error::Corrupt {
         path: path.into(),
@@ -79,6 +102,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "keyring")]
     fn a_written_marker_reads_back_private() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = std::env::temp_dir().join(format!("hearth-marker-{}", std::process::id()));

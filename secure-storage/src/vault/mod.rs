@@ -13,6 +13,7 @@ use hearth_token_guard::SecretBytes;
 use hearth_token_guard::private_file::{self, DirLock, WriteMode};
 use ring::rand::{SecureRandom, SystemRandom};
 
+#[cfg(feature = "keyring")]
 pub(crate) use format::MAX_FILE_LEN;
 pub use format::{MAX_SECRET_LEN, VaultInfo, inspect};
 pub use keys::{Argon2Params, KEY_LEN, KeySource};
@@ -226,12 +227,14 @@ impl EncryptedFileStore {
     }
 
     /// The same store with `guard` around every write.
+    #[cfg(feature = "keyring")]
     pub(crate) fn with_guard(mut self, guard: Box<dyn WriteGuard>) -> Self {
         self.guard = Some(guard);
         self
     }
 
     /// The lock timeout of this handle.
+    #[cfg(feature = "keyring")]
     pub(crate) fn lock_timeout(&self) -> Duration {
         self.options.lock_timeout
     }
