@@ -174,6 +174,11 @@ impl Storage {
     /// Records `backend` as this app's choice (after a [`migrate`](crate::migrate) to
     /// it): the next [`build`](Self::build) uses only that backend.
     pub fn record(&self, backend: &str) -> Result<(), Error> {
+        if !self.links.iter().any(|l| self.link_name(l) == backend) {
+            return Err(Error::InvalidArgument {
+                reason: "the backend to record is not one of this chain's links",
+            });
+        }
         marker::write(&self.marker_path()?, backend)
     }
 

@@ -164,6 +164,11 @@ impl HybridStore {
         create: bool,
     ) -> Result<Self, Error> {
         Namespace::app(app)?;
+        if create && let Some(dir) = vault_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The directory first, so the path is canonicalised the same way now as on
+            // every later open (a symlinked ancestor resolves only once it exists).
+            hearth_token_guard::private_file::ensure_private_dir(dir)?;
+        }
         let path = canonical(&vault_path);
         let item = Item {
             keyring: keyring.clone(),

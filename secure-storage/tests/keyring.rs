@@ -518,3 +518,35 @@ fn a_remembered_item_changed_by_another_program_is_read_fresh() {
     assert!(store.delete(&k).unwrap());
     assert!(store.retrieve(&k).unwrap().is_none());
 }
+
+/// A vault path under a symlinked ancestor that does not exist yet names the same keyring
+/// item on first use as on every later open (the secrets stay reachable).
+#[test]
+fn a_first_use_under_a_symlinked_ancestor_reopens_the_same_vault() {
+    use hearth_secure_storage::HybridStore;
+    let keyring = hybrid_keyring();
+    let dir = scratch("symlinked");
+    let real = dir.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, dir.join("link")).unwrap();
+    let app = app("symlinked");
+    let path = dir.join("link/app-data/hybrid.hearth");
+    let store = HybridStore::open(&app, &path, keyring.clone()).unwrap();
+    store
+        .store(&key(&app, "t"), &SecretBytes::from_slice(b"kept"))
+        .unwrap();
+    drop(store);
+    for spelling in [path.clone(), real.join("app-data/hybrid.hearth")] {
+        let again = HybridStore::open(&app, &spelling, keyring.clone()).unwrap();
+        assert_eq!(
+            again
+                .retrieve(&key(&app, "t"))
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            b"kept"
+        );
+    }
+    HybridStore::reset(&app, &path, keyring).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
