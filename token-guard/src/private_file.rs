@@ -60,6 +60,30 @@ pub enum WriteMode {
     Replace,
 }
 
+/// Waits at most `timeout` for an exclusive lock on `file` (which guards `dir`), polling.
+fn lock_within(
+    file: &std::fs::File,
+    dir: &std::path::Path,
+    timeout: Duration,
+) -> Result<(), crate::Error> {
+    let start = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(crate::Error::LockTimeout {
+                    path: dir.into(),
+                    waited: start.elapsed(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(crate::Error::io(dir, e)),
+        }
+    }
+}
+
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

@@ -1,16 +1,16 @@
 //! Unix: `O_NOFOLLOW`, explicit modes, owner checks, a lock on the directory itself.
 
-use std::fs::{self, DirBuilder, File, TryLockError};
+use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use rustix::fs::{Mode, OFlags};
 use zeroize::Zeroizing;
 
-use super::{LOCK_POLL, LOCK_TIMEOUT, WriteMode};
+use super::{LOCK_TIMEOUT, WriteMode, lock_within};
 use crate::Error;
 
 /// Writes `contents` to `path` atomically and durably, mode `0600`, in a private directory.
@@ -135,27 +135,11 @@ impl DirLock {
         };
         ensure_private_dir(dir)?;
         let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(Self {
-                        file,
-                        dir: dir.to_path_buf(),
-                    });
-                }
-                Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::LockTimeout {
-                        path: dir.into(),
-                        waited: start.elapsed(),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::io(dir, e)),
-            }
-        }
+        lock_within(&file, dir, timeout)?;
+        Ok(Self {
+            file,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The locked directory.

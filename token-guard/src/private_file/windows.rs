@@ -1,15 +1,15 @@
 //! Windows: the standard library's calls only (no `unsafe`); see the module docs for what
 //! that gives and what it leaves to the directory's inherited ACL.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use super::{LOCK_POLL, LOCK_TIMEOUT, WriteMode};
+use super::{LOCK_TIMEOUT, WriteMode, lock_within};
 use crate::Error;
 
 const LOCK_FILE: &str = ".hearth.lock";
@@ -94,27 +94,11 @@ impl DirLock {
             .truncate(false)
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
-        let start = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(Self {
-                        _file: file,
-                        dir: dir.to_path_buf(),
-                    });
-                }
-                Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(Error::LockTimeout {
-                        path: dir.into(),
-                        waited: start.elapsed(),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(Error::io(dir, e)),
-            }
-        }
+        lock_within(&file, dir, timeout)?;
+        Ok(Self {
+            _file: file,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The locked directory.
