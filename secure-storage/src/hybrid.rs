@@ -175,7 +175,7 @@ impl HybridStore {
             app: app.to_owned(),
             account: item_account(&path),
         };
-        let dir = parent(&path);
+        let dir = crate::vault::dir_of(&path);
         let (key, counter) = match item.read()? {
             Some(found) => found,
             None if !create => {
@@ -264,7 +264,7 @@ impl HybridStore {
     ) -> Result<(bool, bool), Error> {
         Namespace::app(app)?;
         let path = canonical(&vault_path.into());
-        let dir = parent(&path);
+        let dir = crate::vault::dir_of(&path);
         let file = if dir.exists() {
             let _lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
             match std::fs::remove_file(&path) {
@@ -317,13 +317,6 @@ fn canonical(path: &Path) -> PathBuf {
             Err(_) => abs,
         },
         _ => abs,
-    }
-}
-
-fn parent(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 

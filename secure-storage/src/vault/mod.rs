@@ -196,10 +196,7 @@ impl EncryptedFileStore {
         options: VaultOptions,
     ) -> Result<Self, Error> {
         let path = path.into();
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = dir_of(&path);
         // The directory must be private too: anyone who can write to it could swap files.
         private_file::ensure_private_dir(&dir)?;
         let material = source.material()?;
@@ -280,10 +277,7 @@ impl EncryptedFileStore {
         let Some((bytes, stamp)) = read_file(&path)? else {
             return Err(Error::NotFound { path });
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = dir_of(&path);
         // The file exists, so its directory does: this only checks it.
         private_file::ensure_private_dir(&dir)?;
         let material = source.existing_material()?;
@@ -643,6 +637,14 @@ fn read_file(path: &Path) -> Result<Option<FileRead>, Error> {
         Ok(b) => Ok(Some((b, None))),
         Err(hearth_token_guard::Error::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub(crate) fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
