@@ -150,9 +150,21 @@ pub enum Error {
     },
 
     /// The backend cannot be used here (no D-Bus session, no keyring daemon, a sandbox, a
-    /// platform failure); `reason` is the platform's own message.
+    /// platform without one); `reason` is the platform's own message.
     #[error("the {backend} keyring is unavailable: {reason}")]
     Unavailable {
+        /// Which backend.
+        backend: &'static str,
+        /// What the platform said.
+        reason: String,
+    },
+
+    /// The OS keyring exists and answered, but with an error Hearth cannot classify (a
+    /// D-Bus error from the daemon, a platform failure, a panic in its client). Unlike
+    /// [`Unavailable`](Error::Unavailable) this is never a reason for a fallback chain to
+    /// choose another backend: retry, or report it.
+    #[error("the {backend} keyring failed: {reason}")]
+    BackendFailed {
         /// Which backend.
         backend: &'static str,
         /// What the platform said.

@@ -60,28 +60,50 @@ impl Item {
         let Some(item) = self.keyring.get_raw(&self.app, &self.account)? else {
             return Ok(None);
         };
-        let bytes = item.expose_secret();
-        if bytes.len() != ITEM_LEN {
-            return Err(Error::Unavailable {
+        parse_item(&item)
+            .map(Some)
+            .ok_or_else(|| Error::BackendFailed {
                 backend: self.keyring.backend().name(),
                 reason: "the vault key item holds something else".into(),
-            });
-        }
-        let mut counter = [0u8; 8];
-        counter.copy_from_slice(&bytes[KEY_LEN..]);
-        Ok(Some((
-            SecretBytes::from_slice(&bytes[..KEY_LEN]),
-            u64::from_be_bytes(counter),
-        )))
+            })
     }
 
     fn write(&self, key: &SecretBytes, counter: u64) -> Result<(), Error> {
-        let mut item = zeroize::Zeroizing::new(Vec::with_capacity(ITEM_LEN));
-        item.extend_from_slice(key.expose_secret());
-        item.extend_from_slice(&counter.to_be_bytes());
         self.keyring
-            .set_raw(&self.app, &self.account, &SecretBytes::from_slice(&item))
+            .set_raw(&self.app, &self.account, &item_bytes(key, counter))
     }
+
+    /// Raises the item's counter to `committed`, never lowering it: the comparison and the
+    /// write are one keyring call, so a write that outlives its timeout compares with the
+    /// counter it finds when it runs — a newer writer's higher counter stays.
+    fn raise(&self, committed: u64) -> Result<(), Error> {
+        self.keyring
+            .update_raw(&self.app, &self.account, move |current| {
+                let (key, counter) = parse_item(current.as_ref()?)?;
+                (committed > counter).then(|| item_bytes(&key, committed))
+            })
+    }
+}
+
+/// The key and the counter of an item's bytes.
+fn parse_item(item: &SecretBytes) -> Option<(SecretBytes, u64)> {
+    let bytes = item.expose_secret();
+    if bytes.len() != ITEM_LEN {
+        return None;
+    }
+    let mut counter = [0u8; 8];
+    counter.copy_from_slice(&bytes[KEY_LEN..]);
+    Some((
+        SecretBytes::from_slice(&bytes[..KEY_LEN]),
+        u64::from_be_bytes(counter),
+    ))
+}
+
+fn item_bytes(key: &SecretBytes, counter: u64) -> SecretBytes {
+    let mut item = zeroize::Zeroizing::new(Vec::with_capacity(ITEM_LEN));
+    item.extend_from_slice(key.expose_secret());
+    item.extend_from_slice(&counter.to_be_bytes());
+    SecretBytes::from_slice(&item)
 }
 
 /// The rollback check around every vault write, run under the vault's lock.
@@ -112,11 +134,7 @@ impl WriteGuard for CounterGuard {
     fn after(&self, committed: u64) {
         // The data is committed whatever happens here. If the keyring does not take the
         // new counter now, it lags until the next write or open records it.
-        if let Ok(Some((key, counter))) = self.item.read()
-            && committed > counter
-        {
-            let _ = self.item.write(&key, committed);
-        }
+        let _ = self.item.raise(committed);
     }
 }
 
@@ -228,12 +246,7 @@ impl HybridStore {
         if generation > counter && create {
             // A write whose counter did not reach the keyring: catch up, under the lock.
             let _lock = DirLock::acquire(&dir, vault.lock_timeout())?;
-            let generation = vault.generation()?;
-            if let Some((key, counter)) = item.read()?
-                && generation > counter
-            {
-                item.write(&key, generation)?;
-            }
+            item.raise(vault.generation()?)?;
         }
         let guard = CounterGuard {
             item,

@@ -214,6 +214,25 @@ impl KeyringStore {
         }
     }
 
+    /// Reads the item (service, account) and writes what `f` makes of it (`None`: leave
+    /// it), in **one** call of the backend's worker: nothing of this process runs between
+    /// the read and the write, and a call that outlives its timeout still decides on the
+    /// value it reads when it finally runs, not on one read before.
+    pub(crate) fn update_raw(
+        &self,
+        service: &str,
+        account: &str,
+        f: impl FnOnce(Option<SecretBytes>) -> Option<SecretBytes> + Send + 'static,
+    ) -> Result<(), Error> {
+        match self.backend {
+            KeyringBackend::Native => platform::update(self.timeout, service, account, f),
+            KeyringBackend::Keyutils => match f(keyutils::get(service, account)?) {
+                Some(new) => self.set_raw(service, account, &new),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// Deletes the item (service, account); returns whether it existed.
     pub(crate) fn delete_raw(&self, service: &str, account: &str) -> Result<bool, Error> {
         match self.backend {
@@ -304,6 +323,14 @@ mod absent {
             _: &str,
             _: &str,
             _: &SecretBytes,
+        ) -> Result<(), Error> {
+            unavailable(NAME, WHY)
+        }
+        pub(in super::super) fn update(
+            _: Duration,
+            _: &str,
+            _: &str,
+            _: impl FnOnce(Option<SecretBytes>) -> Option<SecretBytes>,
         ) -> Result<(), Error> {
             unavailable(NAME, WHY)
         }

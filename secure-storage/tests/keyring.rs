@@ -550,3 +550,65 @@ fn a_first_use_under_a_symlinked_ancestor_reopens_the_same_vault() {
     HybridStore::reset(&app, &path, keyring).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A first use whose hybrid key item answers with something Hearth did not write is an
+/// error the caller sees, not "no keyring here": the chain does not fall back to the
+/// key-file vault, and nothing is written anywhere.
+#[test]
+fn an_unrecognised_keyring_answer_is_never_a_reason_to_fall_back() {
+    use hearth_secure_storage::{KeySource, Storage};
+    if !secret_service_available() {
+        return;
+    }
+    let dir = scratch("foreign");
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = app("foreign");
+    let vault = std::fs::canonicalize(&dir).unwrap().join("h.hearth");
+    let digest = ring::digest::digest(&ring::digest::SHA256, vault.as_os_str().as_encoded_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let account = format!(":hearth-vault:{hex}");
+    let mut child = Command::new("secret-tool")
+        .args([
+            "store",
+            "--label=foreign",
+            "service",
+            &app,
+            "username",
+            &account,
+        ])
+        .args(["target", "default"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("secret-tool (scripts/install-deps installs it)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"not a vault key")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let chain = Storage::for_app(&app)
+        .with_marker(dir.join("backend"))
+        .prefer_hybrid(Some(vault.clone()))
+        .fallback_vault(Some(dir.join("v")), Some(KeySource::KeyFile(dir.join("k"))));
+    let err = chain.build().err().expect("the chain fell back");
+    assert!(matches!(err, Error::BackendFailed { .. }), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "written on a failed first use: {left:?}");
+
+    let cleared = Command::new("secret-tool")
+        .args(["clear", "service", &app, "username", &account])
+        .status()
+        .unwrap();
+    assert!(cleared.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

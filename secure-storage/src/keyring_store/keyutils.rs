@@ -59,7 +59,7 @@ pub(super) fn get(service: &str, account: &str) -> Result<Option<SecretBytes>, E
     let payload = zeroize::Zeroizing::new(key.read_to_vec().map_err(map_error)?);
     match payload.split_first() {
         Some((&FORMAT_V1, secret)) => Ok(Some(SecretBytes::from_slice(secret))),
-        _ => Err(Error::Unavailable {
+        _ => Err(Error::BackendFailed {
             backend: BACKEND.name(),
             reason: "a key with Hearth's name holds data Hearth did not write".into(),
         }),
@@ -89,7 +89,12 @@ fn map_error(e: KeyError) -> Error {
         KeyError::QuotaExceeded => Error::QuotaExceeded {
             backend: BACKEND.name(),
         },
-        other => Error::Unavailable {
+        // Refused outright: containers and sandboxes deny the keyring calls.
+        other @ (KeyError::AccessDenied | KeyError::OperationNotSupported) => Error::Unavailable {
+            backend: BACKEND.name(),
+            reason: describe(&other).into(),
+        },
+        other => Error::BackendFailed {
             backend: BACKEND.name(),
             reason: describe(&other).into(),
         },

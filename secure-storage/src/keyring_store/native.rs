@@ -53,7 +53,7 @@ fn read_index(service: &str) -> Result<Vec<String>, Error> {
     let Some(bytes) = get_now(service, INDEX_ACCOUNT)? else {
         return Ok(Vec::new());
     };
-    let text = std::str::from_utf8(bytes.expose_secret()).map_err(|_| Error::Unavailable {
+    let text = std::str::from_utf8(bytes.expose_secret()).map_err(|_| Error::BackendFailed {
         backend: BACKEND,
         reason: "the key index item is not UTF-8: it was not written by Hearth".into(),
     })?;
@@ -91,19 +91,35 @@ pub(super) fn set(
     secret: &SecretBytes,
 ) -> Result<(), Error> {
     let (service, account, secret) = (service.to_owned(), account.to_owned(), secret.clone());
-    WORKER.call(timeout, move |()| {
-        // Index first: an index entry without an item is dropped by `accounts`, an item
-        // without an index entry would be invisible to list and clear.
-        if !is_own(&account) {
-            let mut index = read_index(&service)?;
-            if !index.contains(&account) {
-                index.push(account.clone());
-                index.sort();
-                write_index(&service, &index)?;
-            }
-        }
-        set_now(&service, &account, secret.expose_secret())
+    WORKER.call(timeout, move |()| set_indexed(&service, &account, &secret))
+}
+
+pub(super) fn update(
+    timeout: Duration,
+    service: &str,
+    account: &str,
+    f: impl FnOnce(Option<SecretBytes>) -> Option<SecretBytes> + Send + 'static,
+) -> Result<(), Error> {
+    let (service, account) = (service.to_owned(), account.to_owned());
+    WORKER.call(timeout, move |()| match f(get_now(&service, &account)?) {
+        Some(new) => set_indexed(&service, &account, &new),
+        None => Ok(()),
     })
+}
+
+/// Writes the item, entering it in the app's index first: an index entry without an item
+/// is dropped by `accounts`, an item without an index entry would be invisible to list and
+/// clear.
+fn set_indexed(service: &str, account: &str, secret: &SecretBytes) -> Result<(), Error> {
+    if !is_own(account) {
+        let mut index = read_index(service)?;
+        if !index.iter().any(|a| a == account) {
+            index.push(account.to_owned());
+            index.sort();
+            write_index(service, &index)?;
+        }
+    }
+    set_now(service, account, secret.expose_secret())
 }
 
 pub(super) fn delete(timeout: Duration, service: &str, account: &str) -> Result<bool, Error> {
@@ -157,7 +173,9 @@ fn map_error(e: keyring::Error) -> Error {
         keyring::Error::Invalid(..) => Error::InvalidKey {
             reason: "key rejected by this OS keyring",
         },
-        other => Error::Unavailable {
+        // The platform's store answered with a failure (macOS: a cancelled prompt
+        // included): it exists, so this is never a reason to choose another backend.
+        other => Error::BackendFailed {
             backend: BACKEND,
             reason: other.to_string(),
         },

@@ -56,7 +56,7 @@ impl Conn {
     /// Connects if there is no open service.
     fn connect(&mut self) -> Result<(), Error> {
         if self.service.is_none() {
-            let service = SecretService::connect(EncryptionType::Dh).map_err(map_error)?;
+            let service = SecretService::connect(EncryptionType::Dh).map_err(map_connect_error)?;
             let leaked = LEAKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.service = Some(if leaked < MAX_LEAKED {
                 Service::Leaked(Box::leak(Box::new(service)))
@@ -119,6 +119,37 @@ impl Conn {
             None => Ok(None),
         })
     }
+
+    /// Writes (service, account): replaces the secret of the existing item, removing
+    /// duplicates that concurrent creators left, or creates the item.
+    fn set(&mut self, service: &str, account: &str, secret: &SecretBytes) -> Result<(), Error> {
+        self.items.remove(&(service.to_owned(), account.to_owned()));
+        self.with(|ss| {
+            let collection = ss.get_default_collection()?;
+            if collection.is_locked()? {
+                return Err(secret_service::Error::Locked);
+            }
+            let existing = find(ss, service, account)?;
+            if let Some((first, extra)) = existing.split_first() {
+                first.set_secret(secret.expose_secret(), "application/octet-stream")?;
+                for item in extra {
+                    item.delete()?;
+                }
+                return Ok(());
+            }
+            let mut attrs = attributes(service, account);
+            attrs.insert("application", "hearth");
+            let label = format!("{account}@{service} (Hearth)");
+            collection.create_item(
+                &label,
+                attrs,
+                secret.expose_secret(),
+                true, // replace an item with the same attributes: concurrent creators
+                "application/octet-stream",
+            )?;
+            Ok(())
+        })
+    }
 }
 
 fn attributes<'a>(service: &'a str, account: &'a str) -> HashMap<&'a str, &'a str> {
@@ -158,35 +189,23 @@ pub(super) fn set(
     secret: &SecretBytes,
 ) -> Result<(), Error> {
     let (service, account, secret) = (service.to_owned(), account.to_owned(), secret.clone());
-    WORKER.call(timeout, move |conn| {
-        conn.items.remove(&(service.clone(), account.clone()));
-        conn.with(|ss| {
-            let collection = ss.get_default_collection()?;
-            if collection.is_locked()? {
-                return Err(secret_service::Error::Locked);
-            }
-            let existing = find(ss, &service, &account)?;
-            if let Some((first, extra)) = existing.split_first() {
-                first.set_secret(secret.expose_secret(), "application/octet-stream")?;
-                // Duplicates (two writers that both created the item): keep one.
-                for item in extra {
-                    item.delete()?;
-                }
-                return Ok(());
-            }
-            let mut attrs = attributes(&service, &account);
-            attrs.insert("application", "hearth");
-            let label = format!("{account}@{service} (Hearth)");
-            collection.create_item(
-                &label,
-                attrs,
-                secret.expose_secret(),
-                true, // replace an item with the same attributes: concurrent creators
-                "application/octet-stream",
-            )?;
-            Ok(())
-        })
-    })
+    WORKER.call(timeout, move |conn| conn.set(&service, &account, &secret))
+}
+
+pub(super) fn update(
+    timeout: Duration,
+    service: &str,
+    account: &str,
+    f: impl FnOnce(Option<SecretBytes>) -> Option<SecretBytes> + Send + 'static,
+) -> Result<(), Error> {
+    let (service, account) = (service.to_owned(), account.to_owned());
+    WORKER.call(
+        timeout,
+        move |conn| match f(conn.get(&service, &account)?) {
+            Some(new) => conn.set(&service, &account, &new),
+            None => Ok(()),
+        },
+    )
 }
 
 pub(super) fn delete(timeout: Duration, service: &str, account: &str) -> Result<bool, Error> {
@@ -241,6 +260,23 @@ pub(super) fn probe(timeout: Duration) -> Result<(), Error> {
     })
 }
 
+/// A failure to reach the service: no session bus, no daemon, the daemon refused the
+/// session. The backend does not exist here, as far as a fallback chain is concerned.
+fn map_connect_error(e: secret_service::Error) -> Error {
+    match e {
+        secret_service::Error::Locked | secret_service::Error::Prompt => {
+            Error::Locked { backend: BACKEND }
+        }
+        secret_service::Error::Unavailable => map_error(e),
+        other => Error::Unavailable {
+            backend: BACKEND,
+            reason: format!("cannot open a Secret Service session: {other}"),
+        },
+    }
+}
+
+/// A failure of a call on an open session: the daemon is there, so anything unclassified
+/// is [`Error::BackendFailed`], never a reason to choose another backend.
 fn map_error(e: secret_service::Error) -> Error {
     match e {
         secret_service::Error::Locked | secret_service::Error::Prompt => {
@@ -254,7 +290,7 @@ fn map_error(e: secret_service::Error) -> Error {
             backend: BACKEND,
             reason: "no Secret Service (keyring daemon) on the session bus".into(),
         },
-        other => Error::Unavailable {
+        other => Error::BackendFailed {
             backend: BACKEND,
             reason: other.to_string(),
         },

@@ -91,9 +91,9 @@ impl<C: 'static> Worker<C> {
         let job: Job<C> = Box::new(move |conn: &mut C| {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| {
-                    Err(Error::Unavailable {
+                    Err(Error::BackendFailed {
                         backend: job_backend,
-                        reason: "the keyring call panicked".into(),
+                        reason: "the keyring client panicked".into(),
                     })
                 });
             let mut state = lock(&job_slot.state);
@@ -155,7 +155,7 @@ impl<C: 'static> Worker<C> {
                     job(&mut conn);
                 }
             })
-            .map_err(|e| Error::Unavailable {
+            .map_err(|e| Error::BackendFailed {
                 backend: self.backend,
                 reason: format!("cannot start its worker thread: {e}"),
             })?;
@@ -252,7 +252,7 @@ mod tests {
                 panic!("boom")
             })
             .unwrap_err();
-        assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+        assert!(matches!(err, Error::BackendFailed { .. }), "{err}");
         assert_eq!(worker.call(Duration::from_secs(5), |n| Ok(*n)).unwrap(), 0);
     }
 }
