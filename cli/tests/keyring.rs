@@ -371,3 +371,58 @@ fn a_locked_keyring_with_an_existing_hybrid_store_is_exit_6_and_writes_nothing()
     assert!(stderr.contains("locked"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// First uses racing on a fresh HOME, half from the desktop session (D-Bus, a keyring) and
+/// half as from an SSH login (no D-Bus: only the vault can exist there). Whichever records
+/// its choice first decides for all: every `set` that succeeded is in that one store, and
+/// the others fail without writing anywhere else.
+#[test]
+fn racing_first_uses_from_two_sessions_end_in_one_store() {
+    if !keyring_tools() {
+        return;
+    }
+    for round in 0..3 {
+        let dir = scratch(&format!("first-race-{round}"));
+        let script = "mkdir -p \"$HOME/no-runtime\"; \
+             for p in 1 2 3 4 5 6; do ( \
+               if [ $((p % 2)) = 0 ]; then \
+                 run() { env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR=\"$HOME/no-runtime\" \"$HEARTH\" \"$@\"; }; \
+               else run() { \"$HEARTH\" \"$@\"; }; fi; \
+               for i in 1 2 3; do printf \"v$p-$i\" | run secret set --timeout 60 app::p$p::k$i 2>/dev/null \
+                 && echo \"ok $p $i\"; done ) & done; wait; \
+             for p in 1 2 3 4 5 6; do for i in 1 2 3; do \
+               v=$(\"$HEARTH\" secret get --timeout 60 app::p$p::k$i 2>/dev/null) && echo \"got $p $i $v\"; \
+             done; done; \
+             echo listed=$(\"$HEARTH\" secret list --timeout 60 app | wc -l); \
+             find \"$HOME/data\" \"$HOME/config\" -type f -not -path '*/keyrings/*' \
+               -name '*.hearth' | sed 's/^/store: /'";
+        let out = in_keyring_session_for(&dir, script, 300);
+        let stdout = text(&out.stdout);
+        let ok: Vec<(String, String)> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("ok "))
+            .map(|l| {
+                let (p, i) = l.split_once(' ').unwrap();
+                (p.to_owned(), i.to_owned())
+            })
+            .collect();
+        assert!(
+            !ok.is_empty(),
+            "no set succeeded: {stdout}\n{}",
+            text(&out.stderr)
+        );
+        for (p, i) in &ok {
+            assert!(
+                stdout.contains(&format!("got {p} {i} v{p}-{i}\n")),
+                "round {round}: set {p} {i} succeeded but is not in the store that stands:\n{stdout}"
+            );
+        }
+        assert!(
+            stdout.contains(&format!("listed={}\n", ok.len())),
+            "round {round}: {stdout}"
+        );
+        let stores = stdout.lines().filter(|l| l.starts_with("store: ")).count();
+        assert!(stores <= 2, "round {round}: {stdout}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

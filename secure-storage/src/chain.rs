@@ -182,6 +182,12 @@ impl Storage {
         marker::write(&self.marker_path()?, backend)
     }
 
+    /// Records a first use's choice unless one was recorded meanwhile; whether `backend`
+    /// is the choice that stands.
+    fn record_first(&self, backend: &str) -> Result<bool, Error> {
+        Ok(marker::write_first(&self.marker_path()?, backend)? == backend)
+    }
+
     /// Try the platform keyring directly (each secret one keyring item).
     pub fn prefer_keyring(mut self) -> Self {
         self.links.push(Link::Keyring(KeyringBackend::Native));
@@ -251,7 +257,9 @@ impl Storage {
         if let Some(link) = self.links.iter().find(|l| self.has_data(l)) {
             let (name, store) = self.try_link(link);
             let store = store?;
-            self.record(&name)?;
+            if !self.record_first(&name)? {
+                return self.clone().build();
+            }
             report.attempts.push(Attempt {
                 backend: name,
                 outcome: Ok(location(store.as_ref())),
@@ -262,7 +270,10 @@ impl Storage {
             let (name, result) = self.try_link(link);
             match result {
                 Ok(store) => {
-                    self.record(&name)?;
+                    if !self.record_first(&name)? {
+                        // Another process's first use recorded its choice first: use it.
+                        return self.clone().build();
+                    }
                     report.attempts.push(Attempt {
                         backend: name,
                         outcome: Ok(location(store.as_ref())),

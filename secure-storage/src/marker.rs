@@ -67,6 +67,21 @@ pub(crate) fn write(path: &Path, backend: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Records `backend` unless a choice is recorded already, and returns the choice that
+/// stands: of two first uses racing, both end with the one whose marker was written
+/// first, never each with its own.
+#[cfg(feature = "keyring")]
+pub(crate) fn write_first(path: &Path, backend: &str) -> Result<String, Error> {
+    let text = format!("{HEADER}{backend}\n");
+    match private_file::write(path, text.as_bytes(), WriteMode::CreateNew) {
+        Ok(()) => Ok(backend.to_owned()),
+        Err(hearth_token_guard::Error::AlreadyExists { .. }) => {
+            read(path)?.ok_or_else(|| corrupt(path))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(feature = "keyring")]
 fn corrupt(path: &Path) -> Error {
     Error::Corrupt {
@@ -112,6 +127,13 @@ mod tests {
         assert_eq!(read(&path).unwrap().as_deref(), Some("vault"));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            write_first(&path, "hybrid").unwrap(),
+            "vault",
+            "the first choice stands"
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(write_first(&path, "hybrid").unwrap(), "hybrid");
         std::fs::write(&path, b"junk").unwrap();
         assert!(matches!(read(&path), Err(Error::Corrupt { .. })));
         std::fs::remove_dir_all(&dir).unwrap();

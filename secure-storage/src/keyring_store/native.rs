@@ -3,12 +3,15 @@
 //!
 //! Neither store is enumerated here, so the app's accounts are kept in one more item
 //! (account `:hearth-index`). Its read-modify-write runs inside the same worker call as the
-//! item's own write, so the threads of one process cannot lose an entry; writers in several
-//! processes are not serialised (not tested: no macOS or Windows machine here).
+//! item's own write, so the threads of one process cannot lose an entry, and under the
+//! app's lock file (`<data dir>/<app>/.hearth.lock`, the one its vaults use), so writers in
+//! several processes cannot either. (Compiled for Windows here; not run: there is no macOS
+//! or Windows machine to test on.)
 
 use std::time::Duration;
 
 use hearth_token_guard::SecretBytes;
+use hearth_token_guard::private_file::DirLock;
 
 use super::worker::Worker;
 use crate::Error;
@@ -84,6 +87,13 @@ pub(super) fn get(
     WORKER.call(timeout, move |()| get_now(&service, &account))
 }
 
+/// Takes the app's lock file, which serialises the index's read-modify-write across
+/// processes (the worker does within this one).
+fn index_lock(service: &str, timeout: Duration) -> Result<DirLock, Error> {
+    let vault = crate::default_vault_path(service)?;
+    Ok(DirLock::acquire(&crate::vault::dir_of(&vault), timeout)?)
+}
+
 pub(super) fn set(
     timeout: Duration,
     service: &str,
@@ -91,7 +101,10 @@ pub(super) fn set(
     secret: &SecretBytes,
 ) -> Result<(), Error> {
     let (service, account, secret) = (service.to_owned(), account.to_owned(), secret.clone());
-    WORKER.call(timeout, move |()| set_indexed(&service, &account, &secret))
+    WORKER.call(timeout, move |()| {
+        let _lock = index_lock(&service, timeout)?;
+        set_indexed(&service, &account, &secret)
+    })
 }
 
 pub(super) fn update(
@@ -102,7 +115,10 @@ pub(super) fn update(
 ) -> Result<(), Error> {
     let (service, account) = (service.to_owned(), account.to_owned());
     WORKER.call(timeout, move |()| match f(get_now(&service, &account)?) {
-        Some(new) => set_indexed(&service, &account, &new),
+        Some(new) => {
+            let _lock = index_lock(&service, timeout)?;
+            set_indexed(&service, &account, &new)
+        }
         None => Ok(()),
     })
 }
@@ -125,6 +141,7 @@ fn set_indexed(service: &str, account: &str, secret: &SecretBytes) -> Result<(),
 pub(super) fn delete(timeout: Duration, service: &str, account: &str) -> Result<bool, Error> {
     let (service, account) = (service.to_owned(), account.to_owned());
     WORKER.call(timeout, move |()| {
+        let _lock = index_lock(&service, timeout)?;
         let existed = delete_now(&service, &account)?;
         if !is_own(&account) {
             let mut index = read_index(&service)?;
@@ -149,7 +166,12 @@ pub(super) fn accounts(timeout: Duration, service: &str) -> Result<Vec<String>, 
             }
         }
         if present.len() != indexed.len() {
-            write_index(&service, &present)?;
+            // Repair under the lock, from a fresh read: a writer may have added one since.
+            let _lock = index_lock(&service, timeout)?;
+            let mut index = read_index(&service)?;
+            index.retain(|a| !indexed.contains(a) || present.contains(a));
+            write_index(&service, &index)?;
+            return Ok(index);
         }
         Ok(present)
     })
