@@ -70,19 +70,21 @@ enum Command {
     ApiKey(apikey::ApiKeyCommand),
     /// Copy standard input to standard output with secrets masked.
     ///
-    /// Masks bearer tokens, JWTs, OAuth parameters (access_token, refresh_token, id_token,
-    /// client_secret, code_verifier, password, code) in query, form, JSON and log-field form,
-    /// and PEM private key blocks. Works line by line, flushing each line, so it can sit
-    /// behind `tail -f`.
+    /// Masks vendor tokens (GitHub, GitLab, Slack, AWS, Google, OpenAI, Anthropic, Stripe,
+    /// npm, PyPI, Hugging Face and more), Hearth API keys, JWTs, PEM private key blocks, the
+    /// values of sensitive names (password, token, secret, key, ... in k=v, JSON, YAML, XML,
+    /// env and --option form), Bearer and Authorization credentials, URL passwords,
+    /// `curl -u` passwords and cookies. Other bytes pass through unchanged. Works line by
+    /// line, flushing each line, so it can sit behind `tail -f`.
     #[command(after_help = exit::HELP)]
-    Redact,
+    Redact(redact::RedactArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Token(cmd) => token::run(cmd),
-        Command::Redact => redact::run(),
+        Command::Redact(args) => redact::run(&args),
         Command::Secret(cmd) => secret::run(cmd),
         Command::Pin(args) => net::pin(args),
         Command::Pkce(args) => login::pkce(args),

@@ -151,6 +151,41 @@ fn redact_filters_stdin_to_stdout() {
     );
 }
 
+fn redact_with(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("redact")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn redact_check_and_stats_for_scanning_ci_logs() {
+    let leaky = b"export GITHUB_TOKEN=ghp_0123456789abcdefghijABCDEFGHIJ012345\ncurl -u ci:hunter2 https://x\npushed by ghp_0123456789abcdefghijABCDEFGHIJ012345\n";
+    let out = redact_with(&["--check", "--stats"], leaky);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "export GITHUB_TOKEN=[REDACTED]\ncurl -u ci:[REDACTED] https://x\npushed by [REDACTED]\n"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        "curl-user: 1\ngithub: 1\nname: 1\nhearth: error: 3 secrets masked\n"
+    );
+    assert!(!err.contains("hunter2") && !err.contains("ghp_"));
+
+    let clean = redact_with(&["--check", "--stats"], b"build ok in 3.2 s\n\xff bytes\n");
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(clean.stdout, b"build ok in 3.2 s\n\xff bytes\n");
+    assert_eq!(String::from_utf8(clean.stderr).unwrap(), "nothing masked\n");
+}
+
 #[test]
 fn redact_survives_a_reader_that_goes_away() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))

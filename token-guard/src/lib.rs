@@ -48,7 +48,13 @@ pub use bytes::SecretBytes;
 pub use compare::constant_time_eq;
 pub use error::Error;
 pub use random::{DEFAULT_SECRET_BYTES, MAX_SECRET_BYTES, MIN_SECRET_BYTES};
-pub use redact::{MIN_REGISTERED_LEN, REDACTED, Redactor, redact};
+#[cfg(feature = "log")]
+pub use redact::RedactingLogger;
+pub use redact::{
+    Detector, Found, MIN_REGISTERED_LEN, REDACTED, Redactor, Tally, find_secrets, redact,
+};
+#[cfg(feature = "tracing")]
+pub use redact::{RedactingMakeWriter, RedactingWriter};
 pub use secret::{
     AccessToken, AccessTokenKind, ApiKey, ApiKeyKind, AuthorizationCode, AuthorizationCodeKind,
     ClientSecret, ClientSecretKind, ExposeSecretBytes, IdToken, IdTokenKind, Kind, Password,

@@ -1,0 +1,350 @@
+//! Values of sensitive names: any name whose last word is `token`, `secret`, `password`,
+//! `passwd`, `pwd`, `passphrase`, `key`, `apikey`, `credential(s)`, `auth`, `session` or
+//! `cookie` (words split at `_`, `-`, `.` and camelCase), in every way logs and configs
+//! write a name and its value:
+//!
+//! `k=v`, `K=v` (env), `k: v`, `k:\tv`, `"k": "v"`, `\"k\":\"v\"` (JSON in a string),
+//! `k => 'v'`, `<k>v</k>`, `k%3Dv` (URL-encoded), `--k v`, `--k=v`.
+//!
+//! Values that cannot be secrets are left alone: booleans, `null`/`none`, integers of up to
+//! four digits (`primary_key=42`), `***`, an already masked value; and, for a name that is
+//! only a generic word (`token`, `secret`, `key`, `auth`, `session`, `code`), values
+//! shorter than 8 bytes, so that `token: expired` stays readable.
+
+use super::scan::{Scan, is_alnum, run, skip_blanks};
+use super::{Detector, REDACTED, structures};
+
+/// One trigger word.
+pub(super) struct Word {
+    /// The word, lowercase.
+    pub(super) word: &'static str,
+    /// It may end a name without starting a word (`PGPASSWORD`, `authtoken`).
+    suffix: bool,
+    /// Alone as a name it is too common to mask short values (`token: expired`).
+    generic: bool,
+    /// Only the whole name counts (`code`, not `exit_code`).
+    whole: bool,
+}
+
+const fn word(word: &'static str, suffix: bool, generic: bool) -> Word {
+    Word {
+        word,
+        suffix,
+        generic,
+        whole: false,
+    }
+}
+
+pub(super) const WORDS: &[Word] = &[
+    word("token", true, true),
+    word("secret", true, true),
+    word("password", true, false),
+    word("passwd", true, false),
+    word("passphrase", true, false),
+    word("pwd", false, false),
+    word("key", false, true),
+    word("apikey", true, false),
+    word("credential", true, false),
+    word("credentials", true, false),
+    word("auth", false, true),
+    word("session", false, true),
+    word("cookie", false, false),
+    // OAuth's own parameters that do not end in one of the words above.
+    Word {
+        word: "code",
+        suffix: false,
+        generic: true,
+        whole: true,
+    },
+    Word {
+        word: "code_verifier",
+        suffix: false,
+        generic: false,
+        whole: true,
+    },
+];
+
+/// Longest name looked at, backwards from its last word.
+const MAX_NAME: usize = 64;
+/// Values shorter than this are left alone after a generic name.
+const GENERIC_MIN: usize = 8;
+
+/// What may appear in a name: letters, digits, `_`, `-`, `.`.
+pub(super) fn is_name(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// Checks the hit of `w` at `start..end` and masks its value.
+pub(super) fn check(scan: &mut Scan<'_>, w: &Word, start: usize, end: usize) -> Option<usize> {
+    let bytes = scan.bytes;
+    // The name ends with the word...
+    if end < bytes.len() && is_name(bytes[end]) {
+        return None;
+    }
+    // ...which starts a word of it, unless the word may end a longer one.
+    let starts_word = start == 0
+        || !is_alnum(bytes[start - 1])
+        || (bytes[start - 1].is_ascii_lowercase() || bytes[start - 1].is_ascii_digit())
+            && bytes[start].is_ascii_uppercase();
+    if !starts_word && !w.suffix {
+        return None;
+    }
+    let name_start = name_start(bytes, start);
+    let mut name = &bytes[name_start..end];
+    let option = name.starts_with(b"--");
+    name = trim_dashes(name);
+    if w.whole && !name.eq_ignore_ascii_case(w.word.as_bytes()) {
+        return None;
+    }
+    let generic = w.generic && name.eq_ignore_ascii_case(w.word.as_bytes());
+    let xml = name_start > 0 && bytes[name_start - 1] == b'<' && bytes.get(end) == Some(&b'>');
+
+    if w.word == "cookie"
+        && let Some(until) = structures::cookie_header(scan, name, end)
+    {
+        return Some(until);
+    }
+    let (value_start, quote) = if xml {
+        (end + 1, Quote::Xml)
+    } else {
+        value_start(bytes, end, option)?
+    };
+    if bytes[value_start..].starts_with(REDACTED.as_bytes()) {
+        return None; // masked already
+    }
+    let value_end = quote.value_end(bytes, value_start);
+    let value = &bytes[value_start..value_end];
+    if !could_be_secret(value, generic, w.word) {
+        return None;
+    }
+    scan.mask(value_start..value_end, Detector::Name);
+    Some(value_end)
+}
+
+/// Where the name that ends at the word starting at `start` begins (at most
+/// [`MAX_NAME`] bytes back).
+fn name_start(bytes: &[u8], start: usize) -> usize {
+    let floor = start.saturating_sub(MAX_NAME);
+    let mut i = start;
+    while i > floor && is_name(bytes[i - 1]) {
+        i -= 1;
+    }
+    i
+}
+
+fn trim_dashes(name: &[u8]) -> &[u8] {
+    let n = name.iter().take_while(|&&b| b == b'-').count();
+    &name[n..]
+}
+
+/// How a value is delimited.
+#[derive(Clone, Copy)]
+pub(super) enum Quote {
+    /// Up to the first delimiter.
+    None,
+    /// Up to the matching `"` or `'` (a backslash escapes).
+    Single(u8),
+    /// Up to the matching `\"` or `\'` of a string inside a string.
+    Escaped(u8),
+    /// Up to the next `<`.
+    Xml,
+}
+
+impl Quote {
+    /// Where a value starting at `from` ends: at its closing quote (the end of the text if
+    /// it is never closed: a cut line is masked to its end) or its first delimiter.
+    pub(super) fn value_end(self, bytes: &[u8], from: usize) -> usize {
+        match self {
+            Quote::None => run(bytes, from, |b| !is_delimiter(b)),
+            Quote::Xml => run(bytes, from, |b| b != b'<' && b != b'\n' && b != b'\r'),
+            Quote::Single(q) => {
+                let mut i = from;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b if b == q => return i,
+                        _ => i += 1,
+                    }
+                }
+                bytes.len()
+            }
+            Quote::Escaped(q) => escaped_end(bytes, from, q),
+        }
+    }
+}
+
+/// The end of a string inside a string: the next `\q` preceded by a multiple of four
+/// backslashes (a doubly escaped string writes each inner `\` as `\\`), else the end.
+fn escaped_end(bytes: &[u8], from: usize, q: u8) -> usize {
+    let mut i = from;
+    while let Some(at) = memchr::memmem::find(&bytes[i..], &[b'\\', q]) {
+        let at = i + at;
+        let before = bytes[from..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if before % 4 == 0 {
+            return at;
+        }
+        i = at + 1;
+    }
+    bytes.len()
+}
+
+/// What ends an unquoted value.
+pub(super) fn is_delimiter(b: u8) -> bool {
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b'&' | b'"' | b'\'' | b',' | b';' | b'<' | b'>' | b'}' | b']'
+        )
+}
+
+/// Recognizes `"`, `'`, `\"` or `\'` at `i`.
+pub(super) fn quote_at(bytes: &[u8], i: usize) -> Option<(Quote, usize)> {
+    match bytes.get(i..).unwrap_or_default() {
+        [q @ (b'"' | b'\''), ..] => Some((Quote::Single(*q), i + 1)),
+        [b'\\', q @ (b'"' | b'\''), ..] => Some((Quote::Escaped(*q), i + 2)),
+        _ => None,
+    }
+}
+
+/// After a name ending at `end`: an optional closing quote (`"k"`), blanks, a separator
+/// (`=`, `:`, `=>`, `%3D`; for a `--option`, blanks alone), blanks, an optional opening
+/// quote. Returns where the value starts and how it is delimited.
+fn value_start(bytes: &[u8], end: usize, option: bool) -> Option<(usize, Quote)> {
+    let mut i = end;
+    if let Some((_, after)) = quote_at(bytes, i) {
+        i = after;
+    }
+    let blanks = skip_blanks(bytes, i);
+    let rest = &bytes[blanks.min(bytes.len())..];
+    let sep = match rest {
+        // `==` compares, `::` is a path: neither introduces a value.
+        [b'=', b'>', ..] => 2,
+        [b'=', b'=', ..] | [b':', b':', ..] => return None,
+        [b'=' | b':', ..] => 1,
+        [b'%', b'3', b'd' | b'D', ..] => 3,
+        _ if option && blanks > i && rest.first().is_some_and(|&b| b != b'-') => 0,
+        _ => return None,
+    };
+    i = skip_blanks(bytes, blanks + sep);
+    Some(match quote_at(bytes, i) {
+        Some((quote, after)) => (after, quote),
+        None => (i, Quote::None),
+    })
+}
+
+/// Whether `value` may be a secret: not empty, not already masked, not a boolean, `null`,
+/// a short integer or stars; after a generic name, at least 8 bytes.
+fn could_be_secret(value: &[u8], generic: bool, word: &str) -> bool {
+    if value.is_empty() || value == REDACTED.as_bytes() || value.iter().all(|&b| b == b'*') {
+        return false;
+    }
+    if generic && value.len() < GENERIC_MIN {
+        return false;
+    }
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    if digits.len() <= 4 && digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    const PLAIN: &[&[u8]] = &[
+        b"true",
+        b"false",
+        b"yes",
+        b"no",
+        b"on",
+        b"off",
+        b"null",
+        b"nil",
+        b"none",
+        b"undefined",
+    ];
+    if PLAIN.iter().any(|p| value.eq_ignore_ascii_case(p)) {
+        return false;
+    }
+    // The shell's working directory (`PWD=/home/alice`) is a path, not a password.
+    !(word == "pwd" && matches!(value[0], b'/' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    fn masked(text: &str) -> String {
+        crate::redact(text).into_owned()
+    }
+
+    #[test]
+    fn every_written_form_of_a_name_and_value() {
+        for (input, expected) in [
+            ("password=hunter2", "password=[REDACTED]"),
+            ("DB_PASSWORD=hunter2", "DB_PASSWORD=[REDACTED]"),
+            (
+                "MYSQL_ROOT_PASSWORD=hunter2",
+                "MYSQL_ROOT_PASSWORD=[REDACTED]",
+            ),
+            ("PGPASSWORD=hunter2", "PGPASSWORD=[REDACTED]"),
+            ("auth_token=abc123xyz", "auth_token=[REDACTED]"),
+            ("session_token=abc123xyz", "session_token=[REDACTED]"),
+            ("secret_key=abc123xyz", "secret_key=[REDACTED]"),
+            ("accessToken: abc123xyz", "accessToken: [REDACTED]"),
+            (r#"{"passwd": "x1"}"#, r#"{"passwd": "[REDACTED]"}"#),
+            (r#"{"pwd":"x1"}"#, r#"{"pwd":"[REDACTED]"}"#),
+            ("password:\tx1", "password:\t[REDACTED]"),
+            ("password => 'x1'", "password => '[REDACTED]'"),
+            ("<password>x1</password>", "<password>[REDACTED]</password>"),
+            ("a?password%3Dx1&b=2", "a?password%3D[REDACTED]&b=2"),
+            ("--password x1 --next", "--password [REDACTED] --next"),
+            ("--password=x1", "--password=[REDACTED]"),
+            (
+                r#"{\"api_key\":\"k-1\"}"#,
+                r#"{\"api_key\":\"[REDACTED]\"}"#,
+            ),
+            ("X-Api-Key: k_live_123", "X-Api-Key: [REDACTED]"),
+            (
+                "code=SplxlOBeZQQYbYS6WxSbIA&state=x",
+                "code=[REDACTED]&state=x",
+            ),
+            ("code_verifier=dBjftJeZ4CVP", "code_verifier=[REDACTED]"),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "AWS_SECRET_ACCESS_KEY=[REDACTED]",
+            ),
+            (
+                "client.credentials = s3cr3t!",
+                "client.credentials = [REDACTED]",
+            ),
+        ] {
+            assert_eq!(masked(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn values_and_names_that_are_not_secrets() {
+        for input in [
+            "primary_key=42",
+            "token_count=12",
+            "password_hash_algo=argon2",
+            "exit_code=1",
+            "error_code=invalid_grant",
+            "zipcode=12345678",
+            "monkey=banana123",
+            "token: expired",
+            "the secret: none",
+            "remember_password=true",
+            "password=",
+            "password=null",
+            "password=***",
+            "PWD=/home/alice",
+            "session refreshed for user 7c9e6679",
+            "hearth_token_guard::redact",
+            "if token == expected",
+            "password=[REDACTED]",
+            "--password --other",
+            "grant_type=authorization_code&x=1",
+            "max_tokens=4096",
+        ] {
+            assert_eq!(masked(input), input);
+        }
+    }
+}

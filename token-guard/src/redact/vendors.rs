@@ -1,0 +1,249 @@
+//! Vendors' token formats: a fixed prefix, then a body of a known alphabet and length.
+//!
+//! The formats are those of the high-confidence prefix rules in gitleaks' default rule set
+//! (`config/gitleaks.toml`, MIT; formats taken, code written here), plus Hearth's own
+//! `hth_` API keys (`API-KEY-FORMAT.md`), which are masked only when their CRC-32 checks.
+//! A token must start a word (the byte before it is not a letter or digit); the whole run
+//! of its alphabet is masked.
+
+use super::Detector;
+use super::scan::{Scan, is_alnum, run, run_within};
+
+/// The alphabet of a token's body.
+#[derive(Clone, Copy)]
+pub(super) enum Body {
+    /// `[0-9A-Za-z]`
+    Alnum,
+    /// `[0-9A-Za-z_]`
+    Word,
+    /// `[0-9A-Za-z_-]`
+    Url,
+    /// `[0-9A-Za-z-]`
+    Dash,
+    /// `[0-9A-Fa-f]`
+    Hex,
+    /// `[A-Z2-7]` (base32, AWS key ids)
+    Base32,
+    /// `[A-Za-z]`
+    Alpha,
+    /// `[0-9A-Za-z+/=_-]` (base64 of either alphabet)
+    Base64,
+    /// `[0-9A-Za-z=_.-]`
+    Dotted,
+}
+
+impl Body {
+    fn allows(self, b: u8) -> bool {
+        match self {
+            Body::Alnum => is_alnum(b),
+            Body::Word => is_alnum(b) || b == b'_',
+            Body::Url => is_alnum(b) || b == b'_' || b == b'-',
+            Body::Dash => is_alnum(b) || b == b'-',
+            Body::Hex => b.is_ascii_hexdigit(),
+            Body::Base32 => b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b),
+            Body::Alpha => b.is_ascii_alphabetic(),
+            Body::Base64 => is_alnum(b) || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'),
+            Body::Dotted => is_alnum(b) || matches!(b, b'=' | b'_' | b'.' | b'-'),
+        }
+    }
+}
+
+/// One vendor format.
+pub(super) struct Vendor {
+    /// The prefix, exactly as the vendor writes it (matched case-sensitively).
+    pub(super) prefix: &'static str,
+    /// Who issues it (`--stats` and [`Detector::Vendor`]).
+    pub(super) vendor: &'static str,
+    body: Body,
+    /// Shortest body accepted.
+    min: usize,
+}
+
+const fn v(prefix: &'static str, vendor: &'static str, body: Body, min: usize) -> Vendor {
+    Vendor {
+        prefix,
+        vendor,
+        body,
+        min,
+    }
+}
+
+/// gitleaks rule ids in comments.
+pub(super) const VENDORS: &[Vendor] = &[
+    // github-pat, github-oauth, github-app-token (ghu_, ghs_), github-refresh-token
+    v("ghp_", "github", Body::Alnum, 36),
+    v("gho_", "github", Body::Alnum, 36),
+    v("ghu_", "github", Body::Alnum, 36),
+    v("ghs_", "github", Body::Alnum, 36),
+    v("ghr_", "github", Body::Alnum, 36),
+    // github-fine-grained-pat
+    v("github_pat_", "github", Body::Word, 82),
+    // gitlab-pat, gitlab-deploy-token, gitlab-runner-authentication-token,
+    // gitlab-ptt (pipeline trigger), gitlab-scim-token
+    v("glpat-", "gitlab", Body::Url, 20),
+    v("gldt-", "gitlab", Body::Url, 20),
+    v("glrt-", "gitlab", Body::Url, 20),
+    v("glptt-", "gitlab", Body::Hex, 40),
+    v("glsoat-", "gitlab", Body::Url, 20),
+    // slack-bot-token, slack-user-token, slack-legacy-*, slack-app-token
+    v("xoxb-", "slack", Body::Dash, 20),
+    v("xoxp-", "slack", Body::Dash, 20),
+    v("xoxe-", "slack", Body::Dash, 20),
+    v("xoxa-", "slack", Body::Dash, 20),
+    v("xoxr-", "slack", Body::Dash, 20),
+    v("xoxs-", "slack", Body::Dash, 20),
+    v("xoxo-", "slack", Body::Dash, 20),
+    v("xapp-", "slack", Body::Dash, 20),
+    // slack-webhook-url: the path after `services/` is the secret
+    v("hooks.slack.com/services/", "slack", Body::Base64, 20),
+    // aws-access-token (key ids; the secret key is caught by its name)
+    v("AKIA", "aws", Body::Base32, 16),
+    v("ASIA", "aws", Body::Base32, 16),
+    v("ABIA", "aws", Body::Base32, 16),
+    v("ACCA", "aws", Body::Base32, 16),
+    // gcp-api-key
+    v("AIza", "google", Body::Url, 35),
+    // openai-api-key (project, service account, admin, legacy)
+    v("sk-proj-", "openai", Body::Url, 40),
+    v("sk-svcacct-", "openai", Body::Url, 40),
+    v("sk-admin-", "openai", Body::Url, 40),
+    v("sk-", "openai", Body::Alnum, 40),
+    // anthropic-api-key, anthropic-admin-api-key
+    v("sk-ant-", "anthropic", Body::Url, 40),
+    // stripe-access-token (secret and restricted keys), stripe webhook secrets
+    v("sk_live_", "stripe", Body::Alnum, 10),
+    v("sk_test_", "stripe", Body::Alnum, 10),
+    v("sk_prod_", "stripe", Body::Alnum, 10),
+    v("rk_live_", "stripe", Body::Alnum, 10),
+    v("rk_test_", "stripe", Body::Alnum, 10),
+    v("rk_prod_", "stripe", Body::Alnum, 10),
+    v("whsec_", "stripe", Body::Alnum, 32),
+    // npm-access-token
+    v("npm_", "npm", Body::Alnum, 36),
+    // pypi-upload-token
+    v("pypi-AgEIcHlwaS5vcmc", "pypi", Body::Url, 50),
+    // huggingface-access-token, huggingface-organization-api-token
+    v("hf_", "huggingface", Body::Alpha, 34),
+    v("api_org_", "huggingface", Body::Alpha, 34),
+    // shopify-access-token, -custom-access-token, -private-app-access-token,
+    // -shared-secret
+    v("shpat_", "shopify", Body::Hex, 32),
+    v("shpca_", "shopify", Body::Hex, 32),
+    v("shppa_", "shopify", Body::Hex, 32),
+    v("shpss_", "shopify", Body::Hex, 32),
+    // sendgrid-api-token
+    v("SG.", "sendgrid", Body::Dotted, 66),
+    // digitalocean-pat, -access-token, -refresh-token
+    v("dop_v1_", "digitalocean", Body::Hex, 64),
+    v("doo_v1_", "digitalocean", Body::Hex, 64),
+    v("dor_v1_", "digitalocean", Body::Hex, 64),
+    // doppler-api-token
+    v("dp.pt.", "doppler", Body::Alnum, 43),
+    // databricks-api-token
+    v("dapi", "databricks", Body::Hex, 32),
+    // grafana-cloud-api-token, grafana-service-account-token
+    v("glc_", "grafana", Body::Base64, 32),
+    v("glsa_", "grafana", Body::Word, 32),
+    // postman-api-token
+    v("PMAK-", "postman", Body::Dash, 59),
+    // linear-api-key
+    v("lin_api_", "linear", Body::Alnum, 40),
+    // age-secret-key
+    v("AGE-SECRET-KEY-1", "age", Body::Alnum, 58),
+    // hashicorp vault service and batch tokens
+    v("hvs.", "vault", Body::Url, 24),
+    v("hvb.", "vault", Body::Url, 24),
+    // pulumi-api-token
+    v("pul-", "pulumi", Body::Hex, 40),
+    // sentry-org-token, sentry-user-token
+    v("sntrys_", "sentry", Body::Base64, 32),
+    v("sntryu_", "sentry", Body::Hex, 64),
+    // square-access-token, square-secret
+    v("sq0atp-", "square", Body::Url, 22),
+    v("sq0csp-", "square", Body::Url, 43),
+    // figma-pat (personal access tokens since 2022)
+    v("figd_", "figma", Body::Url, 40),
+    // new-relic-user-api-key
+    v("NRAK-", "newrelic", Body::Alnum, 27),
+    // alibaba-access-key-id
+    v("LTAI", "alibaba", Body::Alnum, 20),
+    // 1password service account tokens
+    v("ops_eyJ", "1password", Body::Base64, 100),
+    // Hearth's own API keys: `hth_` + id + secret + CRC-32, checked below.
+    v("hth_", "hearth", Body::Alnum, 46),
+];
+
+/// Checks the hit of `vendor`'s prefix at `start..end`.
+pub(super) fn check(
+    scan: &mut Scan<'_>,
+    vendor: &Vendor,
+    start: usize,
+    end: usize,
+) -> Option<usize> {
+    let bytes = scan.bytes;
+    if &bytes[start..end] != vendor.prefix.as_bytes() || (start > 0 && is_alnum(bytes[start - 1])) {
+        return None;
+    }
+    // A bounded look first: a short body is rejected without reading on.
+    if run_within(bytes, end, vendor.min, |b| vendor.body.allows(b)) < end + vendor.min {
+        return None;
+    }
+    let body_end = run(bytes, end, |b| vendor.body.allows(b));
+    if vendor.vendor == "hearth" {
+        let key = std::str::from_utf8(&bytes[start..body_end]).ok()?;
+        crate::apikey::parse(key, crate::apikey::DEFAULT_PREFIX).ok()?;
+    }
+    let from = if vendor.prefix.ends_with('/') {
+        end // a webhook URL: its path is the secret, the host is not
+    } else {
+        start
+    };
+    scan.mask(from..body_end, Detector::Vendor(vendor.vendor));
+    Some(body_end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prefix_is_distinct_and_long_enough_to_search() {
+        for (i, a) in VENDORS.iter().enumerate() {
+            assert!(a.prefix.len() >= 3, "{}", a.prefix);
+            assert!(
+                VENDORS[..i].iter().all(|b| b.prefix != a.prefix),
+                "{}",
+                a.prefix
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_or_embedded_token_is_left_alone() {
+        for text in [
+            "ghp_short",
+            "xghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "AKIAshortlower",
+            "sk-learn is a library",
+            "dapiX",
+            "msg.len() == 3",
+        ] {
+            assert_eq!(crate::redact(text), text);
+        }
+    }
+
+    #[test]
+    fn hearth_keys_need_their_checksum() {
+        let (key, _) = crate::apikey::generate("hth").unwrap();
+        let key = crate::ExposeSecretBytes::expose_secret_bytes(&key);
+        let key = std::str::from_utf8(key).unwrap();
+        assert_eq!(crate::redact(&format!("k {key} x")), "k [REDACTED] x");
+        let mut forged = key.to_owned();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'a' { 'b' } else { 'a' });
+        assert_eq!(
+            crate::redact(&format!("k {forged} x")),
+            format!("k {forged} x")
+        );
+    }
+}
