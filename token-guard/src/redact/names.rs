@@ -6,10 +6,11 @@
 //! `k=v`, `K=v` (env), `k: v`, `k:\tv`, `"k": "v"`, `\"k\":\"v\"` (JSON in a string),
 //! `k => 'v'`, `<k>v</k>`, `k%3Dv` (URL-encoded), `--k v`, `--k=v`.
 //!
-//! Values that cannot be secrets are left alone: booleans, `null`/`none`, integers of up to
-//! four digits (`primary_key=42`), `***`, an already masked value; and, for a name that is
-//! only a generic word (`token`, `secret`, `key`, `auth`, `session`, `code`), values
-//! shorter than 8 bytes, so that `token: expired` stays readable.
+//! Values that cannot be secrets are left alone: booleans, `null`/`none`, status words
+//! (`disabled`, `expired`, ...), integers of up to four digits (`primary_key=42`), `***`,
+//! file paths (`key_file: /etc/ssl/key.pem`), an already masked value; and, for a name
+//! that is only a generic word (`token`, `secret`, `key`, `auth`, `session`, `code`),
+//! values shorter than 8 bytes, so that `token: abc` in prose stays readable.
 
 use super::scan::{Scan, is_alnum, run, skip_blanks};
 use super::{Detector, REDACTED, structures};
@@ -260,12 +261,32 @@ fn could_be_secret(value: &[u8], generic: bool, word: &str) -> bool {
         b"nil",
         b"none",
         b"undefined",
+        b"empty",
+        b"unset",
+        b"default",
+        b"enabled",
+        b"disabled",
+        b"required",
+        b"optional",
+        b"missing",
+        b"invalid",
+        b"expired",
+        b"unknown",
     ];
     if PLAIN.iter().any(|p| value.eq_ignore_ascii_case(p)) {
         return false;
     }
-    // The shell's working directory (`PWD=/home/alice`) is a path, not a password.
-    !(word == "pwd" && matches!(value[0], b'/' | b'~'))
+    // The shell's working directory (`PWD=/home/alice`) is a path, not a password; so is
+    // `key_file: /etc/ssl/key.pem` — a reference to a secret, not the secret.
+    !(word == "pwd" && matches!(value[0], b'/' | b'~') || is_path(value))
+}
+
+/// `/a/b`, `~/a`, `./a`, `../a`: a file path.
+fn is_path(value: &[u8]) -> bool {
+    let rest = [&b"~/"[..], b"./", b"../", b"/"]
+        .iter()
+        .find_map(|p| value.strip_prefix(*p));
+    rest.is_some_and(|r| memchr::memchr(b'/', r).is_some() || r.contains(&b'.'))
 }
 
 #[cfg(test)]
@@ -336,6 +357,9 @@ mod tests {
             "password=null",
             "password=***",
             "PWD=/home/alice",
+            "ssh_key: /home/alice/.ssh/id_ed25519",
+            "tls.key = ./certs/server.key",
+            "auth: disabled",
             "session refreshed for user 7c9e6679",
             "hearth_token_guard::redact",
             "if token == expected",

@@ -115,7 +115,7 @@ pub(super) fn userinfo(scan: &mut Scan<'_>, _start: usize, end: usize) -> Option
 /// `curl -u user:password`, `--user user:password`, `--proxy-user …`: the password.
 pub(super) fn curl_user(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
     let bytes = scan.bytes;
-    if start > 0 && !bytes[start - 1].is_ascii_whitespace() {
+    if start > 0 && !bytes[start - 1].is_ascii_whitespace() || !after_curl(bytes, start) {
         return None;
     }
     let mut i = end;
@@ -144,6 +144,15 @@ pub(super) fn curl_user(scan: &mut Scan<'_>, start: usize, end: usize) -> Option
     }
     scan.mask(colon + 1..value_end, Detector::CurlUser);
     Some(value_end)
+}
+
+/// Whether `curl` comes before `at` on its line (within 256 bytes): `docker run -u
+/// 1000:1000` is a user and group, not credentials.
+fn after_curl(bytes: &[u8], at: usize) -> bool {
+    let from = at.saturating_sub(256);
+    let line = &bytes[from..at];
+    let line = memchr::memrchr(b'\n', line).map_or(line, |nl| &line[nl + 1..]);
+    memchr::memmem::find(line, b"curl").is_some()
 }
 
 /// A `Cookie:` or `Set-Cookie:` header (RFC 6265 §4): every value of a `Cookie`, the
@@ -283,6 +292,7 @@ mod tests {
             "mailto:x@example.com",
             "curl -u alice https://x",
             "make-u x:y",
+            "docker run -u 1000:1000 --user 1000:1000 img",
         ] {
             assert_eq!(masked(clean), clean);
         }
