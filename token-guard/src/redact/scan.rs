@@ -10,9 +10,10 @@
 //! **Linear time.** Every detector either masks what it examined or gives up after a
 //! bounded look (16 bytes of spaces, a 64-byte name, a 1 KiB URL authority or `curl -u`
 //! value, a 64 KiB PEM body; a run that a later hit would rescan starts at a character
-//! that rejects that hit at once). Hits inside a masked span are not examined again, except
-//! PEM headers, whose bounded checks cannot overlap. So a text of `n` bytes costs `O(n)`
-//! whatever it repeats.
+//! that rejects that hit at once). A masked span is not read again: a hit inside one is
+//! skipped, except a PEM header (bounded checks that cannot overlap), a vendor prefix (each
+//! alphabet's runs are measured once) and a name within 64 bytes of the span's end, whose
+//! value may start after it. So a text of `n` bytes costs `O(n)` whatever it repeats.
 
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -92,6 +93,10 @@ pub(super) struct Scan<'a> {
     /// Whether the text ends where the input ends (a PEM block cut off by the end is then
     /// key material to mask), or a later piece may continue it.
     pub(super) end_is_final: bool,
+    /// Everything before this offset is inside a masked span.
+    pub(super) covered: usize,
+    /// Vendor token bodies measured so far.
+    pub(super) runs: vendors::Runs,
     out: &'a mut Vec<Found>,
 }
 
@@ -109,6 +114,8 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
     let mut scan = Scan {
         bytes,
         end_is_final,
+        covered: 0,
+        runs: vendors::Runs::default(),
         out,
     };
     let overlap = *OVERLAP;
@@ -134,10 +141,10 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
         // In text order; of two literals at one place, the longer first.
         hits.sort_unstable_by_key(|&(s, e, _)| (s, usize::MAX - e));
         for &(start, end, trigger) in &hits {
-            let is_pem = matches!(trigger, Trigger::Pem);
-            if start < covered && !is_pem {
+            if start < covered && !worth_checking_inside(trigger, end, covered) {
                 continue;
             }
+            scan.covered = covered;
             if let Some(until) = check(&mut scan, trigger, start, end) {
                 covered = covered.max(until);
             }
@@ -149,6 +156,28 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
     }
     // The buffer held a copy of the text, secrets included.
     folded.zeroize();
+}
+
+/// Farthest a detector looks from the end of its literal to where its value starts (a
+/// closing quote, blanks, a separator, blanks, an opening quote: 39 bytes at most).
+const REACH: usize = 64;
+
+/// Whether a hit inside a masked span (ending at `covered`) is still checked: a PEM
+/// header always (its checks are bounded and cannot overlap); a vendor prefix always (its
+/// body is measured once per alphabet, see `vendors::Runs`, so a token that starts inside
+/// another and runs past it is caught); a name or a scheme near the span's end, whose value
+/// may start past it (`…eyJ.x.ytoken=value`) — it reads at most [`REACH`] bytes of the
+/// span. A JWT starting inside a span ends inside it.
+fn worth_checking_inside(trigger: Trigger, end: usize, covered: usize) -> bool {
+    match trigger {
+        Trigger::Pem | Trigger::Vendor(_) => true,
+        Trigger::Word(_)
+        | Trigger::Bearer
+        | Trigger::Authorization
+        | Trigger::Userinfo
+        | Trigger::CurlUser => end + REACH > covered,
+        Trigger::Jwt => false,
+    }
 }
 
 /// Runs the detector of `trigger` on the hit `start..end`; `Some(offset)` if it masked

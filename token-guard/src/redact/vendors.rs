@@ -7,10 +7,11 @@
 //! of its alphabet is masked.
 
 use super::Detector;
-use super::scan::{Scan, is_alnum, run, run_within};
+use super::scan::{Scan, is_alnum, run};
 
 /// The alphabet of a token's body.
 #[derive(Clone, Copy)]
+#[repr(usize)]
 pub(super) enum Body {
     /// `[0-9A-Za-z]`
     Alnum,
@@ -30,6 +31,30 @@ pub(super) enum Body {
     Base64,
     /// `[0-9A-Za-z=_.-]`
     Dotted,
+}
+
+/// How many alphabets there are (the size of [`Runs`]).
+const BODIES: usize = Body::Dotted as usize + 1;
+
+/// The last run of each alphabet measured in this text. Hits come in text order, so a
+/// token that starts inside a run measured before ends where that run ends: no run is read
+/// twice, however many prefixes it holds (`xoxb-xoxb-xoxb-…`).
+#[derive(Default)]
+pub(super) struct Runs([Option<std::ops::Range<usize>>; BODIES]);
+
+impl Runs {
+    /// Where the run of `body`'s alphabet that starts at `from` ends.
+    fn end(&mut self, bytes: &[u8], body: Body, from: usize) -> usize {
+        let slot = &mut self.0[body as usize];
+        if let Some(r) = slot
+            && r.contains(&from)
+        {
+            return r.end;
+        }
+        let end = run(bytes, from, |b| body.allows(b));
+        *slot = Some(from..end);
+        end
+    }
 }
 
 impl Body {
@@ -173,6 +198,9 @@ pub(super) const VENDORS: &[Vendor] = &[
     v("hth_", "hearth", Body::Alnum, 46),
 ];
 
+/// `hth_` + id + secret + checksum.
+const HEARTH_KEY_LEN: usize = 4 + crate::apikey::ID_LEN + crate::apikey::SECRET_LEN + crate::apikey::CHECKSUM_LEN;
+
 /// Checks the hit of `vendor`'s prefix at `start..end`.
 pub(super) fn check(
     scan: &mut Scan<'_>,
@@ -184,12 +212,14 @@ pub(super) fn check(
     if &bytes[start..end] != vendor.prefix.as_bytes() || (start > 0 && is_alnum(bytes[start - 1])) {
         return None;
     }
-    // A bounded look first: a short body is rejected without reading on.
-    if run_within(bytes, end, vendor.min, |b| vendor.body.allows(b)) < end + vendor.min {
+    let body_end = scan.runs.end(bytes, vendor.body, end);
+    if body_end < end + vendor.min {
         return None;
     }
-    let body_end = run(bytes, end, |b| vendor.body.allows(b));
     if vendor.vendor == "hearth" {
+        if body_end != start + HEARTH_KEY_LEN {
+            return None;
+        }
         let key = std::str::from_utf8(&bytes[start..body_end]).ok()?;
         crate::apikey::parse(key, crate::apikey::DEFAULT_PREFIX).ok()?;
     }
@@ -198,6 +228,9 @@ pub(super) fn check(
     } else {
         start
     };
+    if body_end <= scan.covered {
+        return None; // inside what is masked already
+    }
     scan.mask(from..body_end, Detector::Vendor(vendor.vendor));
     Some(body_end)
 }
@@ -245,5 +278,17 @@ mod tests {
             crate::redact(&format!("k {forged} x")),
             format!("k {forged} x")
         );
+    }
+
+    #[test]
+    fn a_token_whose_prefix_starts_inside_another_token_is_masked_too() {
+        let hook = "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX";
+        let glued = format!("{hook}/{}", &hook[8..]);
+        assert_eq!(
+            crate::redact(&glued),
+            "https://hooks.slack.com/services/[REDACTED].slack.com/services/[REDACTED]"
+        );
+        let many = "xoxb-".repeat(10_000);
+        assert_eq!(crate::redact(&many), "[REDACTED]");
     }
 }
