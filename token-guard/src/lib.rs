@@ -13,8 +13,10 @@
 //! - **session token files** ([`SessionTokenFile`], Unix): the per-session local IPC token,
 //!   written atomically 0600 in a 0700 directory whatever the umask, never read through a
 //!   symlink or from a file other users can read;
-//! - **log scrubbing** ([`redact`], [`Redactor`]): bearer tokens, JWTs, OAuth parameters,
-//!   PEM private keys and the app's own live secrets masked in any log line.
+//! - **log scrubbing** ([`redact`], [`Redactor`]) in linear time: vendor tokens, JWTs, PEM
+//!   private keys, values of sensitive names, URL passwords, cookies and the app's own live
+//!   secrets masked in any log line; with the `tracing` and `log` features, wrappers that
+//!   scrub every event of tracing-subscriber's fmt layer or of any `log::Log`.
 //!
 //! ```
 //! use hearth_token_guard::{AccessToken, redact};

@@ -363,7 +363,10 @@ fn apply_str(text: &str, found: Vec<Found>) -> Cow<'_, str> {
 /// (overlapping or touching spans become one; spans are clipped to `range` and widened
 /// to whole UTF-8 characters).
 fn write_masked(text: &[u8], mut found: Vec<Found>, range: Range<usize>, out: &mut Vec<u8>) {
-    found.sort_unstable_by_key(|f| f.range.start);
+    if !found.is_sorted_by_key(|f| f.range.start) {
+        found.sort_unstable_by_key(|f| f.range.start);
+    }
+    out.reserve(range.len() + found.len() * REDACTED.len());
     let mut copied = range.start;
     let mut after_mask = false;
     for f in found {
@@ -428,7 +431,10 @@ mod tests {
     fn overlapping_and_touching_spans_merge() {
         assert_eq!(apply("abcdef", vec![1..3, 2..4]), "a[REDACTED]ef");
         assert_eq!(apply("abcdef", vec![3..4, 1..3]), "a[REDACTED]ef");
-        assert_eq!(apply("abcdef", std::iter::once(0..6).collect()), "[REDACTED]");
+        assert_eq!(
+            apply("abcdef", std::iter::once(0..6).collect()),
+            "[REDACTED]"
+        );
         assert_eq!(
             apply("abcdef", vec![0..1, 5..6]),
             "[REDACTED]bcde[REDACTED]"

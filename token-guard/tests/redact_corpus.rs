@@ -75,7 +75,10 @@ fn at_least_150_secret_lines_and_none_survives() {
         let found = find_secrets(case.text.as_bytes());
         assert!(
             found.iter().any(|f| f.detector.name() == case.detector
-                && case.secrets.iter().any(|s| f.range.start < s.end && s.start < f.range.end)),
+                && case
+                    .secrets
+                    .iter()
+                    .any(|s| f.range.start < s.end && s.start < f.range.end)),
             "[{}] not found by its detector: {}: {found:?}",
             case.detector,
             case.text
@@ -83,9 +86,26 @@ fn at_least_150_secret_lines_and_none_survives() {
         detectors.insert(case.detector);
     }
     for family in [
-        "github", "gitlab", "slack", "aws", "google", "openai", "anthropic", "stripe", "npm",
-        "pypi", "huggingface", "hearth", "jwt", "private-key", "name", "bearer",
-        "authorization", "url-userinfo", "curl-user", "cookie",
+        "github",
+        "gitlab",
+        "slack",
+        "aws",
+        "google",
+        "openai",
+        "anthropic",
+        "stripe",
+        "npm",
+        "pypi",
+        "huggingface",
+        "hearth",
+        "jwt",
+        "private-key",
+        "name",
+        "bearer",
+        "authorization",
+        "url-userinfo",
+        "curl-user",
+        "cookie",
     ] {
         assert!(detectors.contains(family), "no corpus line for {family}");
     }

@@ -36,13 +36,23 @@ fn the_fmt_layer_writes_every_event_scrubbed() {
     let live = AccessToken::new("opaque-live-token-7f3a");
     redactor.register(&live).unwrap();
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(RedactingMakeWriter::new(captured.clone(), Arc::clone(&redactor)))
+        .with_writer(RedactingMakeWriter::new(
+            captured.clone(),
+            Arc::clone(&redactor),
+        ))
         .with_ansi(false)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!("login with password=hunter2 ok");
-        tracing::warn!(token = "opaque-live-token-7f3a", user = "alice", "refreshed");
-        tracing::error!(header = "Authorization: Bearer abcdefgh12345678", "upstream 401");
+        tracing::warn!(
+            token = "opaque-live-token-7f3a",
+            user = "alice",
+            "refreshed"
+        );
+        tracing::error!(
+            header = "Authorization: Bearer abcdefgh12345678",
+            "upstream 401"
+        );
         tracing::info!(url = "https://bob:s3cr3t@db.example/x", "connect");
         tracing::debug!("not shown at the default level: password=zzz");
         tracing::info!("plain event 42");
@@ -50,15 +60,30 @@ fn the_fmt_layer_writes_every_event_scrubbed() {
     let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
-    for secret in ["hunter2", "opaque-live-token-7f3a", "abcdefgh12345678", "s3cr3t"] {
+    for secret in [
+        "hunter2",
+        "opaque-live-token-7f3a",
+        "abcdefgh12345678",
+        "s3cr3t",
+    ] {
         assert!(!out.contains(secret), "{secret} reached the log:\n{out}");
     }
-    assert!(lines[0].ends_with("login with password=[REDACTED] ok"), "{out}");
-    assert!(lines[1].contains("token=\"[REDACTED]\"") && lines[1].contains("user=\"alice\""), "{out}");
+    assert!(
+        lines[0].ends_with("login with password=[REDACTED] ok"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("token=\"[REDACTED]\"") && lines[1].contains("user=\"alice\""),
+        "{out}"
+    );
     assert!(lines[2].contains("Bearer [REDACTED]"), "{out}");
     assert!(lines[3].contains("bob:[REDACTED]@db.example"), "{out}");
     assert!(lines[4].ends_with("plain event 42"), "{out}");
-    assert!(lines.iter().all(|l| l.contains(" INFO ") || l.contains(" WARN ") || l.contains(" ERROR ")));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" INFO ") || l.contains(" WARN ") || l.contains(" ERROR "))
+    );
 }
 
 #[test]
@@ -71,5 +96,8 @@ fn a_secret_split_across_writes_is_masked_whole() {
         w.write_all(b"password=hun").unwrap();
         w.write_all(b"ter2 end\n").unwrap();
     }
-    assert_eq!(&captured.0.lock().unwrap()[..], b"password=[REDACTED] end\n");
+    assert_eq!(
+        &captured.0.lock().unwrap()[..],
+        b"password=[REDACTED] end\n"
+    );
 }

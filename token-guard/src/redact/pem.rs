@@ -31,6 +31,20 @@ fn is_base64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
 }
 
+/// Where `-----` first occurs in a short `window` (cheaper than building a substring
+/// searcher for every header).
+fn dashes(window: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'-', &window[from..]) {
+        let at = from + i;
+        if window[at..].starts_with(b"-----") {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// If a private key header `-----BEGIN <label>-----` starts at `start`, where it ends.
 fn header_end(bytes: &[u8], start: usize) -> Option<usize> {
     let after = start + b"-----BEGIN ".len();
@@ -38,7 +52,7 @@ fn header_end(bytes: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let window = &bytes[after..(after + MAX_LABEL + 5).min(bytes.len())];
-    let close = memchr::memmem::find(window, b"-----")?;
+    let close = dashes(window)?;
     let label = &window[..close];
     let private = label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK");
     let plain = label

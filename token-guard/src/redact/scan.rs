@@ -1,7 +1,7 @@
 //! The driver: one multi-literal search finds every place a secret could start, and each
 //! hit is confirmed by its detector, in one left-to-right pass.
 //!
-//! The search is ASCII case-insensitive: the text is lowercased a 4 KiB chunk at a time
+//! The search is ASCII case-insensitive: the text is lowercased a 16 KiB chunk at a time
 //! into a stack buffer and searched for lowercase literals, which lets aho-corasick use its
 //! SIMD (Teddy) prefilter; its own case-insensitive mode cannot and runs about 8 times
 //! slower. Clean text therefore costs a copy, a fold and one SIMD search, and allocates
@@ -29,7 +29,7 @@ pub(super) enum Trigger {
     /// The last word of a sensitive name (`password`, `token`, ...): index into
     /// [`names::WORDS`].
     Word(usize),
-    /// A vendor's token prefix: index into [`vendors::VENDORS`].
+    /// A group of vendors' token prefixes: index into [`vendors::STEMS`].
     Vendor(usize),
     /// `eyJ`: a JWS/JWE.
     Jwt,
@@ -45,8 +45,119 @@ pub(super) enum Trigger {
     CurlUser,
 }
 
-static TRIGGERS: LazyLock<Vec<(String, Trigger)>> = LazyLock::new(|| {
-    let mut t: Vec<(String, Trigger)> = vec![
+/// One multi-literal search: its automaton, and what each literal introduces.
+struct Search {
+    /// For ordinary text: leftmost-longest matches behind the SIMD prefilter.
+    sparse: AhoCorasick,
+    /// For text dense with literals (a hostile line repeating one): a DFA without
+    /// prefilter, walked byte by byte here, reporting every match; it costs a few
+    /// nanoseconds per match where restarting the prefilter costs tens.
+    dense: aho_corasick::dfa::DFA,
+    triggers: Vec<Trigger>,
+    /// Literals a proper suffix of which begins a literal of the same search: after a
+    /// sparse hit of one, the search goes on from the next byte, not past the hit, so that
+    /// an overlapping literal (`secretoken` holds `token`) is not missed.
+    overlapping: Vec<bool>,
+    longest: usize,
+}
+
+impl Search {
+    fn new(literals: Vec<(String, Trigger)>) -> Self {
+        let overlapping = literals
+            .iter()
+            .map(|(lit, _)| {
+                (1..lit.len()).any(|i| {
+                    literals.iter().any(|(other, _)| {
+                        other.starts_with(&lit[i..]) || lit[i..].starts_with(other.as_str())
+                    })
+                })
+            })
+            .collect();
+        // The literals are constants; building cannot fail (a unit test builds both).
+        let sparse = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(literals.iter().map(|(lit, _)| lit))
+            .expect("built-in redaction literals are valid");
+        let dense = aho_corasick::dfa::DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .byte_classes(false)
+            .build(literals.iter().map(|(lit, _)| lit))
+            .expect("built-in redaction literals are valid");
+        Self {
+            sparse,
+            dense,
+            triggers: literals.iter().map(|(_, t)| *t).collect(),
+            overlapping,
+            longest: literals.iter().map(|(l, _)| l.len()).max().unwrap_or(1),
+        }
+    }
+
+    /// Appends the hits in `folded[from..]` (the chunk at `pos`) that start before
+    /// `limit`.
+    fn hits(&self, chunk: &Chunk<'_>, dense: bool, hits: &mut Vec<(usize, usize, Trigger)>) {
+        let folded = chunk.folded;
+        if dense {
+            use aho_corasick::Anchored;
+            use aho_corasick::automaton::Automaton as _;
+            let dfa = &self.dense;
+            let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+                return; // an unanchored DFA always has its start state
+            };
+            for (i, &b) in folded[chunk.from..].iter().enumerate() {
+                sid = dfa.next_state(Anchored::No, sid, b);
+                if dfa.is_special(sid) && dfa.is_match(sid) {
+                    let end = chunk.from + i + 1;
+                    for k in 0..dfa.match_len(sid) {
+                        let pid = dfa.match_pattern(sid, k);
+                        let start = end - dfa.pattern_len(pid);
+                        if start < chunk.limit {
+                            let t = self.triggers[pid.as_usize()];
+                            hits.push((chunk.pos + start, chunk.pos + end, t));
+                        }
+                    }
+                }
+            }
+            return;
+        }
+        let mut at = chunk.from;
+        'search: while at < folded.len() {
+            let input = aho_corasick::Input::new(folded).span(at..folded.len());
+            for m in self.sparse.find_iter(input) {
+                if m.start() >= chunk.limit {
+                    break 'search; // found again, whole, in the next chunk
+                }
+                let i = m.pattern().as_usize();
+                hits.push((chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]));
+                if self.overlapping[i] {
+                    at = m.start() + 1;
+                    continue 'search;
+                }
+            }
+            break;
+        }
+    }
+}
+
+/// One chunk of folded text being searched.
+struct Chunk<'a> {
+    folded: &'a [u8],
+    /// Its offset in the text.
+    pos: usize,
+    /// Where in it the search starts (before: inside a masked span).
+    from: usize,
+    /// Hits starting here or later are left to the next chunk.
+    limit: usize,
+}
+
+/// A chunk with more hits than one per this many bytes is searched in dense mode.
+const DENSE: usize = 16;
+
+/// The two searches: names and structures, and vendor prefixes. Each stays within the 64
+/// literals that aho-corasick's SIMD (Teddy) search takes; one search of all of them would
+/// run 5 times slower.
+static SEARCHES: LazyLock<[Search; 2]> = LazyLock::new(|| {
+    let mut words: Vec<(String, Trigger)> = vec![
         ("eyj".into(), Trigger::Jwt),
         ("-----begin ".into(), Trigger::Pem),
         ("bearer".into(), Trigger::Bearer),
@@ -56,36 +167,27 @@ static TRIGGERS: LazyLock<Vec<(String, Trigger)>> = LazyLock::new(|| {
         ("--user".into(), Trigger::CurlUser),
         ("--proxy-user".into(), Trigger::CurlUser),
     ];
-    t.extend(
+    words.extend(
         names::WORDS
             .iter()
             .enumerate()
             .map(|(i, w)| (w.word.to_owned(), Trigger::Word(i))),
     );
-    t.extend(
-        vendors::VENDORS
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.prefix.to_ascii_lowercase(), Trigger::Vendor(i))),
-    );
-    t
-});
-
-static SEARCH: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasickBuilder::new()
-        .match_kind(MatchKind::Standard)
-        .build(TRIGGERS.iter().map(|(lit, _)| lit))
-        // The literals are constants; building cannot fail (a unit test builds it).
-        .expect("built-in redaction literals are valid")
+    let stems = vendors::STEMS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.literal.clone(), Trigger::Vendor(i)))
+        .collect();
+    [Search::new(words), Search::new(stems)]
 });
 
 /// Bytes of text lowercased and searched at a time.
-const CHUNK: usize = 4096;
+const CHUNK: usize = 16 * 1024;
 
 /// Consecutive chunks overlap by this much (longest literal - 1), so a literal cut by a
 /// chunk boundary is found whole in the next chunk.
 static OVERLAP: LazyLock<usize> =
-    LazyLock::new(|| TRIGGERS.iter().map(|(l, _)| l.len()).max().unwrap_or(1) - 1);
+    LazyLock::new(|| SEARCHES.iter().map(|s| s.longest).max().unwrap_or(1) - 1);
 
 /// One pass over a text: its bytes, and the secrets found so far.
 pub(super) struct Scan<'a> {
@@ -122,24 +224,38 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
     let mut folded = [0u8; CHUNK];
     let mut hits: Vec<(usize, usize, Trigger)> = Vec::new();
     // Everything before this offset is inside a masked span.
-    let mut covered = 0;
+    let mut covered: usize = 0;
+    // Per search: whether the last chunk was dense with its literals.
+    let mut dense = [false; 2];
     let mut pos = 0;
     loop {
         let end = (pos + CHUNK).min(bytes.len());
         let n = end - pos;
         let last = end == bytes.len();
-        folded[..n].copy_from_slice(&bytes[pos..end]);
-        folded[..n].make_ascii_lowercase();
+        // What lies inside a masked span is not searched again, but for its last REACH
+        // bytes (a name there may have its value after the span).
+        let from = covered.saturating_sub(REACH).saturating_sub(pos).min(n);
         hits.clear();
-        for m in SEARCH.find_overlapping_iter(&folded[..n]) {
-            if !last && m.start() >= n - overlap {
-                continue; // found again, whole, in the next chunk
+        if from < n {
+            folded[from..n].copy_from_slice(&bytes[pos + from..end]);
+            folded[from..n].make_ascii_lowercase();
+            let chunk = Chunk {
+                folded: &folded[..n],
+                pos,
+                from,
+                limit: if last { n } else { n - overlap },
+            };
+            for (search, dense) in SEARCHES.iter().zip(&mut dense) {
+                let before = hits.len();
+                search.hits(&chunk, *dense, &mut hits);
+                *dense = hits.len() - before > (n - from) / DENSE;
             }
-            let trigger = TRIGGERS[m.pattern().as_usize()].1;
-            hits.push((pos + m.start(), pos + m.end(), trigger));
         }
-        // In text order; of two literals at one place, the longer first.
-        hits.sort_unstable_by_key(|&(s, e, _)| (s, usize::MAX - e));
+        // In text order; of two literals at one place, the longer first. Each search's hits
+        // come (nearly) in order, and a stable sort merges such runs in linear time.
+        if !hits.is_sorted_by_key(|&(s, e, _)| (s, usize::MAX - e)) {
+            hits.sort_by_key(|&(s, e, _)| (s, usize::MAX - e));
+        }
         for &(start, end, trigger) in &hits {
             if start < covered && !worth_checking_inside(trigger, end, covered) {
                 continue;
@@ -185,7 +301,7 @@ fn worth_checking_inside(trigger: Trigger, end: usize, covered: usize) -> bool {
 fn check(scan: &mut Scan<'_>, trigger: Trigger, start: usize, end: usize) -> Option<usize> {
     match trigger {
         Trigger::Word(i) => names::check(scan, &names::WORDS[i], start, end),
-        Trigger::Vendor(i) => vendors::check(scan, &vendors::VENDORS[i], start, end),
+        Trigger::Vendor(i) => vendors::check_stem(scan, &vendors::STEMS[i], start),
         Trigger::Jwt => jwt::check(scan, start),
         Trigger::Pem => pem::check(scan, start, end),
         Trigger::Bearer => structures::bearer(scan, start, end),
@@ -196,6 +312,7 @@ fn check(scan: &mut Scan<'_>, trigger: Trigger, start: usize, end: usize) -> Opt
 }
 
 /// `from` plus the length of the run of bytes satisfying `pred`.
+#[inline]
 pub(super) fn run(bytes: &[u8], from: usize, pred: impl Fn(u8) -> bool) -> usize {
     from + bytes[from.min(bytes.len())..]
         .iter()
@@ -204,6 +321,7 @@ pub(super) fn run(bytes: &[u8], from: usize, pred: impl Fn(u8) -> bool) -> usize
 }
 
 /// [`run`], looking at no more than `limit` bytes.
+#[inline]
 pub(super) fn run_within(
     bytes: &[u8],
     from: usize,
@@ -218,11 +336,13 @@ pub(super) fn run_within(
 }
 
 /// Spaces and tabs, at most 16 of them.
+#[inline]
 pub(super) fn skip_blanks(bytes: &[u8], from: usize) -> usize {
     run_within(bytes, from, 16, |b| b == b' ' || b == b'\t')
 }
 
 /// Letters and digits: what continues a word.
+#[inline]
 pub(super) fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
@@ -232,16 +352,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_search_builds_and_its_literals_are_lowercase() {
-        assert_eq!(SEARCH.patterns_len(), TRIGGERS.len());
-        assert!(
-            TRIGGERS.len() <= 128,
-            "aho-corasick's SIMD search takes 128"
-        );
-        for (lit, _) in TRIGGERS.iter() {
-            assert!(!lit.bytes().any(|b| b.is_ascii_uppercase()), "{lit}");
+    fn the_searches_build_within_the_simd_limit() {
+        for search in SEARCHES.iter() {
+            assert_eq!(search.sparse.patterns_len(), search.triggers.len());
+            assert_eq!(
+                aho_corasick::automaton::Automaton::patterns_len(&search.dense),
+                search.triggers.len()
+            );
+            assert!(
+                search.triggers.len() <= 64,
+                "aho-corasick's SIMD search takes 64"
+            );
         }
         assert!(*OVERLAP >= "-----begin ".len());
+        // `secret` ends with the `t` that starts `token`.
+        let words = &SEARCHES[0];
+        let secret = words
+            .triggers
+            .iter()
+            .position(|t| matches!(t, Trigger::Word(i) if names::WORDS[*i].word == "secret"));
+        assert!(words.overlapping[secret.unwrap()]);
+    }
+
+    #[test]
+    fn overlapping_literals_are_all_seen() {
+        assert_eq!(spans("secretoken=abc123xyz"), ["abc123xyz"]);
+        assert_eq!(spans("credentialsecret=abc123xyz"), ["abc123xyz"]);
     }
 
     /// The masked parts of `text`: the union of the spans found, in order.

@@ -98,9 +98,10 @@ pub(super) fn userinfo(scan: &mut Scan<'_>, _start: usize, end: usize) -> Option
     let stop = run_within(bytes, end, MAX_AUTHORITY, |b| {
         !(is_delimiter(b) || matches!(b, b'/' | b'?' | b'#'))
     });
-    let at = memchr::memrchr(b'@', &bytes[end..stop])? + end;
+    // Authorities are short: a plain loop beats setting up memchr.
+    let at = bytes[end..stop].iter().rposition(|&b| b == b'@')? + end;
     let info = &bytes[end..at];
-    let from = match memchr::memchr(b':', info) {
+    let from = match info.iter().position(|&b| b == b':') {
         Some(colon) => end + colon + 1,
         None if info.len() >= MIN_BARE_USERINFO => end,
         None => return None,
