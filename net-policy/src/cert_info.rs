@@ -69,6 +69,35 @@ impl CertInfo {
     }
 }
 
+impl CertInfo {
+    /// `not_before` and `not_after` as seconds since the Unix epoch (`None` before 1970).
+    pub(crate) fn validity_unix(&self) -> Option<(u64, u64)> {
+        Some((
+            unix_seconds(&self.not_before)?,
+            unix_seconds(&self.not_after)?,
+        ))
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (as [`time`] writes it) as seconds since the Unix epoch.
+fn unix_seconds(t: &str) -> Option<u64> {
+    let n = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    let (year, month, day) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (h, m, s) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || year < 1970 {
+        return None;
+    }
+    // Days from 1970-01-01 to the date (the proleptic Gregorian civil calendar).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
+}
+
 /// A cursor over DER TLVs. Every length is checked against the remaining input.
 struct Der<'a> {
     rest: &'a [u8],
@@ -202,6 +231,15 @@ mod tests {
         ] {
             assert!(CertInfo::from_der(bad).is_err());
         }
+    }
+
+    #[test]
+    fn validity_times_convert_to_unix_seconds() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(unix_seconds("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(unix_seconds("2026-12-02T01:21:07Z"), Some(1_796_174_467));
+        assert_eq!(unix_seconds("1969-12-31T23:59:59Z"), None);
+        assert_eq!(unix_seconds("2026-13-01T00:00:00Z"), None);
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub struct PinPolicy {
     rules: Vec<Rule>,
     expiry: Option<(SystemTime, AfterExpiry)>,
     report_only: Option<ReportFn>,
+    ignore_dates: bool,
 }
 
 impl fmt::Debug for PinPolicy {
@@ -105,6 +106,7 @@ impl fmt::Debug for PinPolicy {
             .field("rules", &self.rules)
             .field("expiry", &self.expiry)
             .field("report_only", &self.report_only.is_some())
+            .field("ignore_dates", &self.ignore_dates)
             .finish()
     }
 }
@@ -163,10 +165,37 @@ impl PinPolicy {
     }
 
     /// Report failures to `callback` instead of failing the connection (to roll pins out
-    /// safely). Nothing is sent anywhere: the callback is the app's own.
+    /// safely); the trusted roots then decide, so a pinned-only (self-signed) host whose
+    /// pin fails is still refused unless its certificate is CA-valid. Nothing is sent
+    /// anywhere: the callback is the app's own.
     pub fn report_only(mut self, callback: impl Fn(&PinFailure) + Send + Sync + 'static) -> Self {
         self.report_only = Some(Arc::new(callback));
         self
+    }
+
+    /// Accept pinned-only ([`PinMode::PinnedOnly`]) certificates outside their validity
+    /// dates: for a home server whose self-signed certificate expired and cannot be
+    /// renewed today. The pin still decides who the server is; CA-validated hosts keep
+    /// their date checks.
+    ///
+    /// ```
+    /// use hearth_net_policy::PinPolicy;
+    ///
+    /// let pins = PinPolicy::new()
+    ///     .self_signed("nas.home.arpa", ["sha256/CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCA="])?
+    ///     .ignore_validity_dates();
+    /// # Ok::<(), hearth_net_policy::Error>(())
+    /// ```
+    pub fn ignore_validity_dates(mut self) -> Self {
+        self.ignore_dates = true;
+        self
+    }
+
+    /// Whether pinned-only certificates must be within their validity dates (the
+    /// default).
+    #[must_use]
+    pub fn checks_validity_dates(&self) -> bool {
+        !self.ignore_dates
     }
 
     /// The pins and mode for `host`, if any rule matches.

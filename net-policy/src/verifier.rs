@@ -1,6 +1,7 @@
 //! [`PinningVerifier`]: rustls certificate verification with pins checked against the
 //! verified path.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -9,17 +10,28 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::{Pin, PinFailure, PinMode, PinPolicy};
+use crate::{CertInfo, Pin, PinFailure, PinMode, PinPolicy};
+
+/// Without expected pins no path is refused for its pins.
+fn unreachable_pins() -> rustls::Error {
+    rustls::Error::General("no pins were asked for".into())
+}
 
 /// Verifies server certificates like rustls's WebPKI verifier, plus [`PinPolicy`]:
 ///
 /// - hosts without pins: the chain must be valid for the name under the roots;
 /// - [`PinMode::CaAndPinned`]: the same, and a pin must match a certificate of the path
 ///   webpki built and verified (never merely a certificate the server sent);
-/// - [`PinMode::PinnedOnly`]: the leaf's public key must match a pin (no CA involved).
+/// - [`PinMode::PinnedOnly`]: the leaf's public key must match a pin (no CA involved), and
+///   the leaf's validity dates must hold unless the policy opts out
+///   ([`PinPolicy::ignore_validity_dates`]); names are not checked: the pin is the
+///   identity.
 ///
-/// In every mode rustls then checks the handshake signature with the leaf's key. Path
-/// building and checks happen once: the pins are read off the path webpki returns.
+/// Pins are checked inside path building: webpki tries every path the server's
+/// certificates allow until one carries a pin, so with cross-signed intermediates a pin on
+/// either root is honoured. A report-only policy reports a failure and then lets the
+/// trusted roots decide: it never accepts a certificate that CA validation refuses. In
+/// every mode rustls then checks the handshake signature with the leaf's key.
 #[derive(Debug)]
 pub struct PinningVerifier {
     roots: Arc<RootCertStore>,
@@ -38,9 +50,16 @@ impl PinningVerifier {
         }
     }
 
-    fn fail(&self, failure: PinFailure) -> Result<ServerCertVerified, rustls::Error> {
+    /// A pin failure: an error, or with report-only, reported — and then the trusted roots
+    /// decide (a report-only policy never accepts what CA validation would refuse).
+    fn refuse(
+        &self,
+        failure: PinFailure,
+        ca_valid: impl FnOnce() -> Result<(), rustls::Error>,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         if let Some(report) = self.pins.report_only_callback() {
             report(&failure);
+            ca_valid()?;
             return Ok(ServerCertVerified::assertion());
         }
         Err(rustls::Error::InvalidCertificate(CertificateError::Other(
@@ -48,9 +67,11 @@ impl PinningVerifier {
         )))
     }
 
-    /// Builds and verifies the path and checks the name; then, if `expected` pins are
-    /// given, looks for one on the path (leaf, intermediates, anchor; first match wins).
-    /// `Ok(Err(pins))` is a pin mismatch with the path's pins.
+    /// Checks the name, then builds and verifies a path; with `expected` pins, a path is
+    /// accepted only if one of its certificates (leaf, intermediates, anchor) carries one,
+    /// and webpki goes on to other paths until one does (so a backup pin on the other root
+    /// of a cross-signed pair is honoured). `Ok(Err(pins))`: valid paths exist, none pinned;
+    /// `pins` are theirs.
     fn verify_path(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -60,40 +81,87 @@ impl PinningVerifier {
         expected: Option<&[Pin]>,
     ) -> Result<Result<(), Vec<Pin>>, rustls::Error> {
         let ee = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
-        let path = ee
-            .verify_for_usage(
-                self.algorithms.all,
-                &self.roots.roots,
-                intermediates,
-                now,
-                webpki::KeyUsage::server_auth(),
-                None,
-                None,
-            )
-            .map_err(pki_error)?;
         ee.verify_is_valid_for_subject_name(server_name)
             .map_err(pki_error)?;
-        let Some(expected) = expected else {
-            return Ok(Ok(()));
-        };
-        let leaf = std::iter::once(Pin::of_spki(ee.subject_public_key_info().as_ref()));
-        let middle = path
-            .intermediate_certificates()
-            .map(|c| Pin::of_spki(c.subject_public_key_info().as_ref()));
-        let anchor = std::iter::once_with(|| {
-            Pin::of_spki(&wrap_sequence(
-                path.anchor().subject_public_key_info.as_ref(),
-            ))
-        });
-        let mut seen = Vec::new();
-        for pin in leaf.chain(middle).chain(anchor) {
-            if expected.contains(&pin) {
-                return Ok(Ok(()));
+        let seen: RefCell<Vec<Pin>> = RefCell::new(Vec::new());
+        let pinned = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
+            let Some(expected) = expected else {
+                return Ok(());
+            };
+            let leaf = std::iter::once(Pin::of_spki(
+                path.end_entity().subject_public_key_info().as_ref(),
+            ));
+            let middle = path
+                .intermediate_certificates()
+                .map(|c| Pin::of_spki(c.subject_public_key_info().as_ref()));
+            let anchor = std::iter::once_with(|| {
+                Pin::of_spki(&wrap_sequence(
+                    path.anchor().subject_public_key_info.as_ref(),
+                ))
+            });
+            let mut seen = seen.borrow_mut();
+            for pin in leaf.chain(middle).chain(anchor) {
+                if expected.contains(&pin) {
+                    return Ok(());
+                }
+                if !seen.contains(&pin) {
+                    seen.push(pin);
+                }
             }
-            seen.push(pin);
+            // Not this path: let webpki try the others.
+            Err(webpki::Error::UnknownIssuer)
+        };
+        let built = ee.verify_for_usage(
+            self.algorithms.all,
+            &self.roots.roots,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            None,
+            Some(&pinned),
+        );
+        match built {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => {
+                let seen = seen.into_inner();
+                if seen.is_empty() {
+                    Err(pki_error(e))
+                } else {
+                    Ok(Err(seen))
+                }
+            }
         }
-        Ok(Err(seen))
     }
+}
+
+/// The validity dates of a pinned-only leaf (no CA checks them): `Expired` or
+/// `NotValidYet`, with the times, like webpki's.
+fn check_dates(end_entity: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let info = CertInfo::from_der(end_entity.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let (not_before, not_after) = info
+        .validity_unix()
+        .ok_or(rustls::Error::InvalidCertificate(
+            CertificateError::BadEncoding,
+        ))?;
+    let time = now.as_secs();
+    if time > not_after {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::ExpiredContext {
+                time: now,
+                not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(not_after)),
+            },
+        ));
+    }
+    if time < not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYetContext {
+                time: now,
+                not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(not_before)),
+            },
+        ));
+    }
+    Ok(())
 }
 
 impl ServerCertVerifier for PinningVerifier {
@@ -110,21 +178,28 @@ impl ServerCertVerifier for PinningVerifier {
         let expired = self.pins.expired_to_ca_only(SystemTime::now());
         match pinned {
             Some((expected, PinMode::PinnedOnly)) if !expired => {
-                let presented: Vec<Pin> = std::iter::once(end_entity)
-                    .chain(intermediates)
-                    .filter_map(|c| Pin::of_certificate(c).ok())
-                    .collect();
                 let leaf = Pin::of_certificate(end_entity).map_err(|_| {
                     rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
                 })?;
-                if expected.contains(&leaf) {
-                    return Ok(ServerCertVerified::assertion());
+                if !expected.contains(&leaf) {
+                    let presented: Vec<Pin> = std::iter::once(end_entity)
+                        .chain(intermediates)
+                        .filter_map(|c| Pin::of_certificate(c).ok())
+                        .collect();
+                    let failure = PinFailure {
+                        host,
+                        presented,
+                        expected,
+                    };
+                    return self.refuse(failure, || {
+                        self.verify_path(end_entity, intermediates, server_name, now, None)?
+                            .map_err(|_| unreachable_pins())
+                    });
                 }
-                self.fail(PinFailure {
-                    host,
-                    presented,
-                    expected,
-                })
+                if self.pins.checks_validity_dates() {
+                    check_dates(end_entity, now)?;
+                }
+                Ok(ServerCertVerified::assertion())
             }
             Some((expected, PinMode::CaAndPinned)) if !expired => {
                 match self.verify_path(
@@ -135,11 +210,16 @@ impl ServerCertVerifier for PinningVerifier {
                     Some(&expected),
                 )? {
                     Ok(()) => Ok(ServerCertVerified::assertion()),
-                    Err(presented) => self.fail(PinFailure {
-                        host,
-                        presented,
-                        expected,
-                    }),
+                    // A CA-valid path exists (the pins were read off one), so with
+                    // report-only the roots have already accepted it.
+                    Err(presented) => self.refuse(
+                        PinFailure {
+                            host,
+                            presented,
+                            expected,
+                        },
+                        || Ok(()),
+                    ),
                 }
             }
             _ => {

@@ -409,3 +409,140 @@ fn tls13_only_refuses_a_tls12_server_and_tls12_is_accepted_by_default() {
         .clone();
     assert!(handshake(strict, tls12, "api.test").is_err());
 }
+
+/// The attacker's certificate for a pinned-only host: self-signed, expired, for another
+/// name. Report-only reports the mismatch and still refuses: nothing CA-validates it.
+#[test]
+fn report_only_never_accepts_what_a_pinned_only_rule_refuses() {
+    let (mine, _) = self_signed(&["nas.test"]);
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["evil.test".to_owned()]).unwrap();
+    p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let attacker = vec![p.self_signed(&key).unwrap().der().clone()];
+    let seen: Arc<Mutex<Vec<PinFailure>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let pins = PinPolicy::new()
+        .self_signed(
+            "nas.test",
+            [Pin::of_certificate(&mine[0]).unwrap().to_string()],
+        )
+        .unwrap()
+        .report_only(move |f| sink.lock().unwrap().push(f.clone()));
+    let config = TlsPolicy::new()
+        .pins(pins)
+        .build()
+        .unwrap()
+        .config()
+        .clone();
+    let err = handshake(config, server(attacker, &key, BOTH), "nas.test").unwrap_err();
+    assert!(
+        matches!(err, rustls::Error::InvalidCertificate(_)),
+        "{err:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the mismatch is still reported"
+    );
+}
+
+/// Two roots cross-sign one intermediate (the same key and subject): whichever root the
+/// pin names, the path through it is found, though webpki tries the other first.
+#[test]
+fn a_pin_on_either_root_of_a_cross_signed_pair_is_accepted() {
+    let root_a =
+        CertifiedIssuer::self_signed(ca_params("Root A"), KeyPair::generate().unwrap()).unwrap();
+    let root_b =
+        CertifiedIssuer::self_signed(ca_params("Root B"), KeyPair::generate().unwrap()).unwrap();
+    let inter_key = KeyPair::generate().unwrap();
+    let same_key = || KeyPair::from_pem(&inter_key.serialize_pem()).unwrap();
+    let via_a = CertifiedIssuer::signed_by(ca_params("Cross Inter"), same_key(), &root_a).unwrap();
+    let via_b = CertifiedIssuer::signed_by(ca_params("Cross Inter"), same_key(), &root_b).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["api.test".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &via_a)
+        .unwrap();
+    let chain = vec![leaf.der().clone(), via_a.der().clone(), via_b.der().clone()];
+    let pin_of = |issuer: &CertifiedIssuer<'static, KeyPair>| {
+        Pin::of_certificate(issuer.der()).unwrap().to_string()
+    };
+    let config = |pin: String| {
+        TlsPolicy::new()
+            .add_root_der(root_a.der().to_vec())
+            .add_root_der(root_b.der().to_vec())
+            .pins(PinPolicy::new().pin("api.test", [pin]).unwrap())
+            .build()
+            .unwrap()
+            .config()
+            .clone()
+    };
+    for pin in [pin_of(&root_a), pin_of(&root_b)] {
+        handshake(
+            config(pin),
+            server(chain.clone(), &leaf_key, BOTH),
+            "api.test",
+        )
+        .unwrap();
+    }
+    let err = handshake(
+        config("sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+        server(chain, &leaf_key, BOTH),
+        "api.test",
+    )
+    .unwrap_err();
+    let failure = pin_failure(&err).expect("a pin failure");
+    // The pins of both paths' links: leaf, intermediate, and both roots.
+    for root in [&root_a, &root_b] {
+        assert!(
+            failure
+                .presented
+                .contains(&Pin::of_certificate(root.der()).unwrap())
+        );
+    }
+}
+
+/// A pinned-only (self-signed) certificate past its dates is refused with the dates,
+/// unless the policy opts out for a home server that cannot renew it today.
+#[test]
+fn an_expired_pinned_only_certificate_is_refused_unless_dates_are_ignored() {
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(vec!["nas.test".to_owned()]).unwrap();
+    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let chain = vec![p.self_signed(&key).unwrap().der().clone()];
+    let pin = Pin::of_certificate(&chain[0]).unwrap().to_string();
+    let pins = || {
+        PinPolicy::new()
+            .self_signed("nas.test", [pin.clone()])
+            .unwrap()
+    };
+    let config = |pins: PinPolicy| {
+        TlsPolicy::new()
+            .pins(pins)
+            .build()
+            .unwrap()
+            .config()
+            .clone()
+    };
+    let err = handshake(
+        config(pins()),
+        server(chain.clone(), &key, BOTH),
+        "nas.test",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })
+        ),
+        "{err:?}"
+    );
+    handshake(
+        config(pins().ignore_validity_dates()),
+        server(chain, &key, BOTH),
+        "nas.test",
+    )
+    .unwrap();
+}
