@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, LOCATION};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use crate::{BuiltPolicy, Error, PinFailure, UrlPolicy};
+use crate::redirect::RedirectRules;
+use crate::{BuiltPolicy, Error, PinFailure, UrlPolicy, resolve_location};
 
 /// A response, body read in full (up to the client's cap).
 #[derive(Debug)]
@@ -71,6 +72,7 @@ pub struct HttpsClient {
     timeouts: Timeouts,
     max_body: usize,
     max_redirects: usize,
+    redirects: RedirectRules,
 }
 
 impl HttpsClient {
@@ -83,7 +85,32 @@ impl HttpsClient {
             timeouts: Timeouts::default(),
             max_body: 16 << 20,
             max_redirects: 5,
+            redirects: RedirectRules::default(),
         }
+    }
+
+    /// Drops `name` too when a redirect leaves the origin (besides `Authorization`,
+    /// `Proxy-Authorization`, `Cookie`, `X-Api-Key` and every header marked sensitive).
+    ///
+    /// ```no_run
+    /// use hearth_net_policy::{HttpsClient, TlsPolicy};
+    ///
+    /// let client = HttpsClient::new(&TlsPolicy::new().native_roots().build()?)
+    ///     .with_sensitive_header(http::HeaderName::from_static("x-emby-token"));
+    /// # Ok::<(), hearth_net_policy::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_sensitive_header(mut self, name: http::HeaderName) -> Self {
+        self.redirects.sensitive.push(name);
+        self
+    }
+
+    /// Follow a 307/308 to another origin that resends the request body (refused by
+    /// default: the body of a POST to a token endpoint is a credential).
+    #[must_use]
+    pub fn follow_cross_origin_body_redirects(mut self) -> Self {
+        self.redirects.cross_origin_bodies = true;
+        self
     }
 
     /// The same client with other timeouts.
@@ -113,35 +140,33 @@ impl HttpsClient {
         self.send_following_redirects(req).await
     }
 
-    /// Sends `req` and follows up to 5 redirects, checking each target against the policy;
-    /// the `Authorization` header is dropped when a redirect leaves the origin, and 303
-    /// (or 301/302 after a POST) turns into a bodiless GET.
+    /// Sends `req` and follows up to 5 redirects, each target checked against the policy
+    /// before a socket opens, a relative `Location` resolved by RFC 3986 §5.2.
+    ///
+    /// Like reqwest, a hop to another origin (scheme, host or port) drops `Authorization`,
+    /// `Proxy-Authorization`, `Cookie`, `X-Api-Key`, every header marked sensitive (such as
+    /// [`with_bearer`]'s) and those named by
+    /// [`with_sensitive_header`](Self::with_sensitive_header). A 303 (except after HEAD),
+    /// or a 301/302 after a POST, becomes a GET without body, `Content-Type`,
+    /// `Content-Length`, `Content-Encoding` and `Transfer-Encoding`. A 307/308 keeps method
+    /// and body — to another origin only after
+    /// [`follow_cross_origin_body_redirects`](Self::follow_cross_origin_body_redirects),
+    /// else [`Error::RedirectRefused`].
     pub async fn send_following_redirects(&self, req: Request<Bytes>) -> Result<Response, Error> {
         let overall = self.timeouts.overall;
         tokio::time::timeout(overall, async {
             let mut req = req;
             for _ in 0..=self.max_redirects {
-                let next = clone_request(&req);
+                let prev = clone_request(&req);
                 let response = self.send_once(req).await?;
                 let Some(location) = redirect_target(&response) else {
                     return Ok(response);
                 };
-                let mut next = next;
-                let target = resolve(next.uri(), location)?;
-                if origin(&target) != origin(next.uri()) {
-                    next.headers_mut().remove(AUTHORIZATION);
-                }
-                let see_other = response.status == StatusCode::SEE_OTHER
-                    || (matches!(
-                        response.status,
-                        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND
-                    ) && next.method() == Method::POST);
-                if see_other {
-                    *next.method_mut() = Method::GET;
-                    *next.body_mut() = Bytes::new();
-                }
-                *next.uri_mut() = target;
-                req = next;
+                let location = location.to_str().map_err(|_| Error::InvalidUrl {
+                    reason: "redirect Location is not a URL",
+                })?;
+                let target = resolve_location(prev.uri(), location)?;
+                req = self.redirects.next(&prev, response.status, target)?;
             }
             Err(Error::TooManyRedirects {
                 limit: self.max_redirects,
@@ -300,24 +325,4 @@ fn redirect_target(r: &Response) -> Option<&HeaderValue> {
     matches!(r.status.as_u16(), 301 | 302 | 303 | 307 | 308)
         .then(|| r.headers.get(LOCATION))
         .flatten()
-}
-
-fn resolve(base: &Uri, location: &HeaderValue) -> Result<Uri, Error> {
-    let invalid = || Error::InvalidUrl {
-        reason: "redirect Location is not a URL",
-    };
-    let text = location.to_str().map_err(|_| invalid())?;
-    if text.starts_with('/') && !text.starts_with("//") {
-        let mut parts = base.clone().into_parts();
-        parts.path_and_query = Some(text.parse().map_err(|_| invalid())?);
-        return Uri::from_parts(parts).map_err(|_| invalid());
-    }
-    text.parse::<Uri>()
-        .ok()
-        .filter(|u| u.scheme().is_some())
-        .ok_or_else(invalid)
-}
-
-fn origin(u: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
-    (u.scheme_str(), u.host(), u.port_u16())
 }

@@ -157,6 +157,14 @@ pub enum Error {
     #[error("HTTP: {0}")]
     Http(#[source] hyper::Error),
 
+    /// A redirect the client will not follow (see
+    /// [`HttpsClient::send_following_redirects`](crate::HttpsClient::send_following_redirects)).
+    #[error("redirect refused: {reason}")]
+    RedirectRefused {
+        /// Why.
+        reason: &'static str,
+    },
+
     /// More redirects than allowed.
     #[error("more than {limit} redirects")]
     TooManyRedirects {

@@ -46,6 +46,7 @@ pub mod guard;
 mod host_pattern;
 mod pin;
 mod pins;
+mod redirect;
 mod tofu;
 mod url_policy;
 mod verifier;
@@ -58,6 +59,7 @@ pub use error::Error;
 pub use host_pattern::HostPattern;
 pub use pin::Pin;
 pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};
+pub use redirect::resolve_location;
 pub use tofu::{
     FilePinStore, MemoryPinStore, PinStore, TrustDecision, fetch_chain, trust_on_first_use,
 };
