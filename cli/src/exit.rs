@@ -112,6 +112,8 @@ pub(crate) fn net_code(e: &hearth_net_policy::Error) -> u8 {
         | N::PinMismatch(_)
         | N::PinChanged { .. }
         | N::Handshake(_)
+        | N::UntrustedCertificate(_)
+        | N::RedirectRefused { .. }
         | N::TooManyRedirects { .. }
         | N::BodyTooLarge { .. } => 4,
         N::InvalidPin { .. } | N::InvalidHostPattern { .. } | N::InvalidUrl { .. } => 2,

@@ -86,9 +86,51 @@ pub(crate) struct FetchArgs {
     /// Allow http:// to loopback IP addresses.
     #[arg(long)]
     allow_loopback_http: bool,
-    /// Seconds for the whole request.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    /// Seconds for the whole request (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+}
+
+/// A self-signed or unknown-issuer server: the refusal, the server's pin, and the exact
+/// command that trusts it — as ssh shows a host key's fingerprint. One line.
+fn explain_untrusted(e: Error, url: &str) -> Failure {
+    use hearth_net_policy::UntrustedReason;
+    if let Error::UntrustedCertificate(problem) = &e
+        && matches!(
+            problem.reason,
+            UntrustedReason::SelfSigned | UntrustedReason::UnknownIssuer
+        )
+        && let Some(pin) = problem.leaf_pin()
+    {
+        return Failure::with_code(
+            format!(
+                "{problem}; its pin is {pin}; if that is your server's key, trust it with: \
+                 hearth fetch --self-signed --pin {pin} {}",
+                shown_url(url)
+            ),
+            4,
+        );
+    }
+    if let Error::PlainHttpRefused { host, .. } = &e {
+        return Failure::with_code(
+            format!(
+                "plain HTTP refused for {host}: only HTTPS is allowed (for a loopback address, \
+                 pass --allow-loopback-http)"
+            ),
+            4,
+        );
+    }
+    Failure::from(e)
+}
+
+/// A URL as messages show it: secrets masked, at most 200 characters.
+pub(crate) fn shown_url(url: &str) -> String {
+    let masked = hearth_token_guard::redact(url);
+    match masked.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &masked[..cut]),
+        None => masked.into_owned(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -145,7 +187,9 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<(), Failure> {
         overall: Duration::from_secs(args.timeout),
         ..Timeouts::default()
     });
-    let response = runtime()?.block_on(client.get(&args.url))?;
+    let response = runtime()?
+        .block_on(client.get(&args.url))
+        .map_err(|e| explain_untrusted(e, &args.url))?;
     let mut out = io::stdout().lock();
     out.write_all(&response.body)?;
     out.flush()?;

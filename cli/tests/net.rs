@@ -107,15 +107,51 @@ fn s_server(dir: &Path, flags: &[&str]) -> SServer {
     }
 }
 
+/// Runs `hearth`; every error message it prints must be sentences, never Rust Debug text.
 fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for debug in ["Other(", "Error(", "{ ", "Some(", "OtherError"] {
+        assert!(!stderr.contains(debug), "Debug text in: {stderr}");
+    }
+    out
 }
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// An `openssl req -x509` server fetched without `--self-signed`: exit 4, one line that
+/// says why, gives the server's pin and the command that trusts it.
+#[test]
+fn an_untrusted_self_signed_server_gets_its_pin_and_the_command_that_trusts_it() {
+    let dir = scratch("untrusted");
+    openssl_cert(&dir);
+    let expected = openssl_pin(&dir);
+    let server = s_server(&dir, &["-tls1_3"]);
+    let url = format!("https://127.0.0.1:{}/?access_token=SECRET-TOKEN", server.1);
+    let out = hearth(&["fetch", &url]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is self-signed"), "{err}");
+    assert!(
+        err.contains(&format!("--self-signed --pin {expected}")),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET-TOKEN"), "{err}");
+    // And the command it gives works.
+    let trusted = hearth(&["fetch", "--self-signed", "--pin", &expected, &url]);
+    assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+}
+
+#[test]
+fn a_zero_timeout_is_a_usage_error() {
+    let out = hearth(&["fetch", "--timeout", "0", "https://127.0.0.1:9/"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 #[test]

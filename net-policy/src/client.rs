@@ -299,10 +299,13 @@ fn handshake_error(e: std::io::Error) -> Error {
     let tls = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) = tls
-        && let Some(failure) = other.0.downcast_ref::<PinFailure>()
-    {
-        return Error::PinMismatch(failure.clone());
+    if let Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) = tls {
+        if let Some(failure) = other.0.downcast_ref::<PinFailure>() {
+            return Error::PinMismatch(failure.clone());
+        }
+        if let Some(problem) = other.0.downcast_ref::<crate::CertificateProblem>() {
+            return Error::UntrustedCertificate(problem.clone());
+        }
     }
     match tls {
         Some(t) => Error::Handshake(t.clone()),

@@ -134,6 +134,10 @@ pub enum Error {
     #[error("TLS handshake failed: {0}")]
     Handshake(rustls::Error),
 
+    /// The server's certificate was refused: why, in a sentence, with the facts.
+    #[error("{0}")]
+    UntrustedCertificate(crate::CertificateProblem),
+
     /// The TCP connection failed.
     #[error("cannot connect to {host}: {source}")]
     Connect {

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod cert_info;
+mod cert_problem;
 mod client;
 mod config;
 mod confine;
@@ -52,6 +53,7 @@ mod url_policy;
 mod verifier;
 
 pub use cert_info::CertInfo;
+pub use cert_problem::{CertificateProblem, UntrustedReason};
 pub use client::{HttpsClient, Response, Timeouts, with_bearer};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use confine::{Confined, confine};

@@ -78,9 +78,9 @@ impl UrlPolicy {
             return Ok(());
         }
         let hint = if loopback_ip {
-            " (allow_loopback_http() permits loopback addresses)"
+            " (plain HTTP to a loopback address can be allowed)"
         } else if localhost {
-            " (allow_localhost_http() permits localhost)"
+            " (plain HTTP to localhost can be allowed)"
         } else {
             ""
         };

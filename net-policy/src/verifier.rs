@@ -10,7 +10,7 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::{CertInfo, Pin, PinFailure, PinMode, PinPolicy};
+use crate::{CertInfo, CertificateProblem, Pin, PinFailure, PinMode, PinPolicy, UntrustedReason};
 
 /// Without expected pins no path is refused for its pins.
 fn unreachable_pins() -> rustls::Error {
@@ -80,9 +80,10 @@ impl PinningVerifier {
         now: UnixTime,
         expected: Option<&[Pin]>,
     ) -> Result<Result<(), Vec<Pin>>, rustls::Error> {
-        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(pki_error)?;
+        let problem = |e| problem(e, end_entity, intermediates, server_name);
+        let ee = webpki::EndEntityCert::try_from(end_entity).map_err(problem)?;
         ee.verify_is_valid_for_subject_name(server_name)
-            .map_err(pki_error)?;
+            .map_err(problem)?;
         let seen: RefCell<Vec<Pin>> = RefCell::new(Vec::new());
         let pinned = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
             let Some(expected) = expected else {
@@ -125,7 +126,7 @@ impl PinningVerifier {
             Err(e) => {
                 let seen = seen.into_inner();
                 if seen.is_empty() {
-                    Err(pki_error(e))
+                    Err(problem(e))
                 } else {
                     Ok(Err(seen))
                 }
@@ -134,34 +135,108 @@ impl PinningVerifier {
     }
 }
 
-/// The validity dates of a pinned-only leaf (no CA checks them): `Expired` or
-/// `NotValidYet`, with the times, like webpki's.
-fn check_dates(end_entity: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
-    let info = CertInfo::from_der(end_entity.as_ref())
-        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+/// The validity dates of a pinned-only leaf (no CA checks them).
+fn check_dates(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<(), rustls::Error> {
+    let refuse = |reason| refused(server_name, std::slice::from_ref(end_entity), reason);
+    let info =
+        CertInfo::from_der(end_entity.as_ref()).map_err(|_| refuse(UntrustedReason::Malformed))?;
     let (not_before, not_after) = info
         .validity_unix()
-        .ok_or(rustls::Error::InvalidCertificate(
-            CertificateError::BadEncoding,
-        ))?;
+        .ok_or_else(|| refuse(UntrustedReason::Malformed))?;
+    let at = |secs: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
     let time = now.as_secs();
     if time > not_after {
-        return Err(rustls::Error::InvalidCertificate(
-            CertificateError::ExpiredContext {
-                time: now,
-                not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(not_after)),
-            },
-        ));
+        return Err(refuse(UntrustedReason::Expired {
+            not_after: at(not_after),
+            now: at(time),
+        }));
     }
     if time < not_before {
-        return Err(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidYetContext {
-                time: now,
-                not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(not_before)),
-            },
-        ));
+        return Err(refuse(UntrustedReason::NotYetValid {
+            not_before: at(not_before),
+            now: at(time),
+        }));
     }
     Ok(())
+}
+
+/// A refused certificate as rustls carries it: our [`CertificateProblem`] inside
+/// `CertificateError::Other`, with the presented chain's pins.
+fn refused(
+    server_name: &ServerName<'_>,
+    presented: &[CertificateDer<'_>],
+    reason: UntrustedReason,
+) -> rustls::Error {
+    let problem = CertificateProblem {
+        host: server_name.to_str().into_owned(),
+        reason,
+        chain: presented
+            .iter()
+            .filter_map(|c| Pin::of_certificate(c).ok())
+            .collect(),
+    };
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(problem))))
+}
+
+/// A webpki failure as a [`CertificateProblem`] a person can act on.
+fn problem(
+    e: webpki::Error,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    server_name: &ServerName<'_>,
+) -> rustls::Error {
+    use webpki::Error as W;
+    let at = |t: UnixTime| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs());
+    let self_issued = CertInfo::from_der(end_entity.as_ref())
+        .is_ok_and(|i| i.subject == i.issuer && intermediates.is_empty());
+    let reason = match e {
+        W::UnknownIssuer | W::CaUsedAsEndEntity if self_issued => UntrustedReason::SelfSigned,
+        W::UnknownIssuer => UntrustedReason::UnknownIssuer,
+        W::CertExpired { time, not_after } => UntrustedReason::Expired {
+            not_after: at(not_after),
+            now: at(time),
+        },
+        W::CertNotValidYet { time, not_before } => UntrustedReason::NotYetValid {
+            not_before: at(not_before),
+            now: at(time),
+        },
+        W::CertNotValidForName(_) => UntrustedReason::NotValidForName {
+            presented: webpki::EndEntityCert::try_from(end_entity)
+                .map(|ee| ee.valid_dns_names().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        },
+        W::InvalidSignatureForPublicKey
+        | W::UnsupportedSignatureAlgorithmContext(_)
+        | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => UntrustedReason::BadSignature,
+        W::CaUsedAsEndEntity | W::EndEntityUsedAsCa => UntrustedReason::NotForServers,
+        #[allow(deprecated, reason = "webpki still returns the old variant")]
+        W::RequiredEkuNotFound => UntrustedReason::NotForServers,
+        W::RequiredEkuNotFoundContext(_) => UntrustedReason::NotForServers,
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => UntrustedReason::Malformed,
+        W::CertRevoked => UntrustedReason::Other("it was revoked".into()),
+        W::CertDistrusted => UntrustedReason::Other("its key is distrusted".into()),
+        W::NameConstraintViolation => {
+            UntrustedReason::Other("it breaks a name constraint of its issuer".into())
+        }
+        W::PathLenConstraintViolated => {
+            UntrustedReason::Other("its chain is longer than an issuer allows".into())
+        }
+        W::MaximumPathBuildCallsExceeded
+        | W::MaximumSignatureChecksExceeded
+        | W::MaximumPathDepthExceeded => {
+            UntrustedReason::Other("its chain could not be verified within the limits".into())
+        }
+        _ => UntrustedReason::Other("its chain does not verify".into()),
+    };
+    let presented: Vec<CertificateDer<'_>> = std::iter::once(end_entity)
+        .chain(intermediates)
+        .cloned()
+        .collect();
+    refused(server_name, &presented, reason)
 }
 
 impl ServerCertVerifier for PinningVerifier {
@@ -178,9 +253,8 @@ impl ServerCertVerifier for PinningVerifier {
         let expired = self.pins.expired_to_ca_only(SystemTime::now());
         match pinned {
             Some((expected, PinMode::PinnedOnly)) if !expired => {
-                let leaf = Pin::of_certificate(end_entity).map_err(|_| {
-                    rustls::Error::InvalidCertificate(CertificateError::BadEncoding)
-                })?;
+                let leaf = Pin::of_certificate(end_entity)
+                    .map_err(|_| refused(server_name, &[], UntrustedReason::Malformed))?;
                 if !expected.contains(&leaf) {
                     let presented: Vec<Pin> = std::iter::once(end_entity)
                         .chain(intermediates)
@@ -197,7 +271,7 @@ impl ServerCertVerifier for PinningVerifier {
                     });
                 }
                 if self.pins.checks_validity_dates() {
-                    check_dates(end_entity, now)?;
+                    check_dates(end_entity, server_name, now)?;
                 }
                 Ok(ServerCertVerified::assertion())
             }
@@ -267,21 +341,6 @@ fn wrap_sequence(contents: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(contents);
     out
-}
-
-/// webpki's errors as rustls's, so callers see the usual `InvalidCertificate` kinds.
-fn pki_error(e: webpki::Error) -> rustls::Error {
-    use webpki::Error as W;
-    let kind = match e {
-        W::BadDer | W::BadDerTime | W::TrailingData(_) => CertificateError::BadEncoding,
-        W::CertExpired { .. } => CertificateError::Expired,
-        W::CertNotValidYet { .. } => CertificateError::NotValidYet,
-        W::CertNotValidForName(_) => CertificateError::NotValidForName,
-        W::UnknownIssuer => CertificateError::UnknownIssuer,
-        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
-        other => CertificateError::Other(OtherError(Arc::new(other))),
-    };
-    rustls::Error::InvalidCertificate(kind)
 }
 
 #[cfg(test)]
