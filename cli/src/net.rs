@@ -86,6 +86,10 @@ pub(crate) struct FetchArgs {
     /// Allow http:// to loopback IP addresses.
     #[arg(long)]
     allow_loopback_http: bool,
+    /// Largest response body accepted, in bytes (default 16 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_body: u64,
     /// Seconds for the whole request (at least 1).
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -183,10 +187,12 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<(), Failure> {
     if args.allow_loopback_http {
         policy = policy.allow_loopback_http();
     }
-    let client = HttpsClient::new(&policy.build()?).with_timeouts(Timeouts {
-        overall: Duration::from_secs(args.timeout),
-        ..Timeouts::default()
-    });
+    let client = HttpsClient::new(&policy.build()?)
+        .with_timeouts(Timeouts {
+            overall: Duration::from_secs(args.timeout),
+            ..Timeouts::default()
+        })
+        .with_max_body(usize::try_from(args.max_body).unwrap_or(usize::MAX));
     let response = runtime()?
         .block_on(client.get(&args.url))
         .map_err(|e| explain_untrusted(e, &args.url))?;

@@ -146,6 +146,22 @@ fn an_untrusted_self_signed_server_gets_its_pin_and_the_command_that_trusts_it()
     // And the command it gives works.
     let trusted = hearth(&["fetch", "--self-signed", "--pin", &expected, &url]);
     assert!(trusted.status.success(), "{}", text(&trusted.stderr));
+    // s_server's status page is a few KiB: over a 100-byte cap.
+    let capped = hearth(&[
+        "fetch",
+        "--max-body",
+        "100",
+        "--self-signed",
+        "--pin",
+        &expected,
+        &url,
+    ]);
+    assert_eq!(capped.status.code(), Some(4), "{}", text(&capped.stderr));
+    assert!(
+        text(&capped.stderr).contains("100-byte limit"),
+        "{}",
+        text(&capped.stderr)
+    );
 }
 
 #[test]

@@ -259,9 +259,7 @@ impl HttpsClient {
         let body = Limited::new(body, self.max_body)
             .collect()
             .await
-            .map_err(|_| Error::BodyTooLarge {
-                limit: self.max_body,
-            })?
+            .map_err(|e| body_error(e.as_ref(), self.max_body))?
             .to_bytes();
         driver.abort();
         Ok(Response {
@@ -314,6 +312,39 @@ fn handshake_error(e: std::io::Error) -> Error {
             source: e,
         },
     }
+}
+
+/// What went wrong while reading a body: over the cap, cut short, or not HTTP.
+fn body_error(e: &(dyn std::error::Error + Send + Sync + 'static), limit: usize) -> Error {
+    if e.is::<http_body_util::LengthLimitError>() {
+        return Error::BodyTooLarge { limit };
+    }
+    match e.downcast_ref::<hyper::Error>() {
+        Some(h) if h.is_incomplete_message() => Error::BodyTruncated,
+        Some(h) if h.is_parse() => Error::BodyMalformed,
+        // hyper reports a connection closed before the body's end as a body-write/read
+        // error; both mean the body did not arrive whole.
+        Some(h) if h.is_body_write_aborted() || h.is_closed() || h.is_canceled() => {
+            Error::BodyTruncated
+        }
+        // A body that ends early: hyper's source is an `UnexpectedEof` I/O error.
+        Some(h) if eof(h) => Error::BodyTruncated,
+        _ => Error::BodyMalformed,
+    }
+}
+
+/// Whether `e` (or what it wraps) is an unexpected end of input.
+fn eof(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::UnexpectedEof
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {

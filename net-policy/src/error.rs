@@ -176,8 +176,17 @@ pub enum Error {
         limit: usize,
     },
 
+    /// The connection ended before the response body did (a `Content-Length` or chunked
+    /// body cut short).
+    #[error("the response body was cut short: the connection ended before its end")]
+    BodyTruncated,
+
+    /// The response body is not valid HTTP framing (bad chunk sizes, bad trailers).
+    #[error("the response body is malformed: its HTTP framing is invalid")]
+    BodyMalformed,
+
     /// A response body over the cap.
-    #[error("response body larger than {limit} bytes")]
+    #[error("the response body is larger than the {limit}-byte limit")]
     BodyTooLarge {
         /// The cap.
         limit: usize,

@@ -286,6 +286,38 @@ async fn a_server_that_never_handshakes_times_out() {
 }
 
 #[tokio::test]
+async fn a_body_cut_short_or_badly_framed_says_so() {
+    let pin: Pin = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        .parse()
+        .unwrap();
+    for (response, truncated) in [
+        (
+            "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this",
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabc",
+            true,
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+            false,
+        ),
+    ] {
+        let server = serve(None, response).await;
+        let err = pinned_client(&pin)
+            .get(&format!("http://127.0.0.1:{}/", server.addr.port()))
+            .await
+            .unwrap_err();
+        if truncated {
+            assert!(matches!(err, Error::BodyTruncated), "{response:?}: {err}");
+        } else {
+            assert!(matches!(err, Error::BodyMalformed), "{response:?}: {err}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn oversize_bodies_are_cut_off() {
     let (c, k) = cert(&["x"]);
     let pin = Pin::of_certificate(&c).unwrap();
