@@ -14,7 +14,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::redirect::RedirectRules;
-use crate::{BuiltPolicy, Error, PinFailure, UrlPolicy, resolve_location};
+use crate::{BuiltPolicy, Error, PinFailure, Proxy, UrlPolicy, resolve_location};
 
 /// A response, body read in full (up to the client's cap).
 #[derive(Debug)]
@@ -73,13 +73,32 @@ pub struct HttpsClient {
     max_body: usize,
     max_redirects: usize,
     redirects: RedirectRules,
+    proxy: ProxySetting,
+}
+
+/// Which proxy HTTPS requests tunnel through.
+#[derive(Debug, Clone)]
+enum ProxySetting {
+    Direct,
+    Through(Proxy),
+    /// The environment names a proxy that does not parse: every request says so.
+    Invalid(&'static str),
 }
 
 impl HttpsClient {
-    /// A client for `policy` with default timeouts, a 16 MiB body cap and 5 redirects.
+    /// A client for `policy` with default timeouts, a 16 MiB body cap, 5 redirects, and
+    /// the proxy the environment names ([`Proxy::from_env`]; a malformed one fails every
+    /// request with [`Error::InvalidProxy`] rather than being ignored).
     #[must_use]
     pub fn new(policy: &BuiltPolicy) -> Self {
+        let proxy = match Proxy::from_env() {
+            Ok(Some(p)) => ProxySetting::Through(p),
+            Ok(None) => ProxySetting::Direct,
+            Err(Error::InvalidProxy { reason }) => ProxySetting::Invalid(reason),
+            Err(_) => ProxySetting::Invalid("the proxy setting cannot be read"),
+        };
         Self {
+            proxy,
             tls: Arc::clone(policy.config()),
             url: policy.url_policy(),
             timeouts: Timeouts::default(),
@@ -87,6 +106,20 @@ impl HttpsClient {
             max_redirects: 5,
             redirects: RedirectRules::default(),
         }
+    }
+
+    /// Tunnels HTTPS through `proxy` (instead of the environment's).
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxySetting::Through(proxy);
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    #[must_use]
+    pub fn without_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Direct;
+        self
     }
 
     /// Drops `name` too when a redirect leaves the origin (besides `Authorization`,
@@ -201,19 +234,28 @@ impl HttpsClient {
             .trim_end_matches(']')
             .to_owned();
 
-        let tcp = tokio::time::timeout(
-            self.timeouts.connect,
-            TcpStream::connect((bare.as_str(), port)),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            stage: "connect",
-            after: self.timeouts.connect,
-        })?
-        .map_err(|e| Error::Connect {
-            host: host.clone(),
-            source: e,
-        })?;
+        let proxy = match &self.proxy {
+            ProxySetting::Invalid(reason) => return Err(Error::InvalidProxy { reason }),
+            ProxySetting::Through(p) if https && p.applies_to(&bare) => Some(p),
+            _ => None,
+        };
+        let tcp = match proxy {
+            // The proxy carries bytes; TLS and pins below are the target's.
+            Some(p) => p.tunnel(&bare, port, self.timeouts.connect).await?,
+            None => tokio::time::timeout(
+                self.timeouts.connect,
+                TcpStream::connect((bare.as_str(), port)),
+            )
+            .await
+            .map_err(|_| Error::Timeout {
+                stage: "connect",
+                after: self.timeouts.connect,
+            })?
+            .map_err(|e| Error::Connect {
+                host: host.clone(),
+                source: e,
+            })?,
+        };
 
         // Origin-form request line, Host header from the URL.
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();

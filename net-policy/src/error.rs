@@ -169,6 +169,22 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A proxy URL (explicit or from `HTTPS_PROXY`/`ALL_PROXY`) that cannot be used.
+    #[error("invalid proxy: {reason}")]
+    InvalidProxy {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The proxy refused or failed the tunnel (its credentials never appear here).
+    #[error("the proxy {proxy} did not open a tunnel: {reason}")]
+    Proxy {
+        /// The proxy's host and port.
+        proxy: String,
+        /// What happened.
+        reason: String,
+    },
+
     /// More redirects than allowed.
     #[error("more than {limit} redirects")]
     TooManyRedirects {

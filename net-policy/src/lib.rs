@@ -47,6 +47,7 @@ pub mod guard;
 mod host_pattern;
 mod pin;
 mod pins;
+mod proxy;
 mod redirect;
 mod tofu;
 mod url_policy;
@@ -61,6 +62,7 @@ pub use error::Error;
 pub use host_pattern::HostPattern;
 pub use pin::Pin;
 pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};
+pub use proxy::Proxy;
 pub use redirect::resolve_location;
 pub use tofu::{
     FilePinStore, MemoryPinStore, PinStore, TrustDecision, fetch_chain, trust_on_first_use,
