@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, LOCATION};
-use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use crate::pool::{Origin, Pool};
 use crate::redirect::RedirectRules;
 use crate::{BuiltPolicy, Error, PinFailure, Proxy, UrlPolicy, resolve_location};
+use hyper::client::conn::http1::SendRequest;
 
 /// A response, body read in full (up to the client's cap).
 #[derive(Debug)]
@@ -53,8 +55,11 @@ impl Default for Timeouts {
 /// Every request (and, with [`send_following_redirects`](Self::send_following_redirects),
 /// every redirect hop) is checked by the [`UrlPolicy`] before a socket opens; TLS uses the
 /// policy's verifier (roots and pins); connect, handshake and the whole exchange are
-/// bounded; bodies are capped. One connection per request (HTTP/1.1): simple, and no idle
-/// connection to a pinned host outlives a policy change.
+/// bounded; bodies are capped. Connections are kept alive and reused per origin (HTTP/1.1;
+/// see [`with_pool`](Self::with_pool)); a kept connection was verified — roots and pins —
+/// when it was opened, by this client's policy, and each new connection is verified again.
+/// TLS session resumption is rustls's default: a resumed session does not present the
+/// certificate again, and was verified in the full handshake that created it.
 ///
 /// ```no_run
 /// use hearth_net_policy::{HttpsClient, TlsPolicy};
@@ -74,6 +79,7 @@ pub struct HttpsClient {
     max_redirects: usize,
     redirects: RedirectRules,
     proxy: ProxySetting,
+    pool: Arc<Pool>,
 }
 
 /// Which proxy HTTPS requests tunnel through.
@@ -99,6 +105,7 @@ impl HttpsClient {
         };
         Self {
             proxy,
+            pool: Arc::new(Pool::new(8, Duration::from_secs(90))),
             tls: Arc::clone(policy.config()),
             url: policy.url_policy(),
             timeouts: Timeouts::default(),
@@ -106,6 +113,15 @@ impl HttpsClient {
             max_redirects: 5,
             redirects: RedirectRules::default(),
         }
+    }
+
+    /// Keeps at most `max_idle_per_origin` idle connections per origin, each for at most
+    /// `idle_timeout` (default 8 and 90 s; 0 turns reuse off). A fresh pool: clones made
+    /// before share the old one.
+    #[must_use]
+    pub fn with_pool(mut self, max_idle_per_origin: usize, idle_timeout: Duration) -> Self {
+        self.pool = Arc::new(Pool::new(max_idle_per_origin, idle_timeout));
+        self
     }
 
     /// Tunnels HTTPS through `proxy` (instead of the environment's).
@@ -234,29 +250,6 @@ impl HttpsClient {
             .trim_end_matches(']')
             .to_owned();
 
-        let proxy = match &self.proxy {
-            ProxySetting::Invalid(reason) => return Err(Error::InvalidProxy { reason }),
-            ProxySetting::Through(p) if https && p.applies_to(&bare) => Some(p),
-            _ => None,
-        };
-        let tcp = match proxy {
-            // The proxy carries bytes; TLS and pins below are the target's.
-            Some(p) => p.tunnel(&bare, port, self.timeouts.connect).await?,
-            None => tokio::time::timeout(
-                self.timeouts.connect,
-                TcpStream::connect((bare.as_str(), port)),
-            )
-            .await
-            .map_err(|_| Error::Timeout {
-                stage: "connect",
-                after: self.timeouts.connect,
-            })?
-            .map_err(|e| Error::Connect {
-                host: host.clone(),
-                source: e,
-            })?,
-        };
-
         // Origin-form request line, Host header from the URL.
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         *req.uri_mut() = path
@@ -268,48 +261,113 @@ impl HttpsClient {
                 .map_err(|_| Error::InvalidUrl { reason: "bad host" })?;
             req.headers_mut().insert(HOST, value);
         }
-        let req = req.map(Full::new);
+        let mut req = req.map(Full::new);
 
-        if https {
-            let name = ServerName::try_from(bare).map_err(|_| Error::InvalidUrl {
-                reason: "not a valid TLS server name",
-            })?;
-            let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls));
-            let tls = tokio::time::timeout(self.timeouts.handshake, connector.connect(name, tcp))
-                .await
-                .map_err(|_| Error::Timeout {
-                    stage: "TLS handshake",
-                    after: self.timeouts.handshake,
-                })?
-                .map_err(handshake_error)?;
-            self.exchange(TokioIo::new(tls), req).await
-        } else {
-            self.exchange(TokioIo::new(tcp), req).await
+        let origin: Origin = (https, bare.to_ascii_lowercase(), port);
+        // A kept connection first; if it closed before taking the request, hyper hands the
+        // request back and a new connection takes it.
+        while let Some(mut sender) = self.pool.take(&origin) {
+            // A GET or HEAD may be sent again if a kept connection dies under it (the server
+            // closed it as it was taken): it changes nothing at the server.
+            let again =
+                matches!(*req.method(), Method::GET | Method::HEAD).then(|| clone_request(&req));
+            match sender.try_send_request(req).await {
+                Ok(response) => return self.finish(origin, sender, response).await,
+                Err(mut e) => match (e.take_message(), again) {
+                    (Some(unsent), _) => req = unsent,
+                    (None, Some(again)) if stale(e.error()) => req = again,
+                    (None, _) => return Err(Error::Http(e.into_error())),
+                },
+            }
         }
+        let mut sender = self.connect(https, &host, &bare, port).await?;
+        let response = sender.send_request(req).await.map_err(Error::Http)?;
+        self.finish(origin, sender, response).await
     }
 
-    async fn exchange<IO>(&self, io: IO, req: Request<Full<Bytes>>) -> Result<Response, Error>
-    where
-        IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+    /// A new connection to `bare:port` (through the proxy if one applies), TLS for https
+    /// (verified by the policy: roots and pins), HTTP/1.1 driven by a task of its own.
+    async fn connect(
+        &self,
+        https: bool,
+        host: &str,
+        bare: &str,
+        port: u16,
+    ) -> Result<SendRequest<Full<Bytes>>, Error> {
+        let proxy = match &self.proxy {
+            ProxySetting::Invalid(reason) => return Err(Error::InvalidProxy { reason }),
+            ProxySetting::Through(p) if https && p.applies_to(bare) => Some(p),
+            _ => None,
+        };
+        let tcp = match proxy {
+            // The proxy carries bytes; TLS and pins below are the target's.
+            Some(p) => p.tunnel(bare, port, self.timeouts.connect).await?,
+            None => tokio::time::timeout(self.timeouts.connect, TcpStream::connect((bare, port)))
+                .await
+                .map_err(|_| Error::Timeout {
+                    stage: "connect",
+                    after: self.timeouts.connect,
+                })?
+                .map_err(|e| Error::Connect {
+                    host: host.to_owned(),
+                    source: e,
+                })?,
+        };
+        if !https {
+            return handshake(TokioIo::new(tcp)).await;
+        }
+        let name = ServerName::try_from(bare.to_owned()).map_err(|_| Error::InvalidUrl {
+            reason: "not a valid TLS server name",
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls));
+        let tls = tokio::time::timeout(self.timeouts.handshake, connector.connect(name, tcp))
             .await
-            .map_err(Error::Http)?;
-        let driver = tokio::spawn(conn);
-        let response = sender.send_request(req).await.map_err(Error::Http)?;
+            .map_err(|_| Error::Timeout {
+                stage: "TLS handshake",
+                after: self.timeouts.handshake,
+            })?
+            .map_err(handshake_error)?;
+        handshake(TokioIo::new(tls)).await
+    }
+
+    /// Reads the body (up to the cap), then keeps the connection for reuse.
+    async fn finish(
+        &self,
+        origin: Origin,
+        sender: SendRequest<Full<Bytes>>,
+        response: http::Response<hyper::body::Incoming>,
+    ) -> Result<Response, Error> {
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, self.max_body)
             .collect()
             .await
             .map_err(|e| body_error(e.as_ref(), self.max_body))?
             .to_bytes();
-        driver.abort();
+        self.pool.put(origin, sender);
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
             body,
         })
     }
+}
+
+/// Whether a request on a kept connection failed because the connection was gone.
+fn stale(e: &hyper::Error) -> bool {
+    e.is_incomplete_message() || e.is_canceled() || e.is_closed() || eof(e)
+}
+
+/// HTTP/1.1 over `io`; the connection runs on its own task until both sides are done
+/// with it (the sender dropped, or the server closed).
+async fn handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, Error>
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(Error::Http)?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 /// Adds `Authorization: Bearer <token>` to `req` through token-guard's sensitive header
@@ -389,7 +447,7 @@ fn eof(e: &hyper::Error) -> bool {
     false
 }
 
-fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {
+fn clone_request<B: Clone>(req: &Request<B>) -> Request<B> {
     let mut out = Request::new(req.body().clone());
     *out.method_mut() = req.method().clone();
     *out.uri_mut() = req.uri().clone();

@@ -47,6 +47,7 @@ pub mod guard;
 mod host_pattern;
 mod pin;
 mod pins;
+mod pool;
 mod proxy;
 mod redirect;
 mod tofu;

@@ -434,3 +434,93 @@ async fn bearer_tokens_go_to_the_origin_only() {
         "{second_request}"
     );
 }
+
+/// A keep-alive TLS server: answers every request on a connection until the client closes
+/// it (or, with `one_per_connection`, closes after each answer without saying so).
+async fn keep_alive_server(one_per_connection: bool) -> (u16, Pin, Arc<AtomicUsize>) {
+    let (c, k) = cert(&["x"]);
+    let pin = Pin::of_certificate(&c).unwrap();
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![c], k)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                loop {
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                        if one_per_connection {
+                            let _ = s.shutdown().await;
+                            return;
+                        }
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (port, pin, connections)
+}
+
+#[tokio::test]
+async fn connections_are_kept_alive_and_reused_per_origin() {
+    let (port, pin, connections) = keep_alive_server(false).await;
+    let client = pinned_client(&pin);
+    for _ in 0..20 {
+        let r = client
+            .get(&format!("https://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!(&r.body[..], b"hello");
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "one connection for 20 requests"
+    );
+    // Without reuse, one each.
+    let fresh = pinned_client(&pin).with_pool(0, Duration::from_secs(1));
+    for _ in 0..3 {
+        fresh
+            .get(&format!("https://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_kept_connection_the_server_closed_is_replaced_not_an_error() {
+    let (port, pin, connections) = keep_alive_server(true).await;
+    let client = pinned_client(&pin);
+    for _ in 0..5 {
+        let r = client
+            .get(&format!("https://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
+        assert_eq!(&r.body[..], b"hello");
+    }
+    // Each answer closes its connection; whether the client saw that before reusing it
+    // or only when the reuse failed, every GET got through on a new one.
+    assert_eq!(connections.load(Ordering::SeqCst), 5);
+}
