@@ -1,6 +1,6 @@
 //! `hearth redact`
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 
 use clap::Args;
 use hearth_token_guard::Redactor;
@@ -18,14 +18,46 @@ pub(crate) struct RedactArgs {
     stats: bool,
 }
 
+/// Standard output that, once its reader went away (`hearth redact | head`), drops what
+/// follows instead of failing: the input is still read to its end, so `--check` and
+/// `--stats` count all of it.
+struct Output<W> {
+    inner: W,
+    gone: bool,
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.gone {
+            match self.inner.write_all(buf) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => self.gone = true,
+                other => other?,
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.gone {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
 pub(crate) fn run(args: &RedactArgs) -> Result<(), Failure> {
     let stdin = io::stdin().lock();
-    let stdout = BufWriter::new(io::stdout().lock());
-    let tally = match Redactor::new().redact_stream(stdin, stdout) {
-        // The reader went away (`hearth redact | head`): not a failure.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-        other => other?,
+    let stdout = Output {
+        inner: BufWriter::new(io::stdout().lock()),
+        gone: false,
     };
+    let tally = Redactor::new().redact_stream(stdin, stdout)?;
     if args.stats {
         if tally.total() == 0 {
             eprintln!("nothing masked");

@@ -1,5 +1,7 @@
 //! The `hearth` binary as a user runs it: arguments, exit codes, files, pipes.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -7,10 +9,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    common::assert_sentences(&out);
+    out
 }
 
 fn scratch(name: &str) -> PathBuf {

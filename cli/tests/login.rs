@@ -1,6 +1,8 @@
 //! `hearth pkce`, `hearth state` and a whole `hearth login` against the in-process test
 //! authorization server, with this test playing the browser.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -9,10 +11,12 @@ use hearth_examples::test_server::TestAuthServer;
 use hearth_net_policy::{HttpsClient, PinPolicy, TlsPolicy};
 
 fn hearth(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    common::assert_sentences(&out);
+    out
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `hearth pin` and `hearth fetch` against the system's `openssl s_server`, and the pin
 //! compared with the one the openssl command line computes.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -113,10 +115,7 @@ fn hearth(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for debug in ["Other(", "Error(", "{ ", "Some(", "OtherError"] {
-        assert!(!stderr.contains(debug), "Debug text in: {stderr}");
-    }
+    common::assert_sentences(&out);
     out
 }
 

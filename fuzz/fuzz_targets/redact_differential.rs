@@ -57,8 +57,8 @@ fn reference(t: &[u8]) -> Vec<(Range<usize>, bool)> {
                 out.push((span, true));
             }
         }
-        for &(word, suffix, generic, whole) in WORDS {
-            if let Some(span) = name_at(t, i, word, suffix, generic, whole) {
+        for &(word, suffix, whole) in WORDS {
+            if let Some(span) = name_at(t, i, word, suffix, whole) {
                 out.push((span, false));
             }
         }
@@ -118,6 +118,11 @@ fn vendor_at(t: &[u8], i: usize, prefix: &str, class: &str, min: usize) -> Optio
     if end - body_start < min {
         return None;
     }
+    // AWS key ids are exactly 16 after their prefix, and not followed by a letter or digit.
+    let aws = matches!(prefix, "AKIA" | "ASIA" | "ABIA" | "ACCA");
+    if aws && (end - body_start != min || t.get(end).is_some_and(u8::is_ascii_alphanumeric)) {
+        return None;
+    }
     if prefix == "hth_" {
         let key = std::str::from_utf8(&t[i..end]).ok()?;
         hearth_token_guard::apikey::parse(key, "hth").ok()?;
@@ -128,13 +133,13 @@ fn vendor_at(t: &[u8], i: usize, prefix: &str, class: &str, min: usize) -> Optio
 
 // ---- sensitive names ----
 
-/// (word, may end a longer word, generic alone, whole name only)
-const WORDS: &[(&str, bool, bool, bool)] = &[
-    ("token", true, true, false), ("secret", true, true, false), ("password", true, false, false),
-    ("passwd", true, false, false), ("passphrase", true, false, false), ("pwd", false, false, false),
-    ("key", false, true, false), ("apikey", true, false, false), ("credential", true, false, false),
-    ("credentials", true, false, false), ("auth", false, true, false), ("session", false, true, false),
-    ("cookie", false, false, false), ("code", false, true, true), ("code_verifier", false, false, true),
+/// (word, may end a longer word, whole name only)
+const WORDS: &[(&str, bool, bool)] = &[
+    ("token", true, false), ("secret", true, false), ("password", true, false),
+    ("passwd", true, false), ("passphrase", true, false), ("pwd", false, false),
+    ("key", false, false), ("apikey", true, false), ("credential", true, false),
+    ("credentials", true, false), ("auth", false, false), ("session", false, false),
+    ("cookie", false, false), ("code", false, true), ("code_verifier", false, true),
 ];
 
 fn is_name(b: u8) -> bool {
@@ -146,7 +151,7 @@ fn is_delimiter(b: u8) -> bool {
 }
 
 fn blanks(t: &[u8], mut i: usize) -> usize {
-    let limit = i + 16;
+    let limit = i + 48;
     while i < t.len() && i < limit && (t[i] == b' ' || t[i] == b'\t') {
         i += 1;
     }
@@ -162,14 +167,7 @@ fn quote(t: &[u8], i: usize) -> Option<(u8, bool, usize)> {
     }
 }
 
-fn name_at(
-    t: &[u8],
-    i: usize,
-    word: &str,
-    suffix: bool,
-    generic: bool,
-    whole: bool,
-) -> Option<Range<usize>> {
+fn name_at(t: &[u8], i: usize, word: &str, suffix: bool, whole: bool) -> Option<Range<usize>> {
     let end = i + word.len();
     if end > t.len() || !t[i..end].eq_ignore_ascii_case(word.as_bytes()) {
         return None;
@@ -208,20 +206,27 @@ fn name_at(
         }
         let after_blanks = blanks(t, j);
         let sep = match &t[after_blanks.min(t.len())..] {
-            [b'=', b'>', ..] => 2,
+            [b'=', b'>', ..] | [b':', b'=', ..] => 2,
             [b'=', b'=', ..] | [b':', b':', ..] => return None,
             [b'=' | b':', ..] => 1,
             [b'%', b'3', b'd' | b'D', ..] => 3,
             [first, ..] if option && after_blanks > j && *first != b'-' => 0,
             _ => return None,
         };
-        let v = blanks(t, after_blanks + sep);
+        let mut v = blanks(t, after_blanks + sep);
+        if t.get(v) == Some(&b'[') {
+            v = blanks(t, v + 1);
+        }
         match quote(t, v) {
             Some((q, escaped, after)) => (after, Some((q, escaped))),
             None => (v, None),
         }
     };
-    if t[value_start.min(t.len())..].starts_with(b"[REDACTED]") {
+    let rest = &t[value_start.min(t.len())..];
+    if rest.starts_with(b"[REDACTED]")
+        || rest.first() == Some(&b'{')
+        || word == "pwd" && matches!(rest.first(), Some(b'/' | b'~'))
+    {
         return None;
     }
     let value_end = match closing {
@@ -271,14 +276,11 @@ fn name_at(
         }
     };
     let value = &t[value_start.min(value_end)..value_end];
-    secret_like(value, generic && exact, word).then_some(value_start..value_end)
+    secret_like(value, word).then_some(value_start..value_end)
 }
 
-fn secret_like(v: &[u8], generic: bool, word: &str) -> bool {
+fn secret_like(v: &[u8], word: &str) -> bool {
     if v.is_empty() || v == b"[REDACTED]" || v.iter().all(|&b| b == b'*') {
-        return false;
-    }
-    if generic && v.len() < 8 {
         return false;
     }
     let digits = v.strip_prefix(b"-").unwrap_or(v);
@@ -286,25 +288,14 @@ fn secret_like(v: &[u8], generic: bool, word: &str) -> bool {
         return false;
     }
     let plain = [
-        "true", "false", "yes", "no", "on", "off", "null", "nil", "none", "undefined", "empty",
-        "unset", "default", "enabled", "disabled", "required", "optional", "missing", "invalid",
-        "expired", "unknown",
+        "true", "false", "yes", "no", "on", "off", "ok", "null", "nil", "none", "undefined",
+        "empty", "unset", "default", "enabled", "disabled", "required", "optional", "missing",
+        "invalid", "expired", "unknown", "denied", "allowed",
     ];
     if plain.iter().any(|p| v.eq_ignore_ascii_case(p.as_bytes())) {
         return false;
     }
-    if word == "pwd" && (v[0] == b'/' || v[0] == b'~') {
-        return false;
-    }
-    for p in [&b"~/"[..], b"./", b"../", b"/"] {
-        if let Some(rest) = v.strip_prefix(p) {
-            if rest.contains(&b'/') || rest.contains(&b'.') {
-                return false;
-            }
-            break;
-        }
-    }
-    true
+    !(word == "code" && (v.len() < 16 || !v.iter().any(u8::is_ascii_digit)))
 }
 
 /// `Cookie:` / `Set-Cookie:` with a first `name=value` pair: the cookie rule's, not a name's.
@@ -321,30 +312,17 @@ fn cookie_header(t: &[u8], name: &[u8], end: usize) -> bool {
         return false;
     }
     i = blanks(t, i + 1);
+    if t.get(i) == Some(&b'[') {
+        i = blanks(t, i + 1);
+    }
     if let Some((_, _, after)) = quote(t, i) {
         i = after;
     }
-    let set = name.eq_ignore_ascii_case(b"set-cookie");
+    // The cookie rule takes over once it reads a first `name=` pair.
     let pair_char = |b: u8| b.is_ascii_graphic() && !b"=;,\"\\".contains(&b);
-    let value_char = |b: u8| b.is_ascii_graphic() && !b";,\"\\".contains(&b);
-    loop {
-        let mut n = i;
-        while n < t.len() && n < i + 256 && pair_char(t[n]) {
-            n += 1;
-        }
-        if n == i || t.get(n) != Some(&b'=') {
-            return false;
-        }
-        let mut v = n + 1;
-        while v < t.len() && value_char(t[v]) {
-            v += 1;
-        }
-        if v > n + 1 {
-            return true;
-        }
-        if set || t.get(v) != Some(&b';') {
-            return false;
-        }
-        i = blanks(t, v + 1);
+    let mut n = i;
+    while n < t.len() && n < i + 256 && pair_char(t[n]) {
+        n += 1;
     }
+    n > i && t.get(n) == Some(&b'=')
 }

@@ -86,6 +86,44 @@ fn the_fmt_layer_writes_every_event_scrubbed() {
     );
 }
 
+/// tracing-subscriber's default: ANSI colours, which put escape codes between a field's
+/// name, `=` and value. The fields are masked all the same.
+#[test]
+fn fields_are_masked_with_ansi_colours_on() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(RedactingMakeWriter::new(
+            captured.clone(),
+            Arc::new(Redactor::new()),
+        ))
+        .with_ansi(true)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(password = "hunter2", api_key = %"k-abcdef123456", "x");
+        let span = tracing::info_span!("req", token = "abcdefghijk12345");
+        let _in = span.enter();
+        tracing::info!("inside");
+    });
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for secret in ["hunter2", "k-abcdef123456", "abcdefghijk12345"] {
+        assert!(!out.contains(secret), "{secret} leaked: {out:?}");
+    }
+    assert!(!out.contains('\u{1b}'), "colours are removed: {out:?}");
+}
+
+#[test]
+fn a_pending_event_is_not_in_debug() {
+    use std::io::Write as _;
+    let make = RedactingMakeWriter::new(Captured::default(), Arc::new(Redactor::new()));
+    let mut w = make.make_writer();
+    w.write_all(b"password=hunter2").unwrap();
+    let debug = format!("{w:?}");
+    assert!(
+        !debug.contains("104, 117") && debug.contains("16"),
+        "{debug}"
+    );
+}
+
 #[test]
 fn a_secret_split_across_writes_is_masked_whole() {
     use std::io::Write as _;

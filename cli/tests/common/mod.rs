@@ -1,5 +1,6 @@
 //! Shared by the CLI's integration tests: run the `hearth` binary as a user would, with
 //! standard input written and all output captured.
+#![allow(dead_code, reason = "each test binary uses the part it needs")]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -18,6 +19,20 @@ pub(crate) fn run_hearth(
         .stderr(Stdio::piped());
     configure(&mut command);
     let mut child = command.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    // A child that exits before reading its input closes the pipe: not this helper's error.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_sentences(&out);
+    out
+}
+
+/// Every message `hearth` prints on stderr is made of sentences, never Rust `Debug` text.
+pub(crate) fn assert_sentences(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for debug in ["Other(", "Error(", "{ ", "Some(", "OtherError", "Os { code"] {
+        assert!(
+            !stderr.contains(debug),
+            "Debug text in hearth's stderr: {stderr}"
+        );
+    }
 }

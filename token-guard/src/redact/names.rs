@@ -8,9 +8,8 @@
 //!
 //! Values that cannot be secrets are left alone: booleans, `null`/`none`, status words
 //! (`disabled`, `expired`, ...), integers of up to four digits (`primary_key=42`), `***`,
-//! file paths (`key_file: /etc/ssl/key.pem`), an already masked value; and, for a name
-//! that is only a generic word (`token`, `secret`, `key`, `auth`, `session`, `code`),
-//! values shorter than 8 bytes, so that `token: abc` in prose stays readable.
+//! an object (`{…}`), an already masked value, the shell's `PWD=/path`; OAuth's bare
+//! `code` needs 16+ bytes with a digit (`code = Unavailable` is gRPC's status).
 
 use super::scan::{Scan, is_alnum, run, skip_blanks};
 use super::{Detector, REDACTED, structures};
@@ -21,54 +20,47 @@ pub(super) struct Word {
     pub(super) word: &'static str,
     /// It may end a name without starting a word (`PGPASSWORD`, `authtoken`).
     suffix: bool,
-    /// Alone as a name it is too common to mask short values (`token: expired`).
-    generic: bool,
     /// Only the whole name counts (`code`, not `exit_code`).
     whole: bool,
 }
 
-const fn word(word: &'static str, suffix: bool, generic: bool) -> Word {
+const fn word(word: &'static str, suffix: bool) -> Word {
     Word {
         word,
         suffix,
-        generic,
         whole: false,
     }
 }
 
 pub(super) const WORDS: &[Word] = &[
-    word("token", true, true),
-    word("secret", true, true),
-    word("password", true, false),
-    word("passwd", true, false),
-    word("passphrase", true, false),
-    word("pwd", false, false),
-    word("key", false, true),
-    word("apikey", true, false),
-    word("credential", true, false),
-    word("credentials", true, false),
-    word("auth", false, true),
-    word("session", false, true),
-    word("cookie", false, false),
+    word("token", true),
+    word("secret", true),
+    word("password", true),
+    word("passwd", true),
+    word("passphrase", true),
+    word("pwd", false),
+    word("key", false),
+    word("apikey", true),
+    word("credential", true),
+    word("credentials", true),
+    word("auth", false),
+    word("session", false),
+    word("cookie", false),
     // OAuth's own parameters that do not end in one of the words above.
     Word {
         word: "code",
         suffix: false,
-        generic: true,
         whole: true,
     },
     Word {
         word: "code_verifier",
         suffix: false,
-        generic: false,
         whole: true,
     },
 ];
 
 /// Longest name looked at, backwards from its last word.
 const MAX_NAME: usize = 64;
-/// Values shorter than this are left alone after a generic name.
-const GENERIC_MIN: usize = 8;
 
 /// What may appear in a name: letters, digits, `_`, `-`, `.`.
 pub(super) fn is_name(b: u8) -> bool {
@@ -97,7 +89,6 @@ pub(super) fn check(scan: &mut Scan<'_>, w: &Word, start: usize, end: usize) -> 
     if w.whole && !name.eq_ignore_ascii_case(w.word.as_bytes()) {
         return None;
     }
-    let generic = w.generic && name.eq_ignore_ascii_case(w.word.as_bytes());
     let xml = name_start > 0 && bytes[name_start - 1] == b'<' && bytes.get(end) == Some(&b'>');
 
     if w.word == "cookie"
@@ -110,12 +101,22 @@ pub(super) fn check(scan: &mut Scan<'_>, w: &Word, start: usize, end: usize) -> 
     } else {
         value_start(bytes, end, option)?
     };
-    if bytes[value_start..].starts_with(REDACTED.as_bytes()) {
-        return None; // masked already
+    let rest = &bytes[value_start..];
+    // Decided on the first bytes, before the value is read (a rejected value is not
+    // consumed, so reading it whole would be read again by every later hit): masked
+    // already; an object (`"credentials": {…}`, its members are names of their own); the
+    // shell's working directory (`PWD=/home/alice`).
+    if rest.starts_with(REDACTED.as_bytes())
+        || rest.first() == Some(&b'{')
+        || w.word == "pwd" && matches!(rest.first(), Some(b'/' | b'~'))
+    {
+        return None;
     }
     let value_end = quote.value_end(bytes, value_start);
     let value = &bytes[value_start..value_end];
-    if !could_be_secret(value, generic, w.word) {
+    // `<k>v</k>`: an element, closed (`Option<Session>::None` is Rust, not XML).
+    let closed = || bytes[value_end..].starts_with(b"</");
+    if !could_be_secret(value, w) || matches!(quote, Quote::Xml) && !closed() {
         return None;
     }
     scan.mask(value_start..value_end, Detector::Name);
@@ -223,7 +224,7 @@ fn value_start(bytes: &[u8], end: usize, option: bool) -> Option<(usize, Quote)>
     let rest = &bytes[blanks.min(bytes.len())..];
     let sep = match rest {
         // `==` compares, `::` is a path: neither introduces a value.
-        [b'=', b'>', ..] => 2,
+        [b'=', b'>', ..] | [b':', b'=', ..] => 2,
         [b'=', b'=', ..] | [b':', b':', ..] => return None,
         [b'=' | b':', ..] => 1,
         [b'%', b'3', b'd' | b'D', ..] => 3,
@@ -231,62 +232,64 @@ fn value_start(bytes: &[u8], end: usize, option: bool) -> Option<(usize, Quote)>
         _ => return None,
     };
     i = skip_blanks(bytes, blanks + sep);
-    Some(match quote_at(bytes, i) {
-        Some((quote, after)) => (after, quote),
-        None => (i, Quote::None),
-    })
+    Some(open_value(bytes, i))
 }
 
-/// Whether `value` may be a secret: not empty, not already masked, not a boolean, `null`,
-/// a short integer or stars; after a generic name, at least 8 bytes.
-fn could_be_secret(value: &[u8], generic: bool, word: &str) -> bool {
-    if value.is_empty() || value == REDACTED.as_bytes() || value.iter().all(|&b| b == b'*') {
-        return false;
+/// Where a value that may begin at `i` starts: past an opening quote, or past `[` and a
+/// quote (a list: `["hunter2"]`, Go's `map[Authorization:[Basic …]]`), and how it ends.
+pub(super) fn open_value(bytes: &[u8], mut i: usize) -> (usize, Quote) {
+    if bytes.get(i) == Some(&b'[') && !bytes[i..].starts_with(REDACTED.as_bytes()) {
+        i = skip_blanks(bytes, i + 1);
     }
-    if generic && value.len() < GENERIC_MIN {
+    match quote_at(bytes, i) {
+        Some((quote, after)) => (after, quote),
+        None => (i, Quote::None),
+    }
+}
+
+/// Words that are status values, never secrets.
+pub(super) const PLAIN: &[&[u8]] = &[
+    b"true",
+    b"false",
+    b"yes",
+    b"no",
+    b"on",
+    b"off",
+    b"ok",
+    b"null",
+    b"nil",
+    b"none",
+    b"undefined",
+    b"empty",
+    b"unset",
+    b"default",
+    b"enabled",
+    b"disabled",
+    b"required",
+    b"optional",
+    b"missing",
+    b"invalid",
+    b"expired",
+    b"unknown",
+    b"denied",
+    b"allowed",
+];
+
+/// Whether `value` may be a secret: not empty, not already masked, not a boolean, `null`
+/// or another status word, a short integer or stars.
+fn could_be_secret(value: &[u8], word: &Word) -> bool {
+    if value.is_empty() || value == REDACTED.as_bytes() || value.iter().all(|&b| b == b'*') {
         return false;
     }
     let digits = value.strip_prefix(b"-").unwrap_or(value);
     if digits.len() <= 4 && digits.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    const PLAIN: &[&[u8]] = &[
-        b"true",
-        b"false",
-        b"yes",
-        b"no",
-        b"on",
-        b"off",
-        b"null",
-        b"nil",
-        b"none",
-        b"undefined",
-        b"empty",
-        b"unset",
-        b"default",
-        b"enabled",
-        b"disabled",
-        b"required",
-        b"optional",
-        b"missing",
-        b"invalid",
-        b"expired",
-        b"unknown",
-    ];
     if PLAIN.iter().any(|p| value.eq_ignore_ascii_case(p)) {
         return false;
     }
-    // The shell's working directory (`PWD=/home/alice`) is a path, not a password; so is
-    // `key_file: /etc/ssl/key.pem` — a reference to a secret, not the secret.
-    !(word == "pwd" && matches!(value[0], b'/' | b'~') || is_path(value))
-}
-
-/// `/a/b`, `~/a`, `./a`, `../a`: a file path.
-fn is_path(value: &[u8]) -> bool {
-    let rest = [&b"~/"[..], b"./", b"../", b"/"]
-        .iter()
-        .find_map(|p| value.strip_prefix(*p));
-    rest.is_some_and(|r| memchr::memchr(b'/', r).is_some() || r.contains(&b'.'))
+    // OAuth's `code` is long and has digits; `code = Unavailable` (gRPC) is not one.
+    !(word.word == "code" && (value.len() < 16 || !value.iter().any(u8::is_ascii_digit)))
 }
 
 #[cfg(test)]
@@ -352,14 +355,15 @@ mod tests {
             "monkey=banana123",
             "token: expired",
             "the secret: none",
+            "auth=ok",
             "remember_password=true",
             "password=",
             "password=null",
             "password=***",
             "PWD=/home/alice",
-            "ssh_key: /home/alice/.ssh/id_ed25519",
-            "tls.key = ./certs/server.key",
             "auth: disabled",
+            "rpc error: code = Unavailable desc = connection refused",
+            "{\"credentials\": {\"type\": \"service_account\"}}",
             "session refreshed for user 7c9e6679",
             "hearth_token_guard::redact",
             "if token == expected",

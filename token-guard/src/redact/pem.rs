@@ -10,7 +10,7 @@
 //! end when the text is the whole input.
 
 use super::Detector;
-use super::scan::Scan;
+use super::scan::{Scan, run};
 
 /// Most body lines between BEGIN and END.
 pub(super) const MAX_LINES: usize = 100;
@@ -64,17 +64,22 @@ fn header_end(bytes: &[u8], start: usize) -> Option<usize> {
 /// Checks the `-----BEGIN ` hit at `start`.
 pub(super) fn check(scan: &mut Scan<'_>, start: usize, _end: usize) -> Option<usize> {
     let bytes = scan.bytes;
-    let body = header_end(bytes, start)?;
+    let header = header_end(bytes, start)?;
+    // Blanks may trail the header line.
+    let body = run(bytes, header, |b| b == b' ' || b == b'\t');
     let lines = match bytes.get(body..body + 2) {
         Some([b'\n' | b'\r', _]) | Some([b'\n']) => Lines::Newline,
         Some([b'\\', b'n' | b'r']) => Lines::Escaped,
-        Some([b' ', _]) => Lines::Spaces,
+        // Flattened: the body follows on the same line (after spaces, or none at all).
+        Some([b, _]) if is_base64(*b) => Lines::Spaces,
         _ if bytes.get(body) == Some(&b'\n') => Lines::Newline,
         _ => return None,
     };
     let stop = (body + MAX_BODY).min(bytes.len());
-    let (at, line_count) = scan_body(bytes, body, stop, lines);
-    if line_count > MAX_LINES {
+    let (at, line_count, longest) = scan_body(bytes, body, stop, lines);
+    // A key's lines are long (64 base64 characters but the last): a BEGIN/END pair around
+    // short words (`OK`, `200`) is not a key and hides nothing.
+    if line_count > MAX_LINES || longest < MIN_LONGEST_LINE {
         return None;
     }
     if bytes[at..].starts_with(b"-----END ") {
@@ -86,7 +91,7 @@ pub(super) fn check(scan: &mut Scan<'_>, start: usize, _end: usize) -> Option<us
         return Some(close);
     }
     // Cut off by the end of the input, with key material in it.
-    if at == bytes.len() && scan.end_is_final && line_count > 0 {
+    if at == bytes.len() && scan.end_is_final {
         scan.mask(start..at, Detector::PrivateKey);
         return Some(at);
     }
@@ -94,59 +99,99 @@ pub(super) fn check(scan: &mut Scan<'_>, start: usize, _end: usize) -> Option<us
 }
 
 /// Reads a body from `from` (not past `stop`) while it looks like one: returns where it
-/// stopped and how many lines it read.
-fn scan_body(bytes: &[u8], from: usize, stop: usize, lines: Lines) -> (usize, usize) {
+/// stopped, how many lines it read, and the longest run of base64 in one line.
+///
+/// Newline-separated lines may be indented (YAML, Helm) and have trailing blanks, and
+/// before the first base64 line there may be header lines (`Proc-Type:`, `DEK-Info:`,
+/// OpenPGP's `Version:`, `Comment:`); `\n`-escaped lines may escape `/` as `\/` (PHP's
+/// JSON); flattened lines are separated by spaces.
+fn scan_body(bytes: &[u8], from: usize, stop: usize, lines: Lines) -> (usize, usize, usize) {
     let mut i = from;
     let mut count = 0;
+    let (mut run, mut longest) = (0usize, 0usize);
     let mut line_start = true;
+    let mut trailing = false;
+    let mut seen_base64 = false;
     while i < stop && count <= MAX_LINES {
         let b = bytes[i];
         match lines {
             Lines::Newline => {
-                if line_start && let Some(len) = encryption_header(&bytes[i..stop]) {
+                if line_start
+                    && !seen_base64
+                    && let Some(len) = header_line(&bytes[i..stop])
+                {
                     i += len;
                     continue;
                 }
                 match b {
                     b'\n' => {
                         count += 1;
+                        longest = longest.max(run);
+                        run = 0;
                         line_start = true;
+                        trailing = false;
                     }
                     b'\r' => {}
-                    b if is_base64(b) => line_start = false,
+                    b' ' | b'\t' if line_start || trailing || run > 0 => {
+                        if run > 0 {
+                            trailing = true;
+                        }
+                    }
+                    b if is_base64(b) && !trailing => {
+                        line_start = false;
+                        seen_base64 = true;
+                        run += 1;
+                    }
                     _ => break,
                 }
             }
             Lines::Escaped => match b {
                 b'\\' if matches!(bytes.get(i + 1), Some(b'n')) => {
                     count += 1;
+                    longest = longest.max(run);
+                    run = 0;
                     i += 1;
                 }
                 b'\\' if matches!(bytes.get(i + 1), Some(b'r')) => i += 1,
-                b if is_base64(b) => {}
+                b'\\' if matches!(bytes.get(i + 1), Some(b'/')) => {
+                    run += 1;
+                    i += 1;
+                }
+                b if is_base64(b) => run += 1,
                 _ => break,
             },
             Lines::Spaces => match b {
-                b' ' => count += 1,
-                b if is_base64(b) => {}
+                b' ' => {
+                    count += 1;
+                    longest = longest.max(run);
+                    run = 0;
+                }
+                b if is_base64(b) => run += 1,
                 _ => break,
             },
         }
         i += 1;
     }
-    (i, count)
+    (i, count, longest.max(run))
 }
 
-/// `Proc-Type: 4,ENCRYPTED` or `DEK-Info: AES-128-CBC,…` at the start of `rest`: its
-/// length, without the newline.
-fn encryption_header(rest: &[u8]) -> Option<usize> {
-    if !(rest.starts_with(b"Proc-Type: ") || rest.starts_with(b"DEK-Info: ")) {
+/// Shortest longest line of a key's body.
+const MIN_LONGEST_LINE: usize = 40;
+
+/// A header line at the start of `rest` (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: …`,
+/// `Version: …`, `Comment: …`): its length, without the newline.
+fn header_line(rest: &[u8]) -> Option<usize> {
+    let name = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+        .count();
+    if name == 0 || !rest[name..].starts_with(b": ") {
         return None;
     }
     let len = rest.iter().take(128).position(|&b| b == b'\n')?;
     let line = &rest[..len];
     line.iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b" :,-\r".contains(&b))
+        .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\r')
         .then_some(len)
 }
 
@@ -159,11 +204,11 @@ pub(super) fn opens(line: &[u8]) -> bool {
     header_end(line, begin).is_some_and(|end| line[end..].iter().all(u8::is_ascii_whitespace))
 }
 
-/// Whether `line` (without its newline) can be a body line: base64, blank, or an
-/// encryption header.
+/// Whether `line` (without its newline) can be a body line: base64 (indented or not),
+/// blank, or a header line.
 pub(super) fn is_body_line(line: &[u8]) -> bool {
-    let line = line.trim_ascii_end();
-    line.iter().all(|&b| is_base64(b)) || encryption_header(&[line, b"\n"].concat()).is_some()
+    let line = line.trim_ascii();
+    line.iter().all(|&b| is_base64(b)) || header_line(&[line, b"\n"].concat()).is_some()
 }
 
 /// Whether `line` starts with an `-----END ` footer.
@@ -204,6 +249,28 @@ mod tests {
     }
 
     #[test]
+    fn indented_trailing_blank_escaped_slash_and_unbroken_blocks() {
+        let pem = format!("-----BEGIN EC PRIVATE KEY-----\n{BODY}\n-----END EC PRIVATE KEY-----");
+        let yaml = format!(
+            "data:\n  tls.pem: |\n{}\n",
+            pem.lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert_eq!(masked(&yaml), "data:\n  tls.pem: |\n    [REDACTED]\n");
+        let trailing = pem.replacen("KEY-----\n", "KEY----- \n", 1);
+        assert_eq!(masked(&trailing), "[REDACTED]");
+        let php = format!(
+            r#"{{"k":"{}"}}"#,
+            pem.replace('\n', "\\n").replace('/', "\\/")
+        );
+        assert_eq!(masked(&php), r#"{"k":"[REDACTED]"}"#);
+        let unbroken = pem.replace('\n', "");
+        assert_eq!(masked(&format!("x {unbroken} y")), "x [REDACTED] y");
+    }
+
+    #[test]
     fn encrypted_legacy_blocks() {
         let pem = format!(
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF0123456789ABCDEF\n\n{BODY}\n-----END RSA PRIVATE KEY-----\n"
@@ -215,15 +282,18 @@ mod tests {
     fn a_begin_line_without_a_body_hides_nothing() {
         let text = "name=-----BEGIN RSA PRIVATE KEY-----\nINFO next line: user logged in\n-----END RSA PRIVATE KEY-----";
         assert_eq!(masked(text), text);
+        // Short words between a BEGIN and an END are not a key.
+        let words = "x -----BEGIN RSA PRIVATE KEY-----\nOK\n200\n\nDone\n-----END RSA PRIVATE KEY-----\nnext";
+        assert_eq!(masked(words), words);
         assert_eq!(
             masked("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"),
             "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
         );
-        let cut = "-----BEGIN PRIVATE KEY-----\r\nMIIEvQIB";
+        let cut = "-----BEGIN PRIVATE KEY-----\r\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\r\nKUpRKf";
         assert_eq!(masked(cut), "[REDACTED]");
         let far = format!(
             "-----BEGIN PRIVATE KEY-----\n{}-----END PRIVATE KEY-----",
-            "QUFB\n".repeat(101)
+            "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n".repeat(101)
         );
         assert_eq!(masked(&far), far);
     }

@@ -43,6 +43,8 @@ pub(super) enum Trigger {
     Userinfo,
     /// `-u ` / `--user` / `--proxy-user`: curl's credentials.
     CurlUser,
+    /// `curl`: the command `-u` belongs to.
+    Curl,
 }
 
 /// One multi-literal search: its automaton, and what each literal introduces.
@@ -166,6 +168,8 @@ static SEARCHES: LazyLock<[Search; 2]> = LazyLock::new(|| {
         ("-u ".into(), Trigger::CurlUser),
         ("--user".into(), Trigger::CurlUser),
         ("--proxy-user".into(), Trigger::CurlUser),
+        ("curl".into(), Trigger::Curl),
+        (":\\/\\/".into(), Trigger::Userinfo),
     ];
     words.extend(
         names::WORDS
@@ -199,6 +203,10 @@ pub(super) struct Scan<'a> {
     pub(super) covered: usize,
     /// Vendor token bodies measured so far.
     pub(super) runs: vendors::Runs,
+    /// Where the last `curl` command word ended, and up to where no end of command has
+    /// been seen since.
+    pub(super) curl: Option<usize>,
+    pub(super) curl_checked: usize,
     out: &'a mut Vec<Found>,
 }
 
@@ -218,10 +226,30 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
         end_is_final,
         covered: 0,
         runs: vendors::Runs::default(),
+        curl: None,
+        curl_checked: 0,
         out,
     };
+    // A short text (one log line) gets a small buffer: zeroing 16 KiB for it would cost
+    // more than scanning it.
+    if bytes.len() <= SMALL {
+        let mut small = [0u8; SMALL];
+        scan_chunks(&mut scan, &mut small);
+    } else {
+        let mut folded = [0u8; CHUNK];
+        scan_chunks(&mut scan, &mut folded);
+    }
+}
+
+/// Texts up to this long are scanned in one small buffer.
+const SMALL: usize = 512;
+
+/// The pass of [`find`], lowercasing into `folded` (whose length is the chunk size)
+/// and wiping it afterwards.
+fn scan_chunks(scan: &mut Scan<'_>, folded: &mut [u8]) {
+    let bytes = scan.bytes;
+    let chunk_len = folded.len();
     let overlap = *OVERLAP;
-    let mut folded = [0u8; CHUNK];
     let mut hits: Vec<(usize, usize, Trigger)> = Vec::new();
     // Everything before this offset is inside a masked span.
     let mut covered: usize = 0;
@@ -229,7 +257,7 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
     let mut dense = [false; 2];
     let mut pos = 0;
     loop {
-        let end = (pos + CHUNK).min(bytes.len());
+        let end = (pos + chunk_len).min(bytes.len());
         let n = end - pos;
         let last = end == bytes.len();
         // What lies inside a masked span is not searched again, but for its last REACH
@@ -261,7 +289,7 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
                 continue;
             }
             scan.covered = covered;
-            if let Some(until) = check(&mut scan, trigger, start, end) {
+            if let Some(until) = check(scan, trigger, start, end) {
                 covered = covered.max(until);
             }
         }
@@ -270,13 +298,15 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
         }
         pos = end - overlap;
     }
-    // The buffer held a copy of the text, secrets included.
-    folded.zeroize();
+    // The buffer held a copy of the text, secrets included (only its used part: wiping
+    // all 16 KiB for every short line would cost more than scanning it).
+    folded[..bytes.len().min(chunk_len)].zeroize();
 }
 
 /// Farthest a detector looks from the end of its literal to where its value starts (a
-/// closing quote, blanks, a separator, blanks, an opening quote: 39 bytes at most).
-const REACH: usize = 64;
+/// closing quote, blanks, a separator, blanks, a bracket, blanks, an opening quote: 150
+/// bytes at most).
+const REACH: usize = 160;
 
 /// Whether a hit inside a masked span (ending at `covered`) is still checked: a PEM
 /// header always (its checks are bounded and cannot overlap); a vendor prefix always (its
@@ -286,7 +316,7 @@ const REACH: usize = 64;
 /// span. A JWT starting inside a span ends inside it.
 fn worth_checking_inside(trigger: Trigger, end: usize, covered: usize) -> bool {
     match trigger {
-        Trigger::Pem | Trigger::Vendor(_) => true,
+        Trigger::Pem | Trigger::Vendor(_) | Trigger::Curl => true,
         Trigger::Word(_)
         | Trigger::Bearer
         | Trigger::Authorization
@@ -308,6 +338,7 @@ fn check(scan: &mut Scan<'_>, trigger: Trigger, start: usize, end: usize) -> Opt
         Trigger::Authorization => structures::authorization(scan, start, end),
         Trigger::Userinfo => structures::userinfo(scan, start, end),
         Trigger::CurlUser => structures::curl_user(scan, start, end),
+        Trigger::Curl => structures::curl(scan, start, end),
     }
 }
 
@@ -335,10 +366,10 @@ pub(super) fn run_within(
         .count()
 }
 
-/// Spaces and tabs, at most 16 of them.
+/// Spaces and tabs, at most 48 of them (aligned config dumps).
 #[inline]
 pub(super) fn skip_blanks(bytes: &[u8], from: usize) -> usize {
-    run_within(bytes, from, 16, |b| b == b' ' || b == b'\t')
+    run_within(bytes, from, 48, |b| b == b' ' || b == b'\t')
 }
 
 /// Letters and digits: what continues a word.
@@ -413,8 +444,7 @@ mod tests {
         // The JWT swallows the whole run: one span, not one per `eyJ`.
         let jwt = "eyJ.".repeat(1000);
         assert_eq!(spans(&jwt).len(), 1);
-        let text =
-            "key: -----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJB\n-----END RSA PRIVATE KEY-----";
+        let text = "key: -----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----";
         assert_eq!(spans(text), [&text[5..]]);
     }
 }

@@ -95,7 +95,8 @@ impl Redactor {
     /// ```
     /// use hearth_token_guard::Redactor;
     ///
-    /// let log = "ok\nAuthorization: Bearer abcdefgh123\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\ndone\n";
+    /// let key = "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu";
+    /// let log = format!("ok\nAuthorization: Bearer abcdefgh123\n-----BEGIN PRIVATE KEY-----\n{key}\n-----END PRIVATE KEY-----\ndone\n");
     /// let mut out = Vec::new();
     /// Redactor::new().redact_stream(log.as_bytes(), &mut out)?;
     /// assert_eq!(String::from_utf8(out).unwrap(), "ok\nAuthorization: Bearer [REDACTED]\n[REDACTED]\ndone\n");
@@ -146,7 +147,15 @@ impl Redactor {
                 ctx = 0;
                 continue;
             }
-            // A piece of a line longer than PIECE.
+            // A piece of a line longer than PIECE. A held key block ends here if this line
+            // is its END (however long the rest of it); otherwise it is not a key block.
+            if sink.holding && pem::is_end_line(&buf[ctx..]) {
+                sink.held.extend_from_slice(&buf[ctx..]);
+                sink.release(true)?;
+                buf.clear();
+                ctx = 0;
+                continue;
+            }
             sink.release(false)?;
             let mut found = self.find_in(&buf, false);
             found.sort_unstable_by_key(|f| f.range.start);
@@ -299,10 +308,10 @@ mod tests {
 
     #[test]
     fn multi_line_private_keys_are_masked_whole() {
-        let input = b"k=-----BEGIN RSA PRIVATE KEY-----\r\nAAAA\r\nBBBB\r\n-----END RSA PRIVATE KEY----- tail\r\nnext\n";
+        let input = b"k=-----BEGIN RSA PRIVATE KEY-----\r\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\r\nBBBB\r\n-----END RSA PRIVATE KEY----- tail\r\nnext\n";
         assert_eq!(text(input), "k=[REDACTED] tail\r\nnext\n");
         assert_eq!(
-            text(b"-----BEGIN PRIVATE KEY-----\nAAAA\nBBBB"),
+            text(b"-----BEGIN PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\nBBBB"),
             "[REDACTED]"
         );
     }
@@ -316,7 +325,9 @@ mod tests {
         );
         let mut long = b"-----BEGIN PRIVATE KEY-----\n".to_vec();
         for _ in 0..150 {
-            long.extend_from_slice(b"QUFBQUFB\n");
+            long.extend_from_slice(
+                b"MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n",
+            );
         }
         assert_eq!(run(&long), long, "no END within 100 lines: passed through");
     }

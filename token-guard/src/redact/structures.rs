@@ -11,7 +11,7 @@ const MIN_BEARER_TOKEN: usize = 8;
 const MAX_AUTHORITY: usize = 1024;
 /// A userinfo without a password is masked only from this length (a token as user name,
 /// not `git@`).
-const MIN_BARE_USERINFO: usize = 20;
+const MIN_BARE_USERINFO: usize = 32;
 
 fn is_token68(b: u8) -> bool {
     is_alnum(b) || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
@@ -31,6 +31,12 @@ pub(super) fn bearer(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<us
         return None;
     }
     let body = run(bytes, token, is_token68);
+    // A word (`Bearer authentication`) is prose; tokens carry digits, capitals or symbols.
+    // `Bearer realm="…"` (a challenge's auth-param) is no token either.
+    let param = bytes.get(body) == Some(&b'=') && bytes.get(body + 1) == Some(&b'"');
+    if param || bytes[token..body].iter().all(u8::is_ascii_lowercase) {
+        return None;
+    }
     let token_end = run(bytes, body, |b| b == b'=');
     scan.mask(token..token_end, Detector::Bearer);
     Some(token_end)
@@ -53,11 +59,13 @@ pub(super) fn authorization(scan: &mut Scan<'_>, start: usize, end: usize) -> Op
         return None;
     }
     i = skip_blanks(bytes, i + 1);
-    let (value, quote) = match quote_at(bytes, i) {
-        Some((quote, after)) => (after, quote),
-        None => (i, Quote::None),
-    };
+    let (value, quote) = names::open_value(bytes, i);
     let scheme_end = run_within(bytes, value, 64, |b| is_alnum(b) || b == b'-');
+    // `Authorization: none`, `authorization: denied for …`: a status, not credentials.
+    let word = &bytes[value..scheme_end];
+    if names::PLAIN.iter().any(|p| word.eq_ignore_ascii_case(p)) {
+        return None;
+    }
     let after_scheme = skip_blanks(bytes, scheme_end);
     let credentials = if scheme_end > value && after_scheme > scheme_end {
         after_scheme
@@ -95,15 +103,17 @@ fn auth_params(bytes: &[u8], from: usize) -> bool {
 /// long user name alone (a token used as one).
 pub(super) fn userinfo(scan: &mut Scan<'_>, _start: usize, end: usize) -> Option<usize> {
     let bytes = scan.bytes;
+    // The authority ends at `/ ? #` (RFC 3986 §3.2); `& , ; '` are sub-delimiters that a
+    // password may hold. A backslash is the escape of `\/` in JSON.
     let stop = run_within(bytes, end, MAX_AUTHORITY, |b| {
-        !(is_delimiter(b) || matches!(b, b'/' | b'?' | b'#'))
+        !(b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\'))
     });
     // Authorities are short: a plain loop beats setting up memchr.
     let at = bytes[end..stop].iter().rposition(|&b| b == b'@')? + end;
     let info = &bytes[end..at];
     let from = match info.iter().position(|&b| b == b':') {
         Some(colon) => end + colon + 1,
-        None if info.len() >= MIN_BARE_USERINFO => end,
+        None if info.len() >= MIN_BARE_USERINFO && info.iter().any(u8::is_ascii_digit) => end,
         None => return None,
     };
     if from == at {
@@ -116,7 +126,7 @@ pub(super) fn userinfo(scan: &mut Scan<'_>, _start: usize, end: usize) -> Option
 /// `curl -u user:password`, `--user user:password`, `--proxy-user …`: the password.
 pub(super) fn curl_user(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
     let bytes = scan.bytes;
-    if start > 0 && !bytes[start - 1].is_ascii_whitespace() || !after_curl(bytes, start) {
+    if start > 0 && !bytes[start - 1].is_ascii_whitespace() || !after_curl(scan, start) {
         return None;
     }
     let mut i = end;
@@ -147,13 +157,40 @@ pub(super) fn curl_user(scan: &mut Scan<'_>, start: usize, end: usize) -> Option
     Some(value_end)
 }
 
-/// Whether `curl` comes before `at` on its line (within 256 bytes): `docker run -u
-/// 1000:1000` is a user and group, not credentials.
-fn after_curl(bytes: &[u8], at: usize) -> bool {
-    let from = at.saturating_sub(256);
-    let line = &bytes[from..at];
-    let line = memchr::memrchr(b'\n', line).map_or(line, |nl| &line[nl + 1..]);
-    memchr::memmem::find(line, b"curl").is_some()
+/// Whether `at` is in a `curl` command: a `curl` came before it (remembered by the scan)
+/// with no end of command between (a newline that is not a `\` continuation, `;`, `|`,
+/// `&&`): `docker run -u 1000:1000` is a user and group, not credentials. Each byte since
+/// the `curl` is looked at once, however many `-u` follow.
+fn after_curl(scan: &mut Scan<'_>, at: usize) -> bool {
+    let Some(curl) = scan.curl else {
+        return false;
+    };
+    let from = scan.curl_checked.max(curl);
+    let bytes = scan.bytes;
+    let ends = (from..at.min(bytes.len())).any(|i| match bytes[i] {
+        b'\n' => i == 0 || bytes[i - 1] != b'\\',
+        b';' | b'|' => true,
+        b'&' => bytes.get(i + 1) == Some(&b'&'),
+        _ => false,
+    });
+    if ends {
+        scan.curl = None;
+        return false;
+    }
+    scan.curl_checked = at;
+    true
+}
+
+/// A `curl` hit: remembered for the `-u` that may follow.
+pub(super) fn curl(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
+    let bytes = scan.bytes;
+    let word =
+        (start == 0 || !is_alnum(bytes[start - 1])) && bytes.get(end).is_none_or(|b| !is_alnum(*b));
+    if word {
+        scan.curl = Some(end);
+        scan.curl_checked = end;
+    }
+    None
 }
 
 /// A `Cookie:` or `Set-Cookie:` header (RFC 6265 §4): every value of a `Cookie`, the
@@ -177,10 +214,14 @@ pub(super) fn cookie_header(scan: &mut Scan<'_>, name: &[u8], end: usize) -> Opt
         return None;
     }
     i = skip_blanks(bytes, i + 1);
+    if bytes.get(i) == Some(&b'[') {
+        i = skip_blanks(bytes, i + 1);
+    }
     if let Some((_, after)) = quote_at(bytes, i) {
         i = after;
     }
-    let mut masked = None;
+    // Where the walk got to: the pairs read are not read again, masked or not.
+    let mut walked = None;
     loop {
         // name=value
         let pair_name = run_within(bytes, i, 256, |b| {
@@ -189,20 +230,27 @@ pub(super) fn cookie_header(scan: &mut Scan<'_>, name: &[u8], end: usize) -> Opt
         if pair_name == i || bytes.get(pair_name) != Some(&b'=') {
             break;
         }
-        let value = pair_name + 1;
+        let mut value = pair_name + 1;
+        let quoted = bytes.get(value) == Some(&b'"');
+        if quoted {
+            value += 1;
+        }
         let value_end = run(bytes, value, |b| {
             b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\')
         });
         if value_end > value {
             scan.mask(value..value_end, Detector::Cookie);
-            masked = Some(value_end);
         }
-        if set || bytes.get(value_end) != Some(&b';') {
+        let after = value_end + usize::from(quoted && bytes.get(value_end) == Some(&b'"'));
+        walked = Some(after);
+        // `Cookie` pairs are separated by `;` (and `,` by old clients); a `Set-Cookie`'s
+        // first pair is the cookie, the rest are its attributes.
+        if set || !matches!(bytes.get(after), Some(b';' | b',')) {
             break;
         }
-        i = skip_blanks(bytes, value_end + 1);
+        i = skip_blanks(bytes, after + 1);
     }
-    masked
+    walked
 }
 
 #[cfg(test)]
@@ -224,6 +272,8 @@ mod tests {
         for clean in [
             "the bearer of this letter",
             "Xbearer abcdefghijk",
+            "Using Bearer authentication for api.example.com",
+            "WWW-Authenticate: Bearer authorization_uri=\"https://login.example/x\"",
             "Bearer [REDACTED]",
         ] {
             assert_eq!(masked(clean), clean);
@@ -255,6 +305,8 @@ mod tests {
         for clean in [
             "Authorization: Basic [REDACTED]",
             "authorization required",
+            "authorization: denied for user alice",
+            "Authorization: none",
             "authorization_code",
         ] {
             assert_eq!(masked(clean), clean);
@@ -289,6 +341,7 @@ mod tests {
         );
         for clean in [
             "ssh://git@github.com/o/r",
+            "ssh://deploy-automation-account@build01.example/x",
             "https://example.com/a?b=c#d",
             "mailto:x@example.com",
             "curl -u alice https://x",
@@ -297,6 +350,64 @@ mod tests {
         ] {
             assert_eq!(masked(clean), clean);
         }
+    }
+
+    #[test]
+    fn sub_delimiters_in_passwords_and_escaped_urls() {
+        for (input, want) in [
+            (
+                "DATABASE_URL=postgres://app:s3cr&t@db:5432/app",
+                "DATABASE_URL=postgres://app:[REDACTED]@db:5432/app",
+            ),
+            (
+                "postgres://app:pa,ss;word@db/app",
+                "postgres://app:[REDACTED]@db/app",
+            ),
+            (
+                "redis://:p'ssw0rd@cache:6379",
+                "redis://:[REDACTED]@cache:6379",
+            ),
+            (
+                r#"{"url":"https:\/\/alice:S3cr3t@example.com\/x"}"#,
+                r#"{"url":"https:\/\/alice:[REDACTED]@example.com\/x"}"#,
+            ),
+        ] {
+            assert_eq!(masked(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn bracketed_and_quoted_values() {
+        assert_eq!(
+            masked("map[Authorization:[Basic dXNlcjpwYXNzd29yZA==] Accept:[*/*]]"),
+            "map[Authorization:[Basic [REDACTED]] Accept:[*/*]]"
+        );
+        assert_eq!(
+            masked("Cookie: sessionid=\"abc123def456\""),
+            "Cookie: sessionid=\"[REDACTED]\""
+        );
+        assert_eq!(
+            masked("Cookie: theme=dark, sessionid=abc123def456"),
+            "Cookie: theme=[REDACTED], sessionid=[REDACTED]"
+        );
+        assert_eq!(
+            masked("{ 'set-cookie': [ 'connect.sid=s%3AAbCd.sig; Path=/' ] }"),
+            "{ 'set-cookie': [ 'connect.sid=[REDACTED]; Path=/' ] }"
+        );
+    }
+
+    #[test]
+    fn curl_commands_end_where_the_shell_says() {
+        assert_eq!(
+            masked("curl -sS https://x/health && docker run -u 1000:1000 app"),
+            "curl -sS https://x/health && docker run -u 1000:1000 app"
+        );
+        assert_eq!(
+            masked("curl -H 'A: b' \\\n    -u alice:hunter2 \\\n    https://x"),
+            "curl -H 'A: b' \\\n    -u alice:[REDACTED] \\\n    https://x"
+        );
+        let long = format!("curl {} -u alice:hunter2 x", "-H 'X-Filler: y' ".repeat(40));
+        assert!(!masked(&long).contains("hunter2"));
     }
 
     #[test]

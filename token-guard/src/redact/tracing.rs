@@ -65,12 +65,20 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
     }
 }
 
-/// The writer of one event: collects it, writes it scrubbed on flush or drop.
-#[derive(Debug)]
+/// The writer of one event: collects it, writes it scrubbed on flush or drop. Its `Debug`
+/// shows how much is pending, never what.
 pub struct RedactingWriter<'a, W: Write> {
     inner: W,
     redactor: &'a Redactor,
     pending: Vec<u8>,
+}
+
+impl<W: Write> std::fmt::Debug for RedactingWriter<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactingWriter")
+            .field("pending_bytes", &self.pending.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Write> RedactingWriter<'_, W> {
@@ -78,6 +86,7 @@ impl<W: Write> RedactingWriter<'_, W> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        strip_ansi(&mut self.pending);
         let result = self
             .inner
             .write_all(&self.redactor.redact_bytes(&self.pending));
@@ -85,6 +94,35 @@ impl<W: Write> RedactingWriter<'_, W> {
         self.pending.clear();
         result
     }
+}
+
+/// Removes ANSI escape sequences (CSI `ESC [ … final`, and two-byte `ESC x`) in place.
+fn strip_ansi(buf: &mut Vec<u8>) {
+    if !buf.contains(&0x1b) {
+        return;
+    }
+    let mut out = 0;
+    let mut i = 0;
+    while i < buf.len() {
+        if buf[i] == 0x1b {
+            if buf.get(i + 1) == Some(&b'[') {
+                // Parameters and intermediates, then one final byte in 0x40..=0x7e.
+                i += 2;
+                while i < buf.len() && !(0x40..=0x7e).contains(&buf[i]) {
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                i += 2;
+            }
+            continue;
+        }
+        buf[out] = buf[i];
+        out += 1;
+        i += 1;
+    }
+    zeroize::Zeroize::zeroize(&mut buf[out..]);
+    buf.truncate(out);
 }
 
 impl<W: Write> Write for RedactingWriter<'_, W> {

@@ -110,6 +110,9 @@ pub(super) struct Vendor {
     body: Body,
     /// Shortest body accepted.
     min: usize,
+    /// The body is exactly `min` long (AWS key ids: a longer run of capitals is a word or
+    /// a DNA read, not a key id).
+    exact: bool,
 }
 
 const fn v(prefix: &'static str, vendor: &'static str, body: Body, min: usize) -> Vendor {
@@ -118,6 +121,14 @@ const fn v(prefix: &'static str, vendor: &'static str, body: Body, min: usize) -
         vendor,
         body,
         min,
+        exact: false,
+    }
+}
+
+const fn exactly(prefix: &'static str, vendor: &'static str, body: Body, len: usize) -> Vendor {
+    Vendor {
+        exact: true,
+        ..v(prefix, vendor, body, len)
     }
 }
 
@@ -150,10 +161,10 @@ pub(super) const VENDORS: &[Vendor] = &[
     // slack-webhook-url: the path after `services/` is the secret
     v("hooks.slack.com/services/", "slack", Body::Base64, 20),
     // aws-access-token (key ids; the secret key is caught by its name)
-    v("AKIA", "aws", Body::Base32, 16),
-    v("ASIA", "aws", Body::Base32, 16),
-    v("ABIA", "aws", Body::Base32, 16),
-    v("ACCA", "aws", Body::Base32, 16),
+    exactly("AKIA", "aws", Body::Base32, 16),
+    exactly("ASIA", "aws", Body::Base32, 16),
+    exactly("ABIA", "aws", Body::Base32, 16),
+    exactly("ACCA", "aws", Body::Base32, 16),
     // gcp-api-key
     v("AIza", "google", Body::Url, 35),
     // openai-api-key (project, service account, admin, legacy)
@@ -294,7 +305,10 @@ fn check(scan: &mut Scan<'_>, vendor: &Vendor, start: usize) -> Option<usize> {
         return None;
     }
     let body_end = scan.runs.end(bytes, vendor.body, end);
-    if body_end < end + vendor.min {
+    if body_end < end + vendor.min
+        || vendor.exact
+            && (body_end > end + vendor.min || bytes.get(body_end).is_some_and(|b| is_alnum(*b)))
+    {
         return None;
     }
     if vendor.vendor == "hearth" {
@@ -350,6 +364,7 @@ mod tests {
             "sk-learn is a library",
             "dapiX",
             "msg.len() == 3",
+            "ACCATGCGTACGTTAGCATGCA read aligned",
         ] {
             assert_eq!(crate::redact(text), text);
         }
