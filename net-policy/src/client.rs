@@ -249,6 +249,9 @@ impl HttpsClient {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
+        // Every spelling of an address is that address: `127.1` is connected to, verified
+        // and pinned as 127.0.0.1 (as the resolver would connect to it).
+        let bare = crate::HostPattern::canonical_ip(&bare).map_or(bare, |ip| ip.to_string());
 
         // Origin-form request line, Host header from the URL.
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();

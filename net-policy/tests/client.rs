@@ -524,3 +524,28 @@ async fn a_kept_connection_the_server_closed_is_replaced_not_an_error() {
     // or only when the reuse failed, every GET got through on a new one.
     assert_eq!(connections.load(Ordering::SeqCst), 5);
 }
+
+/// A pin for `127.0.0.1` applies to every spelling of that address in a URL: without it the
+/// self-signed server has no trust at all (no roots), so only the pin can let it through.
+#[tokio::test]
+async fn a_pin_for_an_address_applies_to_its_other_spellings() {
+    let (c, k) = cert(&["x"]);
+    let pin = Pin::of_certificate(&c).unwrap();
+    let server = serve(Some((c, k)), OK).await;
+    let port = server.addr.port();
+    for host in ["127.0.0.1", "127.1", "2130706433", "0x7f.0.0.1"] {
+        let response = pinned_client(&pin)
+            .get(&format!("https://{host}:{port}/"))
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert_eq!(&response.body[..], b"hello", "{host}");
+    }
+    let other = PinPolicy::new()
+        .self_signed("127.0.0.2", [pin.to_string()])
+        .unwrap();
+    let err = HttpsClient::new(&TlsPolicy::new().pins(other).build().unwrap())
+        .get(&format!("https://127.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UntrustedCertificate(_)), "{err}");
+}
