@@ -3,23 +3,13 @@
 //! logger.
 #![cfg(feature = "log")]
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
+
+use common::Captured;
 
 use hearth_token_guard::{RedactingLogger, Redactor, RefreshToken};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn env_logger_output_is_scrubbed() {

@@ -2,25 +2,14 @@
 //! reaches the writer scrubbed, fields and messages, patterns and registered secrets.
 #![cfg(feature = "tracing")]
 
-use std::io;
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
+
+use common::Captured;
 
 use hearth_token_guard::{AccessToken, RedactingMakeWriter, Redactor};
 use tracing_subscriber::fmt::MakeWriter;
-
-/// An in-memory writer the test reads back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 impl<'a> MakeWriter<'a> for Captured {
     type Writer = Captured;
