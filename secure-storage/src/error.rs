@@ -75,7 +75,7 @@ pub enum Error {
     },
 
     /// A caller's argument that no store accepts: an empty passphrase, Argon2id costs
-    /// outside [`Argon2Params`](crate::Argon2Params)' bounds.
+    /// that are not one of [`Argon2Params::PRESETS`](crate::Argon2Params::PRESETS).
     #[error("invalid argument: {reason}")]
     InvalidArgument {
         /// What is wrong with it.

@@ -31,12 +31,9 @@ fn raw() -> SecretBytes {
     SecretBytes::from_slice(&[0x42; 32])
 }
 
+/// The cheapest preset, to keep the suite quick.
 fn fast_kdf() -> VaultOptions {
-    VaultOptions::default().with_argon2(Argon2Params {
-        m_cost_kib: 256,
-        t_cost: 1,
-        p_cost: 1,
-    })
+    VaultOptions::default().with_argon2(Argon2Params::OWASP_7_MIB)
 }
 
 fn key(s: &str) -> Key {
@@ -554,6 +551,7 @@ fn edited_header_fields_are_tampered_or_corrupt_never_a_wrong_key() {
             edit_header(&bytes, 12, &[0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 1]),
         ),
         ("kdf id on a key vault", edit_header(&bytes, 11, &[1])),
+        ("version 2 to 1", edit_header(&bytes, 8, &[0, 1])),
     ];
     for (what, edited) in edits {
         let err = open_bytes(&path, &edited).unwrap_err();
@@ -605,6 +603,72 @@ fn hostile_argon2_costs_in_a_header_are_refused_before_any_derivation() {
             "m={m} t={t}: derived first?"
         );
     }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn edited_argon2_costs_in_a_passphrase_vault_are_tampered_or_corrupt_never_a_wrong_key() {
+    let dir = scratch("editedkdf");
+    let path = dir.join("v");
+    let pw = |s: &str| KeySource::Passphrase(Password::new(s));
+    let v = EncryptedFileStore::open_with(&path, pw("pw"), fast_kdf()).unwrap();
+    v.store(&key("app::a"), &SecretBytes::from_slice(b"alpha"))
+        .unwrap();
+    drop(v);
+    let bytes = fs::read(&path).unwrap();
+    let costs = |p: Argon2Params| {
+        let mut c = Vec::new();
+        for v in [p.m_cost_kib, p.t_cost, p.p_cost] {
+            c.extend_from_slice(&v.to_be_bytes());
+        }
+        c
+    };
+    let written = Argon2Params::OWASP_7_MIB;
+    // Every other preset (each derives a key the passphrase does not open), and single
+    // fields edited by one.
+    let mut edits: Vec<Argon2Params> = Argon2Params::PRESETS
+        .into_iter()
+        .filter(|p| *p != written)
+        .collect();
+    edits.extend([
+        Argon2Params {
+            t_cost: 4,
+            ..written
+        },
+        Argon2Params {
+            m_cost_kib: 7_169,
+            ..written
+        },
+        Argon2Params {
+            p_cost: 2,
+            ..written
+        },
+    ]);
+    let mut edited: Vec<(String, Vec<u8>)> = edits
+        .into_iter()
+        .map(|p| (format!("{p:?}"), edit_header(&bytes, 12, &costs(p))))
+        .collect();
+    edited.push(("version 2 to 1".into(), edit_header(&bytes, 8, &[0, 1])));
+    for (p, edited) in edited {
+        fs::write(&path, &edited).unwrap();
+        let err = EncryptedFileStore::open_existing(&path, pw("pw")).unwrap_err();
+        assert!(
+            matches!(err, Error::Tampered { .. } | Error::Corrupt { .. }),
+            "{p}: {err:?}"
+        );
+        // A wrong passphrase on an edited header is refused too, never opened.
+        assert!(EncryptedFileStore::open_existing(&path, pw("other")).is_err());
+    }
+    // The original opens; a wrong passphrase on it is WrongKey.
+    fs::write(&path, &bytes).unwrap();
+    let v = EncryptedFileStore::open_existing(&path, pw("pw")).unwrap();
+    assert_eq!(
+        v.retrieve(&key("app::a")).unwrap().unwrap().expose_secret(),
+        b"alpha"
+    );
+    drop(v);
+    let err = EncryptedFileStore::open_existing(&path, pw("other")).unwrap_err();
+    assert!(matches!(err, Error::WrongKey { .. }), "{err:?}");
     fs::remove_dir_all(&dir).unwrap();
 }
 

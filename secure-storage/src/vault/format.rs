@@ -88,9 +88,9 @@ pub struct VaultInfo {
 /// A header whose checksum, limits and length checked out, but whose MACs are unverified.
 pub(crate) struct Unverified<'a> {
     pub(crate) header: Header,
-    version: u16,
+    pub(crate) version: u16,
     entry_count: u32,
-    bytes: &'a [u8],
+    pub(crate) bytes: &'a [u8],
 }
 
 /// Checks what can be checked without the key (VAULT-FORMAT.md, steps 1–6), and walks the
@@ -178,8 +178,12 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], path: &Path) -> Result<Unverifie
         {
             None
         }
-        KDF_ARGON2ID if params.in_bounds() => Some(params),
-        KDF_NONE | KDF_ARGON2ID => return Err(corrupt("key derivation parameters out of bounds")),
+        KDF_ARGON2ID if params.is_preset() => Some(params),
+        KDF_NONE | KDF_ARGON2ID => {
+            return Err(corrupt(
+                "key derivation costs are not one of the presets a vault may use",
+            ));
+        }
         _ => return Err(corrupt("unknown key derivation")),
     };
     let mut vault_id = [0u8; 16];
@@ -207,6 +211,36 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], path: &Path) -> Result<Unverifie
     })
 }
 
+/// Whether `key_check` matches under `keys` for a header of `version` with the Argon2id
+/// `costs` (`None`: as written). A reader whose check fails tries the other versions and
+/// presets this way, so that an edited version or costs read as `Tampered`, not as a wrong
+/// key.
+pub(crate) fn key_check_matches(
+    bytes: &[u8],
+    version: u16,
+    keys: &Subkeys,
+    costs: Option<Argon2Params>,
+) -> bool {
+    let covered = if version == VERSION_1 {
+        KEY_CHECK_AT
+    } else {
+        KEY_CHECK_COVERS
+    };
+    let mut header = [0u8; KEY_CHECK_AT];
+    header[..covered].copy_from_slice(&bytes[..covered]);
+    header[8..10].copy_from_slice(&version.to_be_bytes());
+    if let Some(p) = costs {
+        header[12..16].copy_from_slice(&p.m_cost_kib.to_be_bytes());
+        header[16..20].copy_from_slice(&p.t_cost.to_be_bytes());
+        header[20..24].copy_from_slice(&p.p_cost.to_be_bytes());
+    }
+    let key_check = mac(keys, LABEL_KEY_CHECK, &[&header[..covered]]);
+    hearth_token_guard::constant_time_eq(key_check.as_ref(), &bytes[KEY_CHECK_AT..HEADER_SUM_AT])
+}
+
+/// The versions this build reads.
+pub(crate) const READ_VERSIONS: [u16; 2] = [VERSION, VERSION_1];
+
 /// Steps 8–10: key check, body MAC, entry frames, names.
 pub(crate) fn verify(
     u: &Unverified<'_>,
@@ -214,18 +248,7 @@ pub(crate) fn verify(
     path: &Path,
 ) -> Result<BTreeMap<Key, Sealed>, Error> {
     let bytes = u.bytes;
-    let covered = if u.version == VERSION_1 {
-        KEY_CHECK_AT
-    } else {
-        KEY_CHECK_COVERS
-    };
-    let key_check = mac(keys, LABEL_KEY_CHECK, &[&bytes[..covered]]);
-    if !cfg!(fuzzing)
-        && !hearth_token_guard::constant_time_eq(
-            key_check.as_ref(),
-            &bytes[KEY_CHECK_AT..HEADER_SUM_AT],
-        )
-    {
+    if !cfg!(fuzzing) && !key_check_matches(bytes, u.version, keys, u.header.kdf) {
         return Err(Error::WrongKey { path: path.into() });
     }
     let body_end = bytes.len() - MAC_LEN;
@@ -545,11 +568,7 @@ mod tests {
     #[test]
     fn hostile_headers_are_rejected_before_derivation() {
         let h = Header {
-            kdf: Some(Argon2Params {
-                m_cost_kib: 64,
-                t_cost: 1,
-                p_cost: 1,
-            }),
+            kdf: Some(Argon2Params::OWASP_7_MIB),
             vault_id: [1; 16],
             generation: 0,
         };

@@ -93,14 +93,22 @@ fn read_or_create_key_file(path: &PathBuf) -> Result<SecretBytes, Error> {
 
 /// Argon2id cost parameters (RFC 9106) for passphrase-protected vaults.
 ///
-/// The default is the OWASP minimum, m = 19 456 KiB, t = 2, p = 1: about 15–25 ms per
-/// unlock on a current laptop core. Raise it for vaults opened rarely.
+/// A vault uses one of [`Argon2Params::PRESETS`], nothing else: the five equal-strength
+/// OWASP settings and RFC 9106's second recommendation. The default is OWASP's
+/// m = 19 456 KiB, t = 2, p = 1: about 15–25 ms per unlock on a current laptop core.
+///
+/// Why a fixed list: edited costs derive another key, which on its own cannot be told apart
+/// from a wrong passphrase. Because the list is short, a reader whose key check fails tries
+/// the other presets and reports an edit as [`Error::Tampered`], never as
+/// [`Error::WrongKey`]; and a hostile header cannot ask for gigabytes or hours, since any
+/// other value is [`Error::Corrupt`] before any derivation.
 ///
 /// ```
 /// use hearth_secure_storage::Argon2Params;
 ///
 /// let p = Argon2Params::default();
 /// assert_eq!((p.m_cost_kib, p.t_cost, p.p_cost), (19_456, 2, 1));
+/// assert!(Argon2Params::PRESETS.contains(&Argon2Params::RFC_9106_SECOND));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Params {
@@ -114,31 +122,45 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Self {
-            m_cost_kib: 19_456,
-            t_cost: 2,
-            p_cost: 1,
-        }
+        Self::OWASP_19_MIB
+    }
+}
+
+const fn params(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Argon2Params {
+    Argon2Params {
+        m_cost_kib,
+        t_cost,
+        p_cost,
     }
 }
 
 impl Argon2Params {
-    /// Largest memory cost a vault header may ask for: 256 MiB (the default is 19 MiB;
-    /// RFC 9106's second recommendation is 64 MiB). A hostile header cannot make an
-    /// unlock take gigabytes.
-    pub const MAX_M_COST_KIB: u32 = 256 * 1024;
-    /// Largest time cost a vault header may ask for (the default is 2).
-    pub const MAX_T_COST: u32 = 10;
-    /// Largest lane count a vault header may ask for (the default is 1).
-    pub const MAX_P_COST: u32 = 8;
+    /// OWASP: 46 MiB, 1 pass.
+    pub const OWASP_46_MIB: Self = params(47_104, 1, 1);
+    /// OWASP: 19 MiB, 2 passes (the default).
+    pub const OWASP_19_MIB: Self = params(19_456, 2, 1);
+    /// OWASP: 12 MiB, 3 passes.
+    pub const OWASP_12_MIB: Self = params(12_288, 3, 1);
+    /// OWASP: 9 MiB, 4 passes.
+    pub const OWASP_9_MIB: Self = params(9_216, 4, 1);
+    /// OWASP: 7 MiB, 5 passes (the least memory, for small devices).
+    pub const OWASP_7_MIB: Self = params(7_168, 5, 1);
+    /// RFC 9106 §4, second recommended option: 64 MiB, 3 passes, 4 lanes.
+    pub const RFC_9106_SECOND: Self = params(65_536, 3, 4);
 
-    /// Whether these parameters are within the bounds a vault may use (checked before any
-    /// derivation, so a hostile header cannot demand gigabytes or hours).
-    pub(crate) fn in_bounds(&self) -> bool {
-        (1..=Self::MAX_P_COST).contains(&self.p_cost)
-            && (1..=Self::MAX_T_COST).contains(&self.t_cost)
-            && self.m_cost_kib >= 8 * self.p_cost
-            && self.m_cost_kib <= Self::MAX_M_COST_KIB
+    /// Every cost a vault may use; a header with any other is [`Error::Corrupt`].
+    pub const PRESETS: [Self; 6] = [
+        Self::OWASP_46_MIB,
+        Self::OWASP_19_MIB,
+        Self::OWASP_12_MIB,
+        Self::OWASP_9_MIB,
+        Self::OWASP_7_MIB,
+        Self::RFC_9106_SECOND,
+    ];
+
+    /// Whether these are one of [`PRESETS`](Self::PRESETS) (checked before any derivation).
+    pub(crate) fn is_preset(&self) -> bool {
+        Self::PRESETS.contains(self)
     }
 }
 
@@ -198,58 +220,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bounds_reject_absurd_costs() {
-        assert!(Argon2Params::default().in_bounds());
+    fn only_presets_are_accepted() {
+        assert!(Argon2Params::default().is_preset());
+        for p in Argon2Params::PRESETS {
+            assert!(p.is_preset(), "{p:?}");
+            // Each preset is also accepted by the Argon2 crate itself.
+            assert!(argon2::Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(KEY_LEN)).is_ok());
+        }
         let bad = [
-            Argon2Params {
-                m_cost_kib: u32::MAX,
-                t_cost: 2,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 19_456,
-                t_cost: 0,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 19_456,
-                t_cost: 65,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 19_456,
-                t_cost: 1,
-                p_cost: 0,
-            },
-            Argon2Params {
-                m_cost_kib: 7,
-                t_cost: 1,
-                p_cost: 1,
-            },
+            params(u32::MAX, 2, 1),
+            params(19_456, 0, 1),
+            params(19_456, 3, 1),
+            params(19_456, 2, 2),
+            params(19_455, 2, 1),
             // The hostile header of the issue: 2 GiB, 64 passes.
-            Argon2Params {
-                m_cost_kib: 2 * 1024 * 1024,
-                t_cost: 64,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 256 * 1024 + 1,
-                t_cost: 1,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 19_456,
-                t_cost: 11,
-                p_cost: 1,
-            },
-            Argon2Params {
-                m_cost_kib: 19_456,
-                t_cost: 1,
-                p_cost: 9,
-            },
+            params(2 * 1024 * 1024, 64, 1),
+            params(0, 0, 0),
         ];
         for p in bad {
-            assert!(!p.in_bounds(), "{p:?}");
+            assert!(!p.is_preset(), "{p:?}");
         }
     }
 

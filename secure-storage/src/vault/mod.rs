@@ -39,7 +39,8 @@ pub struct VaultOptions {
     pub max_secret_len: usize,
     /// How long a writer waits for another writer before [`Error::Busy`] (default 10 s).
     pub lock_timeout: Duration,
-    /// Argon2id costs used when a passphrase vault is created or re-keyed.
+    /// Argon2id costs used when a passphrase vault is created or re-keyed: one of
+    /// [`Argon2Params::PRESETS`], else [`Error::InvalidArgument`].
     pub argon2: Argon2Params,
 }
 
@@ -59,7 +60,7 @@ impl VaultOptions {
     /// ```
     /// use hearth_secure_storage::{Argon2Params, VaultOptions};
     ///
-    /// let strong = VaultOptions::default().with_argon2(Argon2Params { m_cost_kib: 65_536, t_cost: 3, p_cost: 1 });
+    /// let strong = VaultOptions::default().with_argon2(Argon2Params::RFC_9106_SECOND);
     /// ```
     #[must_use]
     pub fn with_argon2(mut self, argon2: Argon2Params) -> Self {
@@ -185,8 +186,8 @@ impl EncryptedFileStore {
     /// use hearth_token_guard::Password;
     ///
     /// let dir = std::env::temp_dir().join(format!("hearth-doc-ow-{}", std::process::id()));
-    /// let fast = VaultOptions::default().with_argon2(Argon2Params { m_cost_kib: 1024, t_cost: 1, p_cost: 1 });
-    /// let v = EncryptedFileStore::open_with(dir.join("v"), KeySource::Passphrase(Password::new("pw")), fast)?;
+    /// let small = VaultOptions::default().with_argon2(Argon2Params::OWASP_7_MIB);
+    /// let v = EncryptedFileStore::open_with(dir.join("v"), KeySource::Passphrase(Password::new("pw")), small)?;
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), hearth_secure_storage::Error>(())
     /// ```
@@ -684,7 +685,12 @@ fn load(
             keys::subkeys(&master, &header.vault_id)
         }
     };
-    let entries = format::verify(&u, &keys, path)?;
+    let entries = match format::verify(&u, &keys, path) {
+        Err(Error::WrongKey { .. }) if header_was_edited(&u, &material, &keys) => {
+            return Err(Error::Tampered { path: path.into() });
+        }
+        other => other?,
+    };
     Ok(State {
         source,
         material,
@@ -695,6 +701,33 @@ fn load(
     })
 }
 
+/// Whether the key in `material` opens this vault as written with another version or other
+/// Argon2id costs: the header's version or costs were edited (a wrong key matches none).
+/// Costs one derivation per other preset, paid only after a failed key check.
+fn header_was_edited(u: &format::Unverified<'_>, material: &SecretBytes, keys: &Subkeys) -> bool {
+    let written = u.header.kdf;
+    let costs: Vec<Option<Argon2Params>> = match written {
+        None => vec![None],
+        Some(_) => Argon2Params::PRESETS.into_iter().map(Some).collect(),
+    };
+    costs.into_iter().any(|c| {
+        let derived;
+        let keys = if c == written {
+            keys
+        } else {
+            let Ok(master) = keys::master_key(material, c, &u.header.vault_id) else {
+                return false;
+            };
+            derived = keys::subkeys(&master, &u.header.vault_id);
+            &derived
+        };
+        format::READ_VERSIONS
+            .into_iter()
+            .filter(|v| (*v, c) != (u.version, written))
+            .any(|v| format::key_check_matches(u.bytes, v, keys, c))
+    })
+}
+
 /// A new, empty vault's state for `source`: random vault id, derived keys.
 fn fresh(source: KeySource, material: SecretBytes, options: &VaultOptions) -> Result<State, Error> {
     let mut vault_id = [0u8; 16];
@@ -702,10 +735,10 @@ fn fresh(source: KeySource, material: SecretBytes, options: &VaultOptions) -> Re
         .fill(&mut vault_id)
         .map_err(|_| Error::Rng)?;
     let kdf = source.is_passphrase().then_some(options.argon2);
-    if kdf.is_some_and(|p| !p.in_bounds()) {
+    if kdf.is_some_and(|p| !p.is_preset()) {
         // A vault this build could not read back.
         return Err(Error::InvalidArgument {
-            reason: "Argon2id costs outside the bounds a vault may use (see Argon2Params)",
+            reason: "Argon2id costs are not one of Argon2Params::PRESETS",
         });
     }
     let master = keys::master_key(&material, kdf, &vault_id)?;
