@@ -8,21 +8,22 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, LOCATION};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use crate::connection::{ALPN, Sender};
 use crate::pool::{Origin, Pool};
 use crate::redirect::RedirectRules;
 use crate::{BuiltPolicy, Error, PinFailure, Proxy, UrlPolicy, resolve_location};
-use hyper::client::conn::http1::SendRequest;
 
 /// A response, body read in full (up to the client's cap).
 #[derive(Debug)]
 pub struct Response {
     /// The status.
     pub status: StatusCode,
+    /// The protocol it came over: HTTP/1.1, or HTTP/2 when the server chose it by ALPN.
+    pub version: http::Version,
     /// The headers (`Debug` of sensitive values prints `Sensitive`).
     pub headers: HeaderMap,
     /// The body.
@@ -55,8 +56,9 @@ impl Default for Timeouts {
 /// Every request (and, with [`send_following_redirects`](Self::send_following_redirects),
 /// every redirect hop) is checked by the [`UrlPolicy`] before a socket opens; TLS uses the
 /// policy's verifier (roots and pins); connect, handshake and the whole exchange are
-/// bounded; bodies are capped. Connections are kept alive and reused per origin (HTTP/1.1;
-/// see [`with_pool`](Self::with_pool)); a kept connection was verified — roots and pins —
+/// bounded; bodies are capped. HTTP/2 is used when the server chooses it by ALPN, else
+/// HTTP/1.1. Connections are kept alive and reused per origin (an HTTP/2 one is shared by
+/// concurrent requests; see [`with_pool`](Self::with_pool)); a kept connection was verified — roots and pins —
 /// when it was opened, by this client's policy, and each new connection is verified again.
 /// TLS session resumption is rustls's default: a resumed session does not present the
 /// certificate again, and was verified in the full handshake that created it.
@@ -106,7 +108,7 @@ impl HttpsClient {
         Self {
             proxy,
             pool: Arc::new(Pool::new(8, Duration::from_secs(90))),
-            tls: Arc::clone(policy.config()),
+            tls: with_alpn(policy.config()),
             url: policy.url_policy(),
             timeouts: Timeouts::default(),
             max_body: 16 << 20,
@@ -274,29 +276,33 @@ impl HttpsClient {
             // closed it as it was taken): it changes nothing at the server.
             let again =
                 matches!(*req.method(), Method::GET | Method::HEAD).then(|| clone_request(&req));
-            match sender.try_send_request(req).await {
+            match sender.try_send(req, &uri).await {
                 Ok(response) => return self.finish(origin, sender, response).await,
-                Err(mut e) => match (e.take_message(), again) {
-                    (Some(unsent), _) => req = unsent,
-                    (None, Some(again)) if stale(e.error()) => req = again,
-                    (None, _) => return Err(Error::Http(e.into_error())),
+                Err((_, Some(unsent))) => req = unsent,
+                Err((e, None)) => match again {
+                    Some(again) if stale(&e) => req = again,
+                    _ => return Err(Error::Http(e)),
                 },
             }
         }
         let mut sender = self.connect(https, &host, &bare, port).await?;
-        let response = sender.send_request(req).await.map_err(Error::Http)?;
+        let response = sender
+            .try_send(req, &uri)
+            .await
+            .map_err(|(e, _)| Error::Http(e))?;
         self.finish(origin, sender, response).await
     }
 
     /// A new connection to `bare:port` (through the proxy if one applies), TLS for https
-    /// (verified by the policy: roots and pins), HTTP/1.1 driven by a task of its own.
+    /// (verified by the policy: roots and pins), HTTP/2 if the server chose it by ALPN,
+    /// else HTTP/1.1, driven by a task of its own.
     async fn connect(
         &self,
         https: bool,
         host: &str,
         bare: &str,
         port: u16,
-    ) -> Result<SendRequest<Full<Bytes>>, Error> {
+    ) -> Result<Sender, Error> {
         let proxy = match &self.proxy {
             ProxySetting::Invalid(reason) => return Err(Error::InvalidProxy { reason }),
             ProxySetting::Through(p) if https && p.applies_to(bare) => Some(p),
@@ -317,7 +323,7 @@ impl HttpsClient {
                 })?,
         };
         if !https {
-            return handshake(TokioIo::new(tcp)).await;
+            return Sender::handshake(tcp, false).await;
         }
         let name = ServerName::try_from(bare.to_owned()).map_err(|_| Error::InvalidUrl {
             reason: "not a valid TLS server name",
@@ -330,14 +336,15 @@ impl HttpsClient {
                 after: self.timeouts.handshake,
             })?
             .map_err(handshake_error)?;
-        handshake(TokioIo::new(tls)).await
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        Sender::handshake(tls, h2).await
     }
 
     /// Reads the body (up to the cap), then keeps the connection for reuse.
     async fn finish(
         &self,
         origin: Origin,
-        sender: SendRequest<Full<Bytes>>,
+        sender: Sender,
         response: http::Response<hyper::body::Incoming>,
     ) -> Result<Response, Error> {
         let (parts, body) = response.into_parts();
@@ -349,6 +356,7 @@ impl HttpsClient {
         self.pool.put(origin, sender);
         Ok(Response {
             status: parts.status,
+            version: parts.version,
             headers: parts.headers,
             body,
         })
@@ -360,17 +368,12 @@ fn stale(e: &hyper::Error) -> bool {
     e.is_incomplete_message() || e.is_canceled() || e.is_closed() || eof(e)
 }
 
-/// HTTP/1.1 over `io`; the connection runs on its own task until both sides are done
-/// with it (the sender dropped, or the server closed).
-async fn handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, Error>
-where
-    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(Error::Http)?;
-    tokio::spawn(conn);
-    Ok(sender)
+/// The policy's TLS configuration, offering HTTP/2 and HTTP/1.1 by ALPN (the policy's own
+/// configuration, shared with other users, offers none).
+fn with_alpn(config: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(config);
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
 }
 
 /// Adds `Authorization: Bearer <token>` to `req` through token-guard's sensitive header

@@ -41,6 +41,7 @@ mod cert_problem;
 mod client;
 mod config;
 mod confine;
+mod connection;
 mod error;
 #[cfg(feature = "guard")]
 pub mod guard;
