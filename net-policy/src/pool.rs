@@ -39,10 +39,11 @@ impl Pool {
         let list = idle.get_mut(origin)?;
         while let Some((sender, since)) = list.last() {
             let fresh = since.elapsed() < self.idle_timeout;
-            if fresh && !sender.is_closed() {
-                if let Some(shared) = sender.share() {
-                    return Some(shared);
-                }
+            if fresh
+                && !sender.is_closed()
+                && let Some(shared) = sender.share()
+            {
+                return Some(shared);
             }
             let (sender, _) = list.pop()?;
             if fresh && sender.is_usable() {
