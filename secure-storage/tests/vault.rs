@@ -552,6 +552,19 @@ fn edited_header_fields_are_tampered_or_corrupt_never_a_wrong_key() {
         ),
         ("kdf id on a key vault", edit_header(&bytes, 11, &[1])),
         ("version 2 to 1", edit_header(&bytes, 8, &[0, 1])),
+        ("key check", edit_header(&bytes, 60, &[bytes[60] ^ 1])),
+        (
+            "key check, last byte",
+            edit_header(&bytes, 91, &[bytes[91] ^ 0x80]),
+        ),
+        (
+            "key check and generation",
+            edit_header(
+                &edit_header(&bytes, 60, &[bytes[60] ^ 1]),
+                40,
+                &(generation + 1).to_be_bytes(),
+            ),
+        ),
     ];
     for (what, edited) in edits {
         let err = open_bytes(&path, &edited).unwrap_err();
@@ -563,8 +576,13 @@ fn edited_header_fields_are_tampered_or_corrupt_never_a_wrong_key() {
             "{what}: {err:?}"
         );
     }
-    // The untouched file still opens with both entries.
-    assert_eq!(open_bytes(&path, &bytes).unwrap().keys().unwrap().len(), 2);
+    // The untouched file still opens with both entries; an open handle that re-reads an
+    // edited key check says Tampered too.
+    let v = open_bytes(&path, &bytes).unwrap();
+    assert_eq!(v.keys().unwrap().len(), 2);
+    fs::write(&path, edit_header(&bytes, 60, &[bytes[60] ^ 1])).unwrap();
+    let err = v.keys().unwrap_err();
+    assert!(matches!(err, Error::Tampered { .. }), "{err:?}");
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -649,6 +667,19 @@ fn edited_argon2_costs_in_a_passphrase_vault_are_tampered_or_corrupt_never_a_wro
         .map(|p| (format!("{p:?}"), edit_header(&bytes, 12, &costs(p))))
         .collect();
     edited.push(("version 2 to 1".into(), edit_header(&bytes, 8, &[0, 1])));
+    edited.push((
+        "key check".into(),
+        edit_header(&bytes, 60, &[bytes[60] ^ 1]),
+    ));
+    let other = Argon2Params::OWASP_46_MIB;
+    edited.push((
+        "costs and key check".into(),
+        edit_header(
+            &edit_header(&bytes, 12, &costs(other)),
+            60,
+            &[bytes[60] ^ 1],
+        ),
+    ));
     for (p, edited) in edited {
         fs::write(&path, &edited).unwrap();
         let err = EncryptedFileStore::open_existing(&path, pw("pw")).unwrap_err();

@@ -75,7 +75,7 @@ pub(crate) struct Sealed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VaultInfo {
-    /// Format version (1).
+    /// Format version (2; 1 for a file no writer has touched since version 1).
     pub version: u16,
     /// The Argon2id costs for a passphrase vault; `None` for a key-file or raw-key vault.
     pub kdf: Option<Argon2Params>,
@@ -236,6 +236,25 @@ pub(crate) fn key_check_matches(
     }
     let key_check = mac(keys, LABEL_KEY_CHECK, &[&header[..covered]]);
     hearth_token_guard::constant_time_eq(key_check.as_ref(), &bytes[KEY_CHECK_AT..HEADER_SUM_AT])
+}
+
+/// Whether the first entry's name decrypts under `keys`: proof that they are this vault's
+/// keys whatever its header says (the name's AAD carries only the vault id). Read from
+/// the start of the body, whatever `entry_count` says; `false` for an empty vault.
+pub(crate) fn first_name_opens(u: &Unverified<'_>, keys: &Subkeys) -> bool {
+    let mut body = &u.bytes[HEADER_LEN..u.bytes.len() - MAC_LEN];
+    let Ok(frame) = next_frame(&mut body) else {
+        return false;
+    };
+    let mut name = frame.name_ct.to_vec();
+    let aad = [LABEL_NAME, &u.header.vault_id[..]].concat();
+    keys.enc
+        .open_in_place(
+            Nonce::assume_unique_for_key(frame.name_nonce),
+            Aad::from(aad),
+            &mut name,
+        )
+        .is_ok()
 }
 
 /// The versions this build reads.

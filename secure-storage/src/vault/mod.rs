@@ -671,9 +671,16 @@ fn load(
             },
         });
     }
-    let keys = match reuse {
-        Some((h, k)) if h.vault_id == header.vault_id && h.kdf == header.kdf => k.clone(),
-        _ => {
+    // Keys already known to open this vault id at these costs (a re-read by an open
+    // handle; a re-key always draws a new vault id).
+    let reused = match reuse {
+        Some((h, k)) if h.vault_id == header.vault_id && h.kdf == header.kdf => Some(k.clone()),
+        _ => None,
+    };
+    let known = reused.is_some();
+    let keys = match reused {
+        Some(k) => k,
+        None => {
             let master =
                 keys::master_key(&material, header.kdf, &header.vault_id).map_err(|e| match e {
                     Error::Corrupt { reason, .. } => Error::Corrupt {
@@ -686,7 +693,7 @@ fn load(
         }
     };
     let entries = match format::verify(&u, &keys, path) {
-        Err(Error::WrongKey { .. }) if header_was_edited(&u, &material, &keys) => {
+        Err(Error::WrongKey { .. }) if known || header_was_edited(&u, &material, &keys) => {
             return Err(Error::Tampered { path: path.into() });
         }
         other => other?,
@@ -701,30 +708,33 @@ fn load(
     })
 }
 
-/// Whether the key in `material` opens this vault as written with another version or other
-/// Argon2id costs: the header's version or costs were edited (a wrong key matches none).
-/// Costs one derivation per other preset, paid only after a failed key check.
+/// Whether the key in `material` is this vault's key although the key check failed: the
+/// header was edited (its `key_check`, version or Argon2id costs). A wrong key passes
+/// none of these tests. The cheap ones first: the first entry's name under `keys`, the
+/// other version; then one derivation per other preset, least memory first.
 fn header_was_edited(u: &format::Unverified<'_>, material: &SecretBytes, keys: &Subkeys) -> bool {
     let written = u.header.kdf;
-    let costs: Vec<Option<Argon2Params>> = match written {
-        None => vec![None],
-        Some(_) => Argon2Params::PRESETS.into_iter().map(Some).collect(),
+    let fits = |keys: &Subkeys, costs: Option<Argon2Params>, skip: Option<u16>| {
+        format::first_name_opens(u, keys)
+            || format::READ_VERSIONS
+                .into_iter()
+                .filter(|v| Some(*v) != skip)
+                .any(|v| format::key_check_matches(u.bytes, v, keys, costs))
     };
-    costs.into_iter().any(|c| {
-        let derived;
-        let keys = if c == written {
-            keys
-        } else {
-            let Ok(master) = keys::master_key(material, c, &u.header.vault_id) else {
-                return false;
-            };
-            derived = keys::subkeys(&master, &u.header.vault_id);
-            &derived
-        };
-        format::READ_VERSIONS
-            .into_iter()
-            .filter(|v| (*v, c) != (u.version, written))
-            .any(|v| format::key_check_matches(u.bytes, v, keys, c))
+    if fits(keys, written, Some(u.version)) {
+        return true;
+    }
+    let Some(written) = written else {
+        return false;
+    };
+    let mut others: Vec<Argon2Params> = Argon2Params::PRESETS
+        .into_iter()
+        .filter(|p| *p != written)
+        .collect();
+    others.sort_by_key(|p| p.m_cost_kib);
+    others.into_iter().any(|p| {
+        keys::master_key(material, Some(p), &u.header.vault_id)
+            .is_ok_and(|master| fits(&keys::subkeys(&master, &u.header.vault_id), Some(p), None))
     })
 }
 
