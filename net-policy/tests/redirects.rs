@@ -1,15 +1,40 @@
-//! The redirect matrix against real servers on loopback: 301/302/303/307/308 × same or
-//! cross origin × GET or POST, each with a bearer token, `Cookie`, `Proxy-Authorization`,
+//! The redirect matrix against real TLS servers on loopback (tokio-rustls, one rcgen
+//! certificate pinned by the client): 301/302/303/307/308 × same or cross origin × GET or
+//! POST, each with a bearer token, `Cookie`, `Proxy-Authorization`,
 //! `X-Api-Key`, a caller-named sensitive header and an ordinary one; the request the second
 //! hop delivers is checked header by header where it lands. Relative `Location`s too.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use hearth_net_policy::{Error, HttpsClient, PinPolicy, TlsPolicy, with_bearer};
+use hearth_net_policy::{Error, HttpsClient, Pin, PinPolicy, TlsPolicy, with_bearer};
 use hearth_token_guard::AccessToken;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::ServerConfig;
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Every test server's TLS: one self-signed certificate, and its pin.
+fn tls() -> &'static (TlsAcceptor, Pin) {
+    static TLS: OnceLock<(TlsAcceptor, Pin)> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let pin = Pin::of_certificate(cert.der()).unwrap();
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        (TlsAcceptor::from(Arc::new(config)), pin)
+    })
+}
 
 /// A request as a server received it.
 #[derive(Debug, Clone)]
@@ -29,7 +54,7 @@ impl Seen {
     }
 }
 
-async fn read_request(s: &mut tokio::net::TcpStream) -> Option<Seen> {
+async fn read_request(s: &mut (impl AsyncRead + Unpin)) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -72,25 +97,20 @@ async fn read_request(s: &mut tokio::net::TcpStream) -> Option<Seen> {
 }
 
 fn client() -> HttpsClient {
-    // Plain HTTP on loopback; a pin so that the policy has something to trust.
+    // Only the pinned certificate is trusted: every hop is TLS to the test servers.
     let pins = PinPolicy::new()
-        .self_signed(
-            "127.0.0.1",
-            ["sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
-        )
+        .self_signed("127.0.0.1", [tls().1.to_string()])
         .unwrap();
-    let policy = TlsPolicy::new()
-        .pins(pins)
-        .allow_loopback_http()
-        .build()
-        .unwrap();
-    HttpsClient::new(&policy).with_sensitive_header(http::HeaderName::from_static("x-emby-token"))
+    let policy = TlsPolicy::new().pins(pins).build().unwrap();
+    HttpsClient::new(&policy)
+        .without_proxy()
+        .with_sensitive_header(http::HeaderName::from_static("x-emby-token"))
 }
 
 fn request(port: u16, post: bool) -> http::Request<Bytes> {
     let builder = http::Request::builder()
         .method(if post { "POST" } else { "GET" })
-        .uri(format!("http://127.0.0.1:{port}/start"))
+        .uri(format!("https://127.0.0.1:{port}/start"))
         .header("cookie", "session=COOKIE-SECRET")
         .header("proxy-authorization", "Basic UFJPWFktU0VDUkVU")
         .header("x-api-key", "APIKEY-SECRET")
@@ -128,9 +148,9 @@ async fn the_redirect_matrix() {
                 let (target_port, target_log) = serve(|_| None).await;
                 let location_for = |first: u16| {
                     if cross {
-                        format!("http://127.0.0.1:{target_port}/next")
+                        format!("https://127.0.0.1:{target_port}/next")
                     } else {
-                        format!("http://127.0.0.1:{first}/next")
+                        format!("https://127.0.0.1:{first}/next")
                     }
                 };
                 let (first, first_log) = serve(|own| {
@@ -193,7 +213,7 @@ async fn the_redirect_matrix() {
     }
 }
 
-/// A server that records every request and answers `/start` with `redirect(its port)`
+/// A TLS server that records every request and answers `/start` with `redirect(its port)`
 /// (if any) and everything else with 200.
 async fn serve(redirect: impl FnOnce(u16) -> Option<String>) -> (u16, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -202,9 +222,12 @@ async fn serve(redirect: impl FnOnce(u16) -> Option<String>) -> (u16, Arc<Mutex<
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&log);
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
+        while let Ok((tcp, _)) = listener.accept().await {
             let (sink, redirect) = (Arc::clone(&sink), redirect.clone());
             tokio::spawn(async move {
+                let Ok(mut s) = tls().0.accept(tcp).await else {
+                    return;
+                };
                 let Some(seen) = read_request(&mut s).await else {
                     return;
                 };
@@ -236,7 +259,7 @@ async fn relative_locations_resolve_against_the_request() {
             ))
         })
         .await;
-        let req = http::Request::get(format!("http://127.0.0.1:{port}/start"))
+        let req = http::Request::get(format!("https://127.0.0.1:{port}/start"))
             .body(Bytes::new())
             .unwrap();
         let result = client().send_following_redirects(req).await;
