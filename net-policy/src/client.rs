@@ -335,7 +335,7 @@ impl HttpsClient {
                 stage: "TLS handshake",
                 after: self.timeouts.handshake,
             })?
-            .map_err(handshake_error)?;
+            .map_err(|e| handshake_error(e, host))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         Sender::handshake(tls, h2).await
     }
@@ -398,8 +398,10 @@ pub fn with_bearer<B>(
     Ok(())
 }
 
-/// A pin failure inside a handshake error becomes [`Error::PinMismatch`].
-fn handshake_error(e: std::io::Error) -> Error {
+/// A pin failure inside a handshake error becomes [`Error::PinMismatch`], a refused
+/// certificate [`Error::UntrustedCertificate`], another TLS failure [`Error::Handshake`],
+/// and a connection lost during the handshake [`Error::Connect`] to `host`.
+pub(crate) fn handshake_error(e: std::io::Error, host: &str) -> Error {
     let tls = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
@@ -414,7 +416,7 @@ fn handshake_error(e: std::io::Error) -> Error {
     match tls {
         Some(t) => Error::Handshake(t.clone()),
         None => Error::Connect {
-            host: String::new(),
+            host: host.to_owned(),
             source: e,
         },
     }

@@ -131,7 +131,7 @@ pub enum Error {
 
     /// The TLS handshake failed (untrusted certificate, wrong name, expired, protocol
     /// version refused, ...).
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed: {}", handshake_sentence(.0))]
     Handshake(rustls::Error),
 
     /// The server's certificate was refused: why, in a sentence, with the facts.
@@ -211,4 +211,72 @@ pub enum Error {
     /// TLS configuration rejected by rustls (e.g. no protocol version left).
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+/// What a failed handshake means, in words a person can act on (rustls's own messages
+/// name its enum variants).
+fn handshake_sentence(e: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match e {
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the server did not answer in TLS (is it plain HTTP, or another protocol, on this port?)"
+                .into()
+        }
+        E::AlertReceived(rustls::AlertDescription::ProtocolVersion) | E::PeerIncompatible(_) => {
+            "the server and this client have no TLS version or cipher suite in common".into()
+        }
+        E::AlertReceived(alert) => format!(
+            "the server ended the handshake with the TLS alert \"{}\"",
+            alert_name(*alert)
+        ),
+        E::PeerMisbehaved(_) => "the server broke the TLS protocol".into(),
+        E::NoCertificatesPresented => "the server presented no certificate".into(),
+        E::InvalidCertificate(_) => "the server's certificate was refused".into(),
+        E::General(reason) => reason.clone(),
+        _ => "the connection was refused during the TLS handshake".into(),
+    }
+}
+
+/// An alert's name as RFC 8446 §6 spells it (`handshake_failure`), from its Debug form
+/// (`HandshakeFailure`).
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{alert:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_failures_read_as_sentences() {
+        let e = Error::Handshake(rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(
+            e.to_string(),
+            "TLS handshake failed: the server ended the handshake with the TLS alert \"handshake_failure\""
+        );
+        let e = Error::Handshake(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(e.to_string().contains("did not answer in TLS"), "{e}");
+        let e = Error::Handshake(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::NoCipherSuitesInCommon,
+        ));
+        assert!(
+            e.to_string().contains("no TLS version or cipher suite"),
+            "{e}"
+        );
+    }
 }

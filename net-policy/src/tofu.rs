@@ -233,12 +233,20 @@ pub async fn fetch_chain(
             source: e,
         })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    // The capture verifier always refuses, so this handshake always fails, on purpose.
-    let _ = tokio::time::timeout(timeouts.handshake, connector.connect(name, tcp)).await;
+    // The capture verifier always refuses, so this handshake always fails, on purpose;
+    // when no chain arrived, how it failed is the answer.
+    let handshake = tokio::time::timeout(timeouts.handshake, connector.connect(name, tcp)).await;
     let chain = std::mem::take(&mut *captured.lock().unwrap_or_else(PoisonError::into_inner));
     if chain.is_empty() {
-        return Err(Error::BadCertificate {
-            reason: format!("no certificate received from {host}:{port}"),
+        return Err(match handshake {
+            Err(_) => Error::Timeout {
+                stage: "TLS handshake",
+                after: timeouts.handshake,
+            },
+            Ok(Err(e)) => crate::client::handshake_error(e, &format!("{host}:{port}")),
+            Ok(Ok(_)) => Error::BadCertificate {
+                reason: format!("no certificate received from {host}:{port}"),
+            },
         });
     }
     chain.iter().map(|c| CertInfo::from_der(c)).collect()

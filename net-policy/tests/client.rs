@@ -549,3 +549,60 @@ async fn a_pin_for_an_address_applies_to_its_other_spellings() {
         .unwrap_err();
     assert!(matches!(err, Error::UntrustedCertificate(_)), "{err}");
 }
+
+/// When no certificate arrives, `fetch_chain` says why: not TLS, closed, or silent.
+#[tokio::test]
+async fn fetch_chain_says_why_no_certificate_arrived() {
+    use hearth_net_policy::fetch_chain;
+    async fn answering(reply: Option<&'static [u8]>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    match reply {
+                        Some(bytes) => {
+                            let _ = s.write_all(bytes).await;
+                            let _ = s.shutdown().await;
+                        }
+                        // Silent: hold the connection open.
+                        None => tokio::time::sleep(Duration::from_secs(30)).await,
+                    }
+                });
+            }
+        });
+        port
+    }
+    let short = Timeouts {
+        handshake: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let http = answering(Some(
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+    ))
+    .await;
+    let err = fetch_chain("127.0.0.1", http, short).await.unwrap_err();
+    assert!(matches!(err, Error::Handshake(_)), "{err:?}");
+    assert!(err.to_string().contains("did not answer in TLS"), "{err}");
+
+    let closed = answering(Some(b"")).await;
+    let err = fetch_chain("127.0.0.1", closed, short).await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{closed}")),
+        "{err}"
+    );
+
+    let silent = answering(None).await;
+    let err = fetch_chain("127.0.0.1", silent, short).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                stage: "TLS handshake",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
