@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hearth_token_guard::{AuthorizationCode, SecretBytes};
 use http::Uri;
 
-use crate::{CodeVerifier, Error, Nonce, State, form};
+use crate::{Callback, CodeVerifier, Error, Nonce, RedirectUri, State, form};
 
 /// How long a sign-in may take by default: 10 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
@@ -36,7 +36,7 @@ pub struct AuthorizationRequest {
     redirect_uri: String,
     scopes: Vec<String>,
     extra: Vec<(String, String)>,
-    issuer: Option<String>,
+    issuer: Option<(String, IssuerCheck)>,
     oidc_nonce: bool,
     verifier_bytes: usize,
     ttl: Duration,
@@ -71,9 +71,18 @@ impl AuthorizationRequest {
         self
     }
 
-    /// Requires the callback's `iss` to be `issuer` (RFC 9207).
+    /// Requires the callback's `iss` to be `issuer` (RFC 9207): a callback without one is
+    /// refused. Use it when the server's metadata says
+    /// `authorization_response_iss_parameter_supported`.
     pub fn expected_issuer(mut self, issuer: &str) -> Self {
-        self.issuer = Some(issuer.to_owned());
+        self.issuer = Some((issuer.to_owned(), IssuerCheck::Required));
+        self
+    }
+
+    /// Checks the callback's `iss` against `issuer` when the server sends one, and accepts
+    /// a callback without it (servers that do not implement RFC 9207).
+    pub fn expected_issuer_if_present(mut self, issuer: &str) -> Self {
+        self.issuer = Some((issuer.to_owned(), IssuerCheck::IfPresent));
         self
     }
 
@@ -105,15 +114,15 @@ impl AuthorizationRequest {
                 reason: "the authorization endpoint must be https (or http to a loopback address)",
             });
         }
-        let redirect: Uri = self.redirect_uri.parse().map_err(|_| Error::InvalidUrl {
-            reason: "the redirect URI is not a URL",
-        })?;
-        if redirect.scheme().is_none() || redirect.host().is_none() || redirect.query().is_some() {
+        let redirect = RedirectUri::parse(&self.redirect_uri)?;
+        if let Some((iss, _)) = &self.issuer
+            && (iss.is_empty() || iss.contains(|c: char| c.is_whitespace() || c.is_control()))
+        {
             return Err(Error::InvalidUrl {
-                reason: "the redirect URI must be absolute, without a query",
+                reason: "the expected issuer must be a URL without white space",
             });
         }
-        const RESERVED: [&str; 7] = [
+        const RESERVED: [&str; 8] = [
             "response_type",
             "client_id",
             "redirect_uri",
@@ -121,6 +130,7 @@ impl AuthorizationRequest {
             "code_challenge",
             "code_challenge_method",
             "nonce",
+            "scope",
         ];
         if let Some((name, _)) = self
             .extra
@@ -128,6 +138,15 @@ impl AuthorizationRequest {
             .find(|(n, _)| RESERVED.contains(&n.as_str()))
         {
             return Err(Error::DuplicateParameter { name: name.clone() });
+        }
+        // An endpoint that already carries the request's own parameters would send them
+        // twice; only the provider's own (`tenant=…`) may come with it.
+        let endpoint_query = endpoint.query().unwrap_or_default();
+        for (name, _) in form::pairs(endpoint_query) {
+            let name = form::decode(name)?;
+            if RESERVED.contains(&name.as_str()) {
+                return Err(Error::DuplicateParameter { name });
+            }
         }
 
         let verifier = CodeVerifier::generate_with_len(self.verifier_bytes)?;
@@ -137,7 +156,7 @@ impl AuthorizationRequest {
         } else {
             None
         };
-        let mut query = endpoint.query().unwrap_or_default().to_owned();
+        let mut query = endpoint_query.to_owned();
         form::append(&mut query, "response_type", "code");
         form::append(&mut query, "client_id", &self.client_id);
         form::append(&mut query, "redirect_uri", &self.redirect_uri);
@@ -160,7 +179,7 @@ impl AuthorizationRequest {
             state,
             verifier,
             nonce,
-            redirect_uri: self.redirect_uri,
+            redirect,
             issuer: self.issuer,
             deadline: SystemTime::now() + self.ttl,
         };
@@ -176,21 +195,31 @@ fn is_loopback_http(u: &Uri) -> bool {
             .is_some_and(|ip| ip.is_loopback())
 }
 
+/// How the callback's `iss` parameter (RFC 9207) is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssuerCheck {
+    /// `iss` must be present and equal the expected issuer.
+    Required,
+    /// `iss`, when present, must equal the expected issuer.
+    IfPresent,
+}
+
 /// A sign-in waiting for its callback: single use (`complete` consumes it), not `Clone`,
 /// secrets zeroized on drop, with a deadline.
 pub struct PendingAuthorization {
     state: State,
     verifier: CodeVerifier,
     nonce: Option<Nonce>,
-    redirect_uri: String,
-    issuer: Option<String>,
+    redirect: RedirectUri,
+    issuer: Option<(String, IssuerCheck)>,
     deadline: SystemTime,
 }
 
 impl std::fmt::Debug for PendingAuthorization {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingAuthorization")
-            .field("redirect_uri", &self.redirect_uri)
+            .field("redirect_uri", &self.redirect.as_str())
             .field("issuer", &self.issuer)
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
@@ -211,68 +240,73 @@ pub struct AuthorizationCodeGrant {
 }
 
 impl PendingAuthorization {
-    /// Checks the callback URL and, if it is this sign-in's, yields the code. In this
-    /// order: not expired; the exact redirect URI (scheme, host, port, path); `state` in
-    /// constant time, **before** looking at `error` (so a forged `error=` callback cannot
-    /// end a sign-in); then `error` as [`Error::Denied`]; then `iss` (RFC 9207) if an
-    /// issuer is expected; then `code`. Repeated parameters are refused.
+    /// Checks the callback URL (a deep link's, or the loopback request's) and, if it is
+    /// this sign-in's, yields the code: [`Callback::parse`], then
+    /// [`complete_callback`](Self::complete_callback).
     pub fn complete(self, callback_url: &str) -> Result<AuthorizationCodeGrant, Error> {
-        self.check_at(callback_url, SystemTime::now())
+        self.complete_callback(Callback::parse(callback_url)?)
+    }
+
+    /// Checks `callback` and, if it is this sign-in's, yields the code. In this order: not
+    /// expired; the exact redirect URI (scheme, host, port, path); `state` in constant
+    /// time, **before** looking at `error` (so a forged `error=` callback cannot end a
+    /// sign-in); then `error` as [`Error::Denied`]; then `iss` (RFC 9207) as configured;
+    /// then `code`.
+    pub fn complete_callback(self, callback: Callback) -> Result<AuthorizationCodeGrant, Error> {
+        self.check_at(callback, SystemTime::now())
+    }
+
+    /// Whether `callback` is for this sign-in: not expired, on its redirect URI, with its
+    /// state. Only such a callback may consume it; any other leaves it waiting.
+    pub(crate) fn accepts(&self, callback: &Callback) -> bool {
+        SystemTime::now() <= self.deadline
+            && self.redirect.matches(&callback.target)
+            && callback
+                .state
+                .as_deref()
+                .is_some_and(|s| self.state.verify(s))
     }
 
     fn check_at(
         self,
-        callback_url: &str,
+        callback: Callback,
         now: SystemTime,
     ) -> Result<AuthorizationCodeGrant, Error> {
         if now > self.deadline {
             return Err(Error::Expired);
         }
-        let (base, query) = callback_url.split_once('?').unwrap_or((callback_url, ""));
-        let query = query.split('#').next().unwrap_or_default();
-        if !same_endpoint(base, &self.redirect_uri) {
+        if !self.redirect.matches(&callback.target) {
             return Err(Error::RedirectMismatch);
         }
-        let params = form::parse(query)?;
-        let mut seen: Vec<&str> = Vec::with_capacity(params.len());
-        for (name, _) in &params {
-            if seen.contains(&name.as_str()) {
-                return Err(Error::DuplicateParameter { name: name.clone() });
-            }
-            seen.push(name);
-        }
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let state = get("state").ok_or(Error::MissingState)?;
+        let state = callback.state.as_deref().ok_or(Error::MissingState)?;
         if !self.state.verify(state) {
             return Err(Error::StateMismatch);
         }
-        if let Some(error) = get("error") {
+        if let Some(error) = callback.error {
             return Err(Error::Denied {
-                error: error.to_owned(),
-                description: get("error_description").map(str::to_owned),
+                error,
+                description: callback.error_description,
             });
         }
-        if let Some(expected) = &self.issuer {
-            let got = get("iss");
-            if got != Some(expected.as_str()) {
+        if let Some((expected, check)) = &self.issuer {
+            let got = callback.iss.as_deref();
+            let ok = match (got, check) {
+                (Some(got), _) => got == expected,
+                (None, IssuerCheck::IfPresent) => true,
+                (None, IssuerCheck::Required) => false,
+            };
+            if !ok {
                 return Err(Error::IssuerMismatch {
                     expected: expected.clone(),
-                    got: got.map(str::to_owned),
+                    got: got.map(|g| g.chars().filter(|c| !c.is_control()).take(256).collect()),
                 });
             }
         }
-        let code = get("code")
-            .filter(|c| !c.is_empty())
-            .ok_or(Error::MissingCode)?;
+        let code: AuthorizationCode = callback.code.ok_or(Error::MissingCode)?;
         Ok(AuthorizationCodeGrant {
-            code: AuthorizationCode::new(code),
+            code,
             verifier: self.verifier,
-            redirect_uri: self.redirect_uri,
+            redirect_uri: self.redirect.as_str().to_owned(),
             nonce: self.nonce,
         })
     }
@@ -280,7 +314,7 @@ impl PendingAuthorization {
     /// The redirect URI this sign-in waits on.
     #[must_use]
     pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
+        self.redirect.as_str()
     }
 
     /// When it expires.
@@ -308,56 +342,71 @@ impl PendingAuthorization {
             .deadline
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let (issuer, check) = match &self.issuer {
+            Some((iss, IssuerCheck::Required)) => (iss.as_str(), "required"),
+            Some((iss, IssuerCheck::IfPresent)) => (iss.as_str(), "if-present"),
+            None => ("", "off"),
+        };
         let text = format!(
-            "hearth-pending-v1\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            "hearth-pending-v2\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
             self.state.expose_secret(),
             self.verifier.expose_secret(),
             self.nonce.as_ref().map_or("", |n| n.expose_secret()),
-            self.redirect_uri,
-            self.issuer.as_deref().unwrap_or(""),
+            self.redirect,
+            issuer,
+            check,
             secs
         );
         SecretBytes::new(text.into_bytes())
     }
 
-    /// Restores what [`save`](Self::save) produced.
+    /// Restores what [`save`](Self::save) produced (this version's, or version 1's).
     pub fn restore(saved: &SecretBytes) -> Result<Self, Error> {
         let text = std::str::from_utf8(saved.expose_secret()).map_err(|_| Error::MalformedSaved)?;
         let lines: Vec<&str> = text.split('\n').collect();
-        let [magic, state, verifier, nonce, redirect, issuer, secs, ""] = lines[..] else {
-            return Err(Error::MalformedSaved);
+        let (state, verifier, nonce, redirect, issuer, check, secs) = match lines[..] {
+            [
+                "hearth-pending-v2",
+                state,
+                verifier,
+                nonce,
+                redirect,
+                issuer,
+                check,
+                secs,
+                "",
+            ] => (state, verifier, nonce, redirect, issuer, check, secs),
+            [
+                "hearth-pending-v1",
+                state,
+                verifier,
+                nonce,
+                redirect,
+                issuer,
+                secs,
+                "",
+            ] => (state, verifier, nonce, redirect, issuer, "required", secs),
+            _ => return Err(Error::MalformedSaved),
         };
-        if magic != "hearth-pending-v1" || state.len() < 22 {
+        if state.len() < 22 {
             return Err(Error::MalformedSaved);
         }
+        let check = match (issuer.is_empty(), check) {
+            (true, "off" | "required") => None,
+            (false, "required") => Some(IssuerCheck::Required),
+            (false, "if-present") => Some(IssuerCheck::IfPresent),
+            _ => return Err(Error::MalformedSaved),
+        };
         let secs: u64 = secs.parse().map_err(|_| Error::MalformedSaved)?;
         Ok(Self {
             state: State::from_saved(state),
             verifier: CodeVerifier::parse(verifier).map_err(|_| Error::MalformedSaved)?,
             nonce: (!nonce.is_empty()).then(|| Nonce::from_saved(nonce)),
-            redirect_uri: redirect.to_owned(),
-            issuer: (!issuer.is_empty()).then(|| issuer.to_owned()),
+            redirect: RedirectUri::parse(redirect).map_err(|_| Error::MalformedSaved)?,
+            issuer: check.map(|c| (issuer.to_owned(), c)),
             deadline: UNIX_EPOCH + Duration::from_secs(secs),
         })
     }
-}
-
-/// Same scheme, host, port and path (scheme and host case-insensitive, default ports).
-fn same_endpoint(callback: &str, redirect: &str) -> bool {
-    let (Ok(a), Ok(b)) = (callback.parse::<Uri>(), redirect.parse::<Uri>()) else {
-        return false;
-    };
-    let port = |u: &Uri| {
-        u.port_u16().or(match u.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        })
-    };
-    a.scheme() == b.scheme()
-        && a.host().map(str::to_ascii_lowercase) == b.host().map(str::to_ascii_lowercase)
-        && port(&a) == port(&b)
-        && a.path() == b.path()
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
 //! The crate's one error type.
 
+use std::sync::Arc;
+
 /// Everything a sign-in can fail with. Messages never contain a code, verifier or state.
+///
+/// `Clone`, so that every task waiting on one refresh gets the same outcome
+/// ([`Session`](crate::Session)); the underlying I/O and network errors are shared.
 ///
 /// ```
 /// use hearth_pkce::{CodeVerifier, Error};
 ///
 /// assert!(matches!(CodeVerifier::parse("too-short"), Err(Error::InvalidVerifier { .. })));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A code verifier outside RFC 7636 §4.1 (43–128 characters of `[A-Za-z0-9-._~]`).
@@ -50,7 +55,7 @@ pub enum Error {
     },
 
     /// The callback's `iss` (RFC 9207) is not the expected issuer, or is missing.
-    #[error("the callback's issuer does not match (expected {expected}, got {got:?})")]
+    #[error("the callback's issuer does not match: expected {expected}, got {}", got.as_deref().unwrap_or("none"))]
     IssuerMismatch {
         /// The configured issuer.
         expected: String,
@@ -80,8 +85,18 @@ pub enum Error {
     #[error("saved sign-in data is malformed")]
     MalformedSaved,
 
+    /// The loopback receiver could not listen.
+    #[error("cannot listen for the sign-in callback on {address}: {source}")]
+    Bind {
+        /// The address it tried.
+        address: String,
+        /// The OS error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
     /// No callback arrived in time.
-    #[error("no sign-in callback within {after:?}")]
+    #[error("no sign-in callback within {} s", after.as_secs())]
     Timeout {
         /// The bound.
         after: std::time::Duration,
@@ -103,26 +118,100 @@ pub enum Error {
         description: Option<String>,
     },
 
-    /// A token endpoint response that is not a valid token or error response.
+    /// A successful (2xx) token endpoint response that is not a valid token response.
     #[error("malformed token response: {reason}")]
     MalformedTokenResponse {
         /// What is wrong.
         reason: &'static str,
     },
 
+    /// The token endpoint answered with an HTTP error status and no OAuth error body (a
+    /// proxy's 502 page, a 429): see [`is_retryable`](Self::is_retryable).
+    #[error("the token endpoint answered HTTP {status}{}", if *status >= 500 || *status == 429 { " (try again later)" } else { "" })]
+    TokenEndpointStatus {
+        /// The HTTP status.
+        status: u16,
+    },
+
+    /// The token response's `token_type` is not `Bearer` (RFC 6750), so the token cannot
+    /// be used as one (a `DPoP` or `mac` token needs a proof this client does not make).
+    #[error("the token endpoint issued a {token_type} token; only Bearer tokens are supported")]
+    UnsupportedTokenType {
+        /// The `token_type`, as sent (at most 32 printable characters).
+        token_type: String,
+    },
+
+    /// The session has no refresh token, so it cannot renew the access token: sign in again.
+    #[error("no refresh token: sign in again")]
+    NoRefreshToken,
+
+    /// Storing or loading the session's tokens failed; in-memory tokens are kept.
+    #[error("the tokens could not be saved or loaded: {reason}")]
+    Persist {
+        /// Why, as a sentence.
+        reason: String,
+    },
+
+    /// The secure store holding the session's tokens failed (locked, unavailable, …).
+    #[cfg(feature = "storage")]
+    #[error("secure storage: {0}")]
+    Storage(#[source] Arc<hearth_secure_storage::Error>),
+
     /// The HTTPS request failed or was refused by the network policy.
     #[cfg(feature = "client")]
     #[error("token endpoint: {0}")]
-    Network(#[source] hearth_net_policy::Error),
+    Network(#[source] Arc<hearth_net_policy::Error>),
 
     /// The OS random generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,
 }
 
+impl Error {
+    /// Whether trying the same request again later may succeed: a network failure or
+    /// timeout, an HTTP 5xx or 429, or the OAuth errors `temporarily_unavailable` and
+    /// `server_error`. An `invalid_grant` (the refresh token is spent or revoked) is not.
+    ///
+    /// ```
+    /// use hearth_pkce::Error;
+    ///
+    /// assert!(Error::TokenEndpointStatus { status: 502 }.is_retryable());
+    /// assert!(!Error::TokenEndpointStatus { status: 400 }.is_retryable());
+    /// assert!(!Error::NoRefreshToken.is_retryable());
+    /// ```
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::TokenEndpointStatus { status } => *status >= 500 || *status == 429,
+            #[cfg(feature = "client")]
+            Self::TokenRequest { status, error, .. } => {
+                *status >= 500
+                    || *status == 429
+                    || matches!(error.as_str(), "temporarily_unavailable" | "server_error")
+            }
+            #[cfg(feature = "client")]
+            Self::Network(e) => matches!(
+                **e,
+                hearth_net_policy::Error::Timeout { .. }
+                    | hearth_net_policy::Error::Connect { .. }
+                    | hearth_net_policy::Error::Http(_)
+                    | hearth_net_policy::Error::BodyTruncated
+            ),
+            Self::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl From<hearth_token_guard::Error> for Error {
-    fn from(_: hearth_token_guard::Error) -> Self {
-        // Only generation is delegated to token-guard, and it fails only in the RNG.
-        Error::Rng
+    fn from(e: hearth_token_guard::Error) -> Self {
+        match e {
+            hearth_token_guard::Error::Rng => Error::Rng,
+            // Generation is all pkce delegates to token-guard; a length it refuses is a
+            // verifier or state size out of range.
+            _ => Error::InvalidVerifier {
+                reason: "a random value of that length cannot be made",
+            },
+        }
     }
 }

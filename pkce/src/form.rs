@@ -22,20 +22,18 @@ fn encode_into(out: &mut String, s: &str) {
     }
 }
 
-/// Decodes a query into (name, value) pairs; `+` is a space; a bad `%` escape or a
-/// result that is not UTF-8 is an error.
-pub(crate) fn parse(query: &str) -> Result<Vec<(String, String)>, Error> {
+/// A query's `name=value` pairs, still encoded (empty pairs skipped; a pair without `=`
+/// has an empty value).
+pub(crate) fn pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((decode(k)?, decode(v)?))
-        })
-        .collect()
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
 }
 
-fn decode(s: &str) -> Result<String, Error> {
+/// Decodes one form-encoded name or value: `+` is a space; a bad `%` escape or a result
+/// that is not UTF-8 is an error.
+pub(crate) fn decode(s: &str) -> Result<String, Error> {
     let bad = |reason| Error::MalformedCallback { reason };
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -59,6 +57,12 @@ fn decode(s: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(q: &str) -> Result<Vec<(String, String)>, Error> {
+        pairs(q)
+            .map(|(k, v)| Ok((decode(k)?, decode(v)?)))
+            .collect()
+    }
 
     #[test]
     fn round_trip() {

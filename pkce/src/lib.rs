@@ -30,24 +30,40 @@
 #![forbid(unsafe_code)]
 
 mod authorization;
+mod callback;
 mod error;
 #[cfg(feature = "client")]
 mod exchange;
 mod form;
 #[cfg(feature = "loopback")]
 mod loopback;
+mod redirect_uri;
+#[cfg(feature = "client")]
+mod session;
 mod state;
+#[cfg(feature = "storage")]
+mod stored_tokens;
+#[cfg(feature = "client")]
+mod token_response;
 mod verifier;
 
 pub use authorization::{
-    AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, PendingAuthorization,
+    AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, IssuerCheck, PendingAuthorization,
 };
+pub use callback::Callback;
 pub use error::Error;
 #[cfg(feature = "client")]
-pub use exchange::{Session, TokenClient, TokenSet, parse_token_response};
+pub use exchange::TokenClient;
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};
+pub use redirect_uri::{RedirectKind, RedirectUri};
+#[cfg(feature = "client")]
+pub use session::{PersistTokens, Session};
 pub use state::{Nonce, OneTimeKind, OneTimeSecret, State};
+#[cfg(feature = "storage")]
+pub use stored_tokens::StoredTokens;
+#[cfg(feature = "client")]
+pub use token_response::{TokenSet, parse_token_response};
 pub use verifier::{
     CodeChallenge, CodeVerifier, MAX_VERIFIER_BYTES, MIN_VERIFIER_BYTES, VerifierKind,
     VerifierSecret,

@@ -1,8 +1,9 @@
 //! [`LoopbackReceiver`]: the redirect target of a native app's sign-in (RFC 8252 §7.3), a
 //! one-shot HTTP server on `127.0.0.1`.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -11,11 +12,12 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
+use tokio::task::{AbortHandle, JoinSet};
 
-use crate::{AuthorizationCodeGrant, Error, PendingAuthorization};
+use crate::{AuthorizationCodeGrant, Callback, Error, PendingAuthorization};
 
 const SUCCESS_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Signed in</title><p>You are signed in. You can close this tab.";
 const FAILURE_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Sign-in failed</title><p>The sign-in did not complete. Return to the app and try again.";
@@ -31,14 +33,30 @@ impl CancelHandle {
     }
 }
 
+/// Connections served at once; a new one beyond this closes the oldest (so idle sockets
+/// opened by another local process cannot keep the browser's callback out).
+const MAX_CONNECTIONS: usize = 16;
+/// How long a connection may take to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may live, whatever it does.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A listener on `127.0.0.1` and a free port, bound **before** the authorization URL is
 /// made, so the redirect URI names a port that is already ours.
 ///
-/// - The redirect URI uses the IP literal, never `localhost` (RFC 8252 §8.3).
-/// - Only `GET` on the exact path with `Host: 127.0.0.1:PORT` is the callback; anything
-///   else (a favicon, a scan, a DNS-rebinding page) gets 404 or 400 and the flow goes on.
-/// - The first callback ends the flow; the page shown never echoes the code.
-/// - [`wait`](Self::wait) has a timeout and a [`CancelHandle`].
+/// - The redirect URI uses the IP literal, never `localhost` (RFC 8252 §8.3);
+///   [`bind_ipv6`](Self::bind_ipv6) listens on `[::1]` instead.
+/// - Only `GET` on the exact path with `Host: 127.0.0.1:PORT` (or `[::1]:PORT`) is the
+///   callback; anything else (a favicon, a scan, a DNS-rebinding page) gets 404 or 400.
+/// - Only a callback with this sign-in's `state` ends the flow: a forged one gets 400 and
+///   the sign-in goes on waiting. The page shown never echoes the code.
+/// - Bounded: at most 16 connections (a new one closes the oldest), 5 s to send the
+///   request head, 10 s per connection; every connection is closed when
+///   [`wait`](Self::wait) returns, which has a timeout and a [`CancelHandle`].
+///
+/// Note: the workspace's other accept loop is hearth-net-policy's guard server; this one
+/// is separate until the guards move to their own crate (issue 17), where both are meant
+/// to share one.
 ///
 /// ```no_run
 /// use hearth_pkce::{AuthorizationRequest, LoopbackReceiver};
@@ -54,43 +72,47 @@ impl CancelHandle {
 #[derive(Debug)]
 pub struct LoopbackReceiver {
     listener: TcpListener,
-    /// `[::1]` on the same port, when the host has IPv6 loopback and the port is free there.
-    listener_v6: Option<TcpListener>,
     addr: SocketAddr,
     path: String,
     cancel: Arc<watch::Sender<bool>>,
 }
 
 impl LoopbackReceiver {
-    /// Binds `127.0.0.1:0` (and `[::1]` on the same port when available) for callbacks on
-    /// `path` (which must start with `/`).
+    /// Binds `127.0.0.1` on a free port for callbacks on `path` (which must start with
+    /// `/` and have no query).
     pub async fn bind(path: &str) -> Result<Self, Error> {
-        if !path.starts_with('/') || path.contains(['?', '#']) {
+        Self::bind_on(IpAddr::V4(Ipv4Addr::LOCALHOST), path).await
+    }
+
+    /// Like [`bind`](Self::bind), on `[::1]`: the redirect URI is `http://[::1]:PORT/path`.
+    pub async fn bind_ipv6(path: &str) -> Result<Self, Error> {
+        Self::bind_on(IpAddr::V6(Ipv6Addr::LOCALHOST), path).await
+    }
+
+    async fn bind_on(ip: IpAddr, path: &str) -> Result<Self, Error> {
+        if !path.starts_with('/') || path.contains(['?', '#']) || path.contains(char::is_whitespace)
+        {
             return Err(Error::InvalidUrl {
                 reason: "the callback path must start with '/' and have no query",
             });
         }
-        let listener =
-            TcpListener::bind(("127.0.0.1", 0))
-                .await
-                .map_err(|_| Error::InvalidUrl {
-                    reason: "cannot bind a loopback port",
-                })?;
-        let addr = listener.local_addr().map_err(|_| Error::InvalidUrl {
-            reason: "cannot bind a loopback port",
-        })?;
-        let listener_v6 = TcpListener::bind(("::1", addr.port())).await.ok();
+        let bind_error = |e: std::io::Error| Error::Bind {
+            address: SocketAddr::new(ip, 0).to_string(),
+            source: Arc::new(e),
+        };
+        let listener = TcpListener::bind((ip, 0)).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         let (cancel, _) = watch::channel(false);
         Ok(Self {
             listener,
-            listener_v6,
             addr,
             path: path.to_owned(),
             cancel: Arc::new(cancel),
         })
     }
 
-    /// `http://127.0.0.1:PORT/path`, for the authorization request.
+    /// `http://127.0.0.1:PORT/path` (or `http://[::1]:PORT/path`), for the authorization
+    /// request.
     #[must_use]
     pub fn redirect_uri(&self) -> String {
         format!("http://{}{}", self.addr, self.path)
@@ -102,44 +124,49 @@ impl LoopbackReceiver {
         CancelHandle(Arc::clone(&self.cancel))
     }
 
-    /// Serves until the callback arrives, then completes `pending` with it. Errors:
-    /// [`Error::Timeout`] after `timeout`, [`Error::Cancelled`], or whatever
-    /// [`PendingAuthorization::complete`] says of the callback.
+    /// Serves until this sign-in's callback arrives, then completes `pending` with it.
+    /// Errors: [`Error::Timeout`] after `timeout`, [`Error::Cancelled`], or whatever
+    /// [`PendingAuthorization::complete_callback`] says of the callback.
     pub async fn wait(
         self,
         pending: PendingAuthorization,
         timeout: Duration,
     ) -> Result<AuthorizationCodeGrant, Error> {
         let (done_tx, done_rx) = oneshot::channel::<Result<AuthorizationCodeGrant, Error>>();
-        let slot = Arc::new(Mutex::new(Some((pending, done_tx))));
+        let slot: Arc<Slot> = Arc::new(Mutex::new(Some((pending, done_tx))));
         let mut cancelled = self.cancel.subscribe();
         let expected_host = self.addr.to_string();
+        // Dropped when `wait` returns: every connection task is aborted with it.
+        let mut connections = JoinSet::new();
+        let mut live: VecDeque<AbortHandle> = VecDeque::new();
         let path = self.path.clone();
         let accept = async {
             loop {
-                let next = match &self.listener_v6 {
-                    Some(v6) => tokio::select! {
-                        r = self.listener.accept() => r,
-                        r = v6.accept() => r,
-                    },
-                    None => self.listener.accept().await,
-                };
-                let Ok((tcp, _)) = next else {
+                let Ok((tcp, _)) = self.listener.accept().await else {
                     // Out of file descriptors or similar: back off instead of spinning.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                while connections.try_join_next().is_some() {}
+                live.retain(|c| !c.is_finished());
+                while live.len() >= MAX_CONNECTIONS {
+                    if let Some(oldest) = live.pop_front() {
+                        oldest.abort();
+                    }
+                }
                 let (slot, host, path) = (Arc::clone(&slot), expected_host.clone(), path.clone());
-                tokio::spawn(async move {
+                live.push_back(connections.spawn(async move {
                     let service = service_fn(move |req| {
                         let reply = handle(&req, &host, &path, &slot);
                         async move { Ok::<_, Infallible>(reply) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
                         .keep_alive(false)
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                });
+                        .serve_connection(TokioIo::new(tcp), service);
+                    let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
+                }));
             }
         };
         tokio::select! {
@@ -188,15 +215,25 @@ fn handle(req: &Request<Incoming>, host: &str, path: &str, slot: &Slot) -> Respo
     if req.method() != http::Method::GET || req.uri().path() != path {
         return page(StatusCode::NOT_FOUND, "not found");
     }
-    let Some((pending, done)) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+    let target = req.uri().path_and_query().map_or(path, |p| p.as_str());
+    let Ok(callback) = Callback::from_loopback(host, target) else {
+        return page(StatusCode::BAD_REQUEST, FAILURE_PAGE);
+    };
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    match slot.as_ref() {
         // The flow already ended: a replayed callback changes nothing.
+        None => return page(StatusCode::GONE, FAILURE_PAGE),
+        // Not this sign-in's (forged, stale tab): refused, and the sign-in waits on.
+        Some((pending, _)) if !pending.accepts(&callback) => {
+            return page(StatusCode::BAD_REQUEST, FAILURE_PAGE);
+        }
+        Some(_) => {}
+    }
+    let Some((pending, done)) = slot.take() else {
         return page(StatusCode::GONE, FAILURE_PAGE);
     };
-    let callback = format!(
-        "http://{host}{}",
-        req.uri().path_and_query().map_or(path, |p| p.as_str())
-    );
-    let result = pending.complete(&callback);
+    drop(slot);
+    let result = pending.complete_callback(callback);
     let ok = result.is_ok();
     let _ = done.send(result);
     if ok {

@@ -3,16 +3,16 @@
 //! URI like a real one.
 #![cfg(feature = "client")]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use hearth_net_policy::{HttpsClient, Pin, PinPolicy, TlsPolicy};
-use hearth_pkce::{AuthorizationRequest, Error, Session, TokenClient};
+use hearth_pkce::{AuthorizationRequest, Error, PersistTokens, Session, TokenClient, TokenSet};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -26,7 +26,19 @@ struct AuthServer {
     /// code -> (S256 challenge, redirect URI); removed when used.
     codes: Mutex<HashMap<String, (String, String)>>,
     refreshes: AtomicUsize,
+    /// Rotate refresh tokens, with RFC 9700 §4.14 reuse detection: a spent refresh token
+    /// presented again revokes the grant.
     rotate: bool,
+    /// Refresh tokens that are still valid (rotation only).
+    live: Mutex<HashSet<String>>,
+    /// Set when a spent refresh token was presented.
+    reuse_detected: AtomicBool,
+    /// Refuse every refresh with `invalid_grant`.
+    refuse: AtomicBool,
+    /// Extra delay before a refresh answer, in milliseconds.
+    delay_ms: AtomicU64,
+    /// An answer to send to every token request instead (status, content type, body).
+    canned: Mutex<Option<(u16, &'static str, String)>>,
 }
 
 fn decode(s: &str) -> String {
@@ -77,6 +89,7 @@ impl AuthServer {
                 if computed != challenge || form.get("redirect_uri") != Some(&redirect) {
                     return err("invalid_grant");
                 }
+                self.live.lock().unwrap().insert("rt-1".into());
                 (200, r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1","scope":"openid"}"#.into())
             }
             Some("refresh_token") => {
@@ -85,12 +98,25 @@ impl AuthServer {
                 // check does not rely on it: `tokio::join!` polls the second caller as soon
                 // as the first is waiting on the network, so they always overlap, and the
                 // answer (one request) is the same however fast or slow this is.
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(Duration::from_millis(
+                    100 + self.delay_ms.load(Ordering::SeqCst),
+                ));
+                if self.refuse.load(Ordering::SeqCst) {
+                    return err("invalid_grant");
+                }
                 if self.rotate {
+                    let used = form.get("refresh_token").cloned().unwrap_or_default();
+                    let mut live = self.live.lock().unwrap();
+                    if !live.remove(&used) {
+                        self.reuse_detected.store(true, Ordering::SeqCst);
+                        live.clear(); // the whole grant is revoked
+                        return err("invalid_grant");
+                    }
+                    live.insert(format!("rt-r{n}"));
                     (
                         200,
                         format!(
-                            r#"{{"access_token":"at-r{n}","token_type":"bearer","refresh_token":"rt-r{n}"}}"#
+                            r#"{{"access_token":"at-r{n}","token_type":"bearer","expires_in":3600,"refresh_token":"rt-r{n}"}}"#
                         ),
                     )
                 } else {
@@ -134,13 +160,22 @@ async fn start(server: Arc<AuthServer>) -> (String, HttpsClient) {
                     let server = Arc::clone(&server);
                     async move {
                         let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let (status, json) = tokio::task::spawn_blocking(move || {
-                            server.token(std::str::from_utf8(&body).unwrap())
-                        })
-                        .await
-                        .unwrap();
+                        let canned = server.canned.lock().unwrap().clone();
+                        let (status, content_type, json) = match canned {
+                            Some(c) => c,
+                            None => {
+                                let (status, json) = tokio::task::spawn_blocking(move || {
+                                    server.token(std::str::from_utf8(&body).unwrap())
+                                })
+                                .await
+                                .unwrap();
+                                (status, "application/json", json)
+                            }
+                        };
                         let mut r = hyper::Response::new(Full::new(Bytes::from(json)));
                         *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        r.headers_mut()
+                            .insert("content-type", content_type.parse().unwrap());
                         Ok::<_, Infallible>(r)
                     }
                 });
@@ -211,8 +246,24 @@ async fn the_code_is_exchanged_once_with_its_verifier() {
     ));
 }
 
-#[tokio::test]
-async fn concurrent_refreshes_make_one_request_and_keep_a_rotated_token() {
+/// Records every token set the session persists.
+#[derive(Default, Clone)]
+struct Saved(Arc<Mutex<Vec<String>>>);
+
+#[async_trait::async_trait]
+impl PersistTokens for Saved {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let rt = tokens
+            .refresh_token
+            .as_ref()
+            .map(|r| r.expose_secret().to_owned())
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(rt);
+        Ok(())
+    }
+}
+
+async fn rotating_session() -> (Arc<AuthServer>, Session, Saved) {
     let server = Arc::new(AuthServer {
         rotate: true,
         ..AuthServer::default()
@@ -220,16 +271,109 @@ async fn concurrent_refreshes_make_one_request_and_keep_a_rotated_token() {
     let (endpoint, http) = start(Arc::clone(&server)).await;
     let tokens = TokenClient::new(http, &endpoint, "client-1");
     let set = tokens.exchange(grant(&server, "code-1")).await.unwrap();
-    let session = Arc::new(Session::new(tokens, set));
-    let stale = session.access_token().await;
-    let (a, b) = tokio::join!(session.refresh(&stale), session.refresh(&stale));
-    assert_eq!(a.unwrap().expose_secret(), "at-r1");
-    assert_eq!(b.unwrap().expose_secret(), "at-r1");
+    let saved = Saved::default();
+    // A skew longer than the token's hour: `fresh_tokens` always refreshes.
+    let session = Session::new(tokens, set)
+        .with_persistence(saved.clone())
+        .with_refresh_skew(Duration::from_secs(7200));
+    (server, session, saved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_fresh_tokens_make_one_request_and_keep_the_rotated_token() {
+    let (server, session, saved) = rotating_session().await;
+    let mut all = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let s = session.clone();
+        all.spawn(async move { s.fresh_tokens().await });
+    }
+    // Every caller gets the same new set, though some joined while the request was out.
+    let mut seen = HashSet::new();
+    while let Some(r) = all.join_next().await {
+        let set = r.unwrap().unwrap();
+        seen.insert(set.refresh_token.unwrap().expose_secret().to_owned());
+    }
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1, "one request");
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["rt-r1"]);
     assert_eq!(
-        server.refreshes.load(Ordering::SeqCst),
-        1,
-        "one refresh request for two callers"
+        *saved.0.lock().unwrap(),
+        ["rt-r1"],
+        "persisted before handed out"
     );
+    assert_eq!(
+        session.tokens().refresh_token.unwrap().expose_secret(),
+        "rt-r1"
+    );
+    // The rotated token is the one used next, and the server accepts it.
+    let next = session.fresh_tokens().await.unwrap();
+    assert_eq!(next.access_token.expose_secret(), "at-r2");
+    assert!(!server.reuse_detected.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_cancelled_mid_refresh_loses_nothing() {
+    let (server, session, saved) = rotating_session().await;
+    server.delay_ms.store(400, Ordering::SeqCst);
+    let stale = session.access_token();
+    // The caller gives up long before the server answers.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), session.refresh(&stale)).await;
+    assert!(gave_up.is_err(), "the caller was cancelled");
+    // The refresh goes on without it, and stores (and persists) the rotated token.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while session.tokens().refresh_token.unwrap().expose_secret() != "rt-r1" {
+        assert!(Instant::now() < deadline, "the rotated token was lost");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*saved.0.lock().unwrap(), ["rt-r1"]);
+    server.delay_ms.store(0, Ordering::SeqCst);
+    let next = session.refresh(&session.access_token()).await.unwrap();
+    assert_eq!(next.expose_secret(), "at-r2");
+    assert!(
+        !server.reuse_detected.load(Ordering::SeqCst),
+        "the spent token was never sent again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_error_reaches_every_waiter_and_the_spent_token_is_not_sent_again() {
+    let (server, session, saved) = rotating_session().await;
+    server.refuse.store(true, Ordering::SeqCst);
+    let mut all = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let s = session.clone();
+        all.spawn(async move { s.fresh_tokens().await });
+    }
+    while let Some(r) = all.join_next().await {
+        let err = r.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, Error::TokenRequest { error, .. } if error == "invalid_grant"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+    }
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+    // Later calls get the same refusal without another request.
+    assert!(session.fresh_tokens().await.is_err());
+    assert!(session.refresh(&session.access_token()).await.is_err());
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+    assert!(saved.0.lock().unwrap().is_empty());
+    // A new sign-in replaces the whole set and the refusal.
+    let mut fresh = TokenSet::new(hearth_token_guard::AccessToken::new("at-new"));
+    fresh.refresh_token = None;
+    session.replace(fresh).await.unwrap();
+    assert_eq!(
+        *saved.0.lock().unwrap(),
+        [""],
+        "the old refresh token is gone"
+    );
+    assert!(session.tokens().refresh_token.is_none());
+    let stale = session.access_token();
+    assert_eq!(stale.expose_secret(), "at-new");
+    assert!(matches!(
+        session.refresh(&stale).await,
+        Err(Error::NoRefreshToken)
+    ));
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -257,7 +401,6 @@ fn malformed_token_responses_are_typed_errors() {
             200,
             br#"{"access_token":"a","token_type":"bearer","expires_in":-1}"#,
         ),
-        (400, br#"{"nothing":"here"}"#),
     ] {
         assert!(
             matches!(
@@ -268,6 +411,10 @@ fn malformed_token_responses_are_typed_errors() {
             String::from_utf8_lossy(body)
         );
     }
+    assert!(matches!(
+        parse_token_response(400, br#"{"nothing":"here"}"#),
+        Err(Error::TokenEndpointStatus { status: 400 })
+    ));
     let err = parse_token_response(
         401,
         br#"{"error":"invalid_client","error_description":"no\u0007bell"}"#,
@@ -277,4 +424,78 @@ fn malformed_token_responses_are_typed_errors() {
         matches!(&err, Error::TokenRequest { description: Some(d), .. } if d == "nobell"),
         "{err:?}"
     );
+}
+
+/// A canned answer: status, content type, body.
+type Canned = (u16, &'static str, &'static str);
+/// What a case expects of the client's result.
+type Expect = fn(&Result<TokenSet, Error>) -> bool;
+
+/// What real token endpoints send, through the client over HTTPS.
+#[tokio::test]
+async fn the_token_response_matrix_over_the_wire() {
+    let server = Arc::new(AuthServer::default());
+    let (endpoint, http) = start(Arc::clone(&server)).await;
+    let tokens = TokenClient::new(http, &endpoint, "client-1");
+    let json = "application/json";
+    let cases: Vec<(Canned, Expect)> = vec![
+        (
+            (
+                200,
+                json,
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#,
+            ),
+            |r| r.as_ref().is_ok_and(|s| s.expires_at.is_some()),
+        ),
+        (
+            (
+                200,
+                json,
+                r#"{"access_token":"a","token_type":"bearer","refresh_token":"","id_token":null,"extra":[1]}"#,
+            ),
+            // An empty refresh token is no rotation: the one used is kept.
+            |r| {
+                r.as_ref()
+                    .is_ok_and(|s| s.refresh_token.as_ref().unwrap().expose_secret() == "rt-used")
+            },
+        ),
+        (
+            (
+                502,
+                "text/html",
+                "<html><body>502 Bad Gateway</body></html>",
+            ),
+            |r| matches!(r, Err(e @ Error::TokenEndpointStatus { status: 502 }) if e.is_retryable()),
+        ),
+        (
+            (
+                400,
+                json,
+                r#"{"error":"invalid_grant","error_description":"expired"}"#,
+            ),
+            |r| matches!(r, Err(e @ Error::TokenRequest { status: 400, .. }) if !e.is_retryable()),
+        ),
+        (
+            (200, json, r#"{"access_token":"a","token_type":"DPoP"}"#),
+            |r| matches!(r, Err(Error::UnsupportedTokenType { .. })),
+        ),
+        (
+            (200, json, r#"{"access_token":"a","token_type":"mac"}"#),
+            |r| matches!(r, Err(Error::UnsupportedTokenType { .. })),
+        ),
+        ((200, json, r#"{"token_type":"bearer"}"#), |r| {
+            matches!(r, Err(Error::MalformedTokenResponse { .. }))
+        }),
+    ];
+    for ((status, content_type, body), expected) in cases {
+        *server.canned.lock().unwrap() = Some((status, content_type, body.to_owned()));
+        let result = tokens
+            .refresh(&hearth_token_guard::RefreshToken::new("rt-used"))
+            .await;
+        assert!(expected(&result), "{status} {body}: {result:?}");
+        if let Err(e) = &result {
+            let text = e.to_string();
+            assert!(!text.contains("rt-used") && !text.contains('{'), "{text}");
+        }
+    }
 }

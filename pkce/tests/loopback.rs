@@ -103,9 +103,14 @@ async fn stray_requests_do_not_end_the_flow_and_the_code_is_never_echoed() {
     assert!(replay.is_none() || replay.is_some_and(|(s, _)| s == 410));
 }
 
-#[tokio::test]
-async fn a_forged_callback_ends_the_flow_with_the_state_error() {
-    let receiver = LoopbackReceiver::bind("/cb").await.unwrap();
+/// A receiver, its `host:port`, the state the URL carries, and the flow waiting on it.
+async fn flow(
+    receiver: LoopbackReceiver,
+) -> (
+    String,
+    String,
+    tokio::task::JoinHandle<Result<hearth_pkce::AuthorizationCodeGrant, Error>>,
+) {
     let redirect = receiver.redirect_uri();
     let addr = redirect
         .trim_start_matches("http://")
@@ -113,16 +118,144 @@ async fn a_forged_callback_ends_the_flow_with_the_state_error() {
         .next()
         .unwrap()
         .to_owned();
-    let (_, pending) = AuthorizationRequest::new("https://as.example/authorize", "c", &redirect)
+    let (url, pending) = AuthorizationRequest::new("https://as.example/authorize", "c", &redirect)
         .build()
         .unwrap();
-    let flow = tokio::spawn(receiver.wait(pending, FLOW));
-    let (status, body) = browser(&addr, "GET", "/cb?error=access_denied&state=forged", &addr)
+    let state = param(&url, "state").to_owned();
+    (addr, state, tokio::spawn(receiver.wait(pending, FLOW)))
+}
+
+#[tokio::test]
+async fn a_forged_callback_is_refused_and_the_real_one_still_signs_in() {
+    let (addr, state, flow) = flow(LoopbackReceiver::bind("/cb").await.unwrap()).await;
+    for forged in [
+        "/cb?error=access_denied&state=forged".to_owned(),
+        "/cb?code=evil&state=forged".to_owned(),
+        "/cb?code=evil".to_owned(),
+        "/cb?error=access_denied".to_owned(),
+        format!("/cb?code=evil&state={state}&state=x"),
+        "/cb?code=%zz".to_owned(),
+    ] {
+        let (status, body) = browser(&addr, "GET", &forged, &addr).await.unwrap();
+        assert_eq!(status, 400, "{forged}");
+        assert!(body.contains("did not complete"), "{forged}");
+        assert!(!flow.is_finished(), "{forged} ended the sign-in");
+    }
+    let (status, _) = browser(&addr, "GET", &format!("/cb?code=real&state={state}"), &addr)
         .await
         .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(flow.await.unwrap().unwrap().code.expose_secret(), "real");
+}
+
+#[tokio::test]
+async fn a_denial_with_the_right_state_ends_the_flow() {
+    let (addr, state, flow) = flow(LoopbackReceiver::bind("/cb").await.unwrap()).await;
+    let (status, _) = browser(
+        &addr,
+        "GET",
+        &format!("/cb?error=access_denied&state={state}"),
+        &addr,
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 400);
-    assert!(body.contains("did not complete"));
-    assert!(matches!(flow.await.unwrap(), Err(Error::StateMismatch)));
+    assert!(matches!(
+        flow.await.unwrap(),
+        Err(Error::Denied { error, .. }) if error == "access_denied"
+    ));
+}
+
+#[tokio::test]
+async fn a_hundred_idle_connections_do_not_keep_the_callback_out() {
+    let (addr, state, flow) = flow(LoopbackReceiver::bind("/cb").await.unwrap()).await;
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Half-open: a request line started and never finished.
+    for s in idle.iter_mut().take(50) {
+        s.write_all(b"GET /cb?code=x HTTP/1.1\r\n").await.unwrap();
+    }
+    let start = Instant::now();
+    let (status, _) = browser(&addr, "GET", &format!("/cb?code=real&state={state}"), &addr)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(flow.await.unwrap().unwrap().code.expose_secret(), "real");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the callback took {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_dropped_at_the_header_timeout() {
+    let (addr, state, flow) = flow(LoopbackReceiver::bind("/cb").await.unwrap()).await;
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    let start = Instant::now();
+    // One byte every 200 ms: the head never completes; the server hangs up after its
+    // 5 s header timeout (the write or the read then fails).
+    let dropped = async {
+        for b in b"GET /cb?code=slow HTTP/1.1\r\nHost: x\r\nX-Pad: "
+            .iter()
+            .cycle()
+        {
+            if slow.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            let mut buf = [0u8; 64];
+            match tokio::time::timeout(Duration::from_millis(200), slow.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(_)) => return, // an error response, then the close
+                Err(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), dropped)
+        .await
+        .expect("the slow client was never dropped");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(4),
+        "dropped after {took:?}, before the timeout"
+    );
+    // The sign-in is still waiting, and completes.
+    assert!(!flow.is_finished());
+    let (status, _) = browser(&addr, "GET", &format!("/cb?code=ok&state={state}"), &addr)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(flow.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn the_ipv6_loopback_receiver_accepts_its_own_host() {
+    let receiver = match LoopbackReceiver::bind_ipv6("/cb").await {
+        Ok(r) => r,
+        // A host without IPv6 loopback (some containers) cannot run this test.
+        Err(Error::Bind { .. }) if std::net::TcpListener::bind("[::1]:0").is_err() => return,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(receiver.redirect_uri().starts_with("http://[::1]:"));
+    let (addr, state, flow) = flow(receiver).await;
+    // The IPv4 Host of the same port is refused (DNS rebinding check), the [::1] one works.
+    let port = addr.rsplit(':').next().unwrap();
+    let (status, _) = browser(
+        &addr,
+        "GET",
+        &format!("/cb?code=c&state={state}"),
+        &format!("127.0.0.1:{port}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400);
+    let (status, _) = browser(&addr, "GET", &format!("/cb?code=c&state={state}"), &addr)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(flow.await.unwrap().is_ok());
 }
 
 #[tokio::test]

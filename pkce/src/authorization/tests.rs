@@ -136,7 +136,10 @@ fn an_expired_sign_in_is_refused() {
     let st = state_of(&p);
     let later = p.deadline + Duration::from_secs(1);
     assert!(matches!(
-        p.check_at(&format!("{REDIRECT}?code=c&state={st}"), later),
+        p.check_at(
+            Callback::parse(&format!("{REDIRECT}?code=c&state={st}")).unwrap(),
+            later
+        ),
         Err(Error::Expired)
     ));
 }

@@ -1,0 +1,282 @@
+//! [`Session`]: one signed-in session's tokens, refreshed at most once at a time, by a task
+//! that always finishes and stores what the server sent, with an optional persistence hook.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hearth_token_guard::AccessToken;
+use tokio::sync::watch;
+
+use crate::{Error, TokenClient, TokenSet};
+
+/// How long the persistence hook may take before the refresh reports [`Error::Persist`]
+/// (the new tokens are kept in memory either way).
+const PERSIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Saves a session's tokens where the next run (or another process) finds them. Called
+/// with the whole new set after every refresh and [`Session::replace`], **before** the new
+/// tokens are handed out; a rotated refresh token is only usable if this succeeded.
+///
+/// [`StoredTokens`](crate::StoredTokens) (feature `storage`) keeps them in a
+/// hearth-secure-storage store.
+#[async_trait::async_trait]
+pub trait PersistTokens: Send + Sync {
+    /// Stores `tokens`, replacing whatever was stored (fields they lack are gone).
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error>;
+}
+
+/// One session's tokens, refreshed at most once at a time.
+///
+/// - When several tasks find the access token expired together, one refresh request is
+///   made and every one of them gets its outcome, success or the same error; a rotating
+///   refresh token is never spent twice.
+/// - The refresh runs in a task of its own: a caller that gives up (cancelled, timed
+///   out) does not lose the rotated token, which is stored (and persisted) all the same.
+/// - A refusal that retrying cannot fix (`invalid_grant`: the refresh token is spent or
+///   revoked) is kept: every later call gets it without sending the spent token again,
+///   until [`replace`](Self::replace) installs a new sign-in. Retryable failures (network,
+///   5xx) are tried again by the next call.
+/// - [`fresh_tokens`](Self::fresh_tokens) refreshes ahead of expiry (skew 60 s by default,
+///   like AppAuth's `performActionWithFreshTokens`).
+///
+/// Cloning shares the session. Must be used inside a tokio runtime.
+///
+/// ```no_run
+/// use hearth_pkce::{Session, TokenClient, TokenSet};
+///
+/// # async fn demo(client: TokenClient, tokens: TokenSet) -> Result<(), hearth_pkce::Error> {
+/// let session = Session::new(client, tokens);
+/// let tokens = session.fresh_tokens().await?; // refreshed if it expires within 60 s
+/// println!("{:?}", tokens.access_token); // [REDACTED]
+/// # Ok(()) }
+/// ```
+/// Configure it before cloning: the settings are per handle.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+    skew: Duration,
+    scope: Option<Arc<str>>,
+    persist: Option<Arc<dyn PersistTokens>>,
+}
+
+struct Inner {
+    client: TokenClient,
+    state: Mutex<State>,
+}
+
+struct State {
+    tokens: TokenSet,
+    /// Bumped whenever `tokens` is replaced.
+    generation: u64,
+    /// The refresh in flight, if any: its outcome arrives here.
+    refreshing: Option<watch::Receiver<Option<Result<TokenSet, Error>>>>,
+    /// A refusal of the current refresh token that retrying cannot fix.
+    refused: Option<Error>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("skew", &self.skew)
+            .field("scope", &self.scope)
+            .field("persist", &self.persist.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session starting from `tokens`.
+    #[must_use]
+    pub fn new(client: TokenClient, tokens: TokenSet) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                state: Mutex::new(State {
+                    tokens,
+                    generation: 0,
+                    refreshing: None,
+                    refused: None,
+                }),
+            }),
+            skew: Duration::from_secs(60),
+            scope: None,
+            persist: None,
+        }
+    }
+
+    /// Saves every new token set through `persist` before handing it out.
+    #[must_use]
+    pub fn with_persistence(mut self, persist: impl PersistTokens + 'static) -> Self {
+        self.persist = Some(Arc::new(persist));
+        self
+    }
+
+    /// Refreshes in [`fresh_tokens`](Self::fresh_tokens) when the access token expires
+    /// within `skew` (default 60 s).
+    #[must_use]
+    pub fn with_refresh_skew(mut self, skew: Duration) -> Self {
+        self.skew = skew;
+        self
+    }
+
+    /// Asks for `scope` on every refresh (RFC 6749 §6; at most what was granted).
+    #[must_use]
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The current tokens.
+    #[must_use]
+    pub fn tokens(&self) -> TokenSet {
+        self.inner.lock().tokens.clone()
+    }
+
+    /// The current access token.
+    #[must_use]
+    pub fn access_token(&self) -> AccessToken {
+        self.inner.lock().tokens.access_token.clone()
+    }
+
+    /// The tokens, refreshed first if the access token expires within the skew.
+    pub async fn fresh_tokens(&self) -> Result<TokenSet, Error> {
+        let generation = {
+            let state = self.inner.lock();
+            if !state.tokens.expires_within(self.skew) {
+                return Ok(state.tokens.clone());
+            }
+            state.generation
+        };
+        self.refresh_generation(generation).await
+    }
+
+    /// Refreshes unless another task already replaced `stale` (the access token the caller
+    /// found rejected, e.g. by a 401), and returns the current access token.
+    pub async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, Error> {
+        let generation = {
+            let state = self.inner.lock();
+            if state.tokens.access_token != *stale {
+                return Ok(state.tokens.access_token.clone());
+            }
+            state.generation
+        };
+        Ok(self.refresh_generation(generation).await?.access_token)
+    }
+
+    /// Installs the tokens of a new sign-in: persisted first (the whole set, so fields it
+    /// lacks are gone), then used; a refresh still in flight for the old tokens no longer
+    /// replaces them, and a kept refusal is forgotten.
+    pub async fn replace(&self, tokens: TokenSet) -> Result<(), Error> {
+        if let Some(p) = &self.persist {
+            persist(p.as_ref(), &tokens).await?;
+        }
+        let mut state = self.inner.lock();
+        state.tokens = tokens;
+        state.generation += 1;
+        state.refreshing = None;
+        state.refused = None;
+        Ok(())
+    }
+
+    /// Joins the refresh of `generation`'s tokens, starting it if none is in flight.
+    async fn refresh_generation(&self, generation: u64) -> Result<TokenSet, Error> {
+        let mut outcome = {
+            let mut state = self.inner.lock();
+            if state.generation != generation {
+                return Ok(state.tokens.clone());
+            }
+            if let Some(refused) = &state.refused {
+                return Err(refused.clone());
+            }
+            match &state.refreshing {
+                // A task that ended without an outcome (it panicked) is replaced.
+                Some(rx) if rx.has_changed().is_ok() => rx.clone(),
+                _ => {
+                    let refresh = state
+                        .tokens
+                        .refresh_token
+                        .clone()
+                        .ok_or(Error::NoRefreshToken)?;
+                    let (tx, rx) = watch::channel(None);
+                    state.refreshing = Some(rx.clone());
+                    let inner = Arc::clone(&self.inner);
+                    let (scope, persist) = (self.scope.clone(), self.persist.clone());
+                    tokio::spawn(async move {
+                        let outcome = inner
+                            .run_refresh(generation, refresh, scope.as_deref(), persist.as_deref())
+                            .await;
+                        let _ = tx.send(Some(outcome));
+                    });
+                    rx
+                }
+            }
+        };
+        let result = outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::Persist {
+                reason: "the refresh task ended without an outcome".into(),
+            })?;
+        result.clone().unwrap_or(Err(Error::Cancelled))
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One refresh request; its result is stored whoever still waits for it.
+    async fn run_refresh(
+        &self,
+        generation: u64,
+        refresh: hearth_token_guard::RefreshToken,
+        scope: Option<&str>,
+        persister: Option<&dyn PersistTokens>,
+    ) -> Result<TokenSet, Error> {
+        let result = self.client.refresh_with_scope(&refresh, scope).await;
+        let mut set = match result {
+            Ok(set) => set,
+            Err(e) => {
+                let mut state = self.lock();
+                if state.generation == generation {
+                    state.refreshing = None;
+                    if !e.is_retryable() {
+                        state.refused = Some(e.clone());
+                    }
+                }
+                return Err(e);
+            }
+        };
+        // A refresh response may leave out the ID token (OpenID Connect Core §12.2): the
+        // one from the sign-in still describes the user.
+        if set.id_token.is_none() {
+            set.id_token = self.lock().tokens.id_token.clone();
+        }
+        let persisted = match persister {
+            Some(p) => persist(p, &set).await,
+            None => Ok(()),
+        };
+        // Kept whatever persistence said: the old refresh token may be spent now.
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.tokens = set.clone();
+            state.generation += 1;
+            state.refreshing = None;
+        }
+        drop(state);
+        persisted.map(|()| set)
+    }
+}
+
+/// `persist.save(tokens)`, bounded.
+async fn persist(persist: &dyn PersistTokens, tokens: &TokenSet) -> Result<(), Error> {
+    tokio::time::timeout(PERSIST_TIMEOUT, persist.save(tokens))
+        .await
+        .map_err(|_| Error::Persist {
+            reason: format!(
+                "saving the tokens took longer than {} s",
+                PERSIST_TIMEOUT.as_secs()
+            ),
+        })?
+}
