@@ -112,6 +112,7 @@ pub(crate) fn net_code(e: &hearth_net_policy::Error) -> u8 {
         | N::PinMismatch(_)
         | N::PinChanged { .. }
         | N::Handshake(_)
+        | N::HandshakeClosed { .. }
         | N::UntrustedCertificate(_)
         | N::RedirectRefused { .. }
         | N::TooManyRedirects { .. }

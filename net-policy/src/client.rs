@@ -126,10 +126,11 @@ impl HttpsClient {
         self
     }
 
-    /// Tunnels HTTPS through `proxy` (instead of the environment's).
+    /// Tunnels HTTPS through `proxy` (instead of the environment's), with a pool of its own.
     #[must_use]
     pub fn with_proxy(mut self, proxy: Proxy) -> Self {
         self.proxy = ProxySetting::Through(proxy);
+        self.pool = self.fresh_pool();
         self
     }
 
@@ -137,7 +138,17 @@ impl HttpsClient {
     #[must_use]
     pub fn without_proxy(mut self) -> Self {
         self.proxy = ProxySetting::Direct;
+        self.pool = self.fresh_pool();
         self
+    }
+
+    /// An empty pool with this client's limits: a client whose route changed must not
+    /// reuse connections opened on the old one.
+    fn fresh_pool(&self) -> Arc<Pool> {
+        Arc::new(Pool::new(
+            self.pool.max_idle_per_origin,
+            self.pool.idle_timeout,
+        ))
     }
 
     /// Drops `name` too when a redirect leaves the origin (besides `Authorization`,
@@ -260,12 +271,24 @@ impl HttpsClient {
         *req.uri_mut() = path
             .parse()
             .map_err(|_| Error::InvalidUrl { reason: "bad path" })?;
-        if !req.headers().contains_key(HOST) {
-            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-            let value = HeaderValue::from_str(authority)
-                .map_err(|_| Error::InvalidUrl { reason: "bad host" })?;
-            req.headers_mut().insert(HOST, value);
+        // The URL is what the policy checked and the pin is for: a caller's Host naming
+        // another server would route the request elsewhere (on HTTP/1.1; HTTP/2 sends the
+        // URL's authority), so it must name the same one.
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let mut hosts = req.headers().get_all(HOST).iter();
+        if let Some(given) = hosts.next() {
+            let same = given
+                .to_str()
+                .is_ok_and(|g| same_authority(g, authority, https));
+            if !same || hosts.next().is_some() {
+                return Err(Error::InvalidUrl {
+                    reason: "a Host header must name the URL's host (and only once)",
+                });
+            }
         }
+        let value = HeaderValue::from_str(authority)
+            .map_err(|_| Error::InvalidUrl { reason: "bad host" })?;
+        req.headers_mut().insert(HOST, value);
         let mut req = req.map(Full::new);
 
         let origin: Origin = (https, bare.to_ascii_lowercase(), port);
@@ -276,8 +299,20 @@ impl HttpsClient {
             // closed it as it was taken): it changes nothing at the server.
             let again =
                 matches!(*req.method(), Method::GET | Method::HEAD).then(|| clone_request(&req));
+            // A failed or abandoned request on a shared connection takes it out of the pool.
+            let mut evict = sender.is_shared().then(|| Evict {
+                pool: &self.pool,
+                origin: origin.clone(),
+                armed: true,
+            });
             match sender.try_send(req, &uri).await {
-                Ok(response) => return self.finish(origin, sender, response).await,
+                Ok(response) => {
+                    let done = self.finish(origin, sender, response).await;
+                    if let (Ok(_), Some(e)) = (&done, evict.as_mut()) {
+                        e.armed = false;
+                    }
+                    return done;
+                }
                 Err((_, Some(unsent))) => req = unsent,
                 Err((e, None)) => match again {
                     Some(again) if stale(&e) => req = again,
@@ -363,6 +398,33 @@ impl HttpsClient {
     }
 }
 
+/// Drops an origin's shared connection when dropped armed (a request on it failed, or was
+/// abandoned at its timeout); disarmed on success.
+struct Evict<'a> {
+    pool: &'a Pool,
+    origin: Origin,
+    armed: bool,
+}
+
+impl Drop for Evict<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.evict_shared(&self.origin);
+        }
+    }
+}
+
+/// Whether a `Host` header value names the URL's authority: host in any case, the scheme's
+/// default port written or not.
+fn same_authority(host: &str, authority: &str, https: bool) -> bool {
+    let default = if https { ":443" } else { ":80" };
+    let bare = |a: &str| {
+        let a = a.to_ascii_lowercase();
+        a.strip_suffix(default).map(str::to_owned).unwrap_or(a)
+    };
+    bare(host) == bare(authority)
+}
+
 /// Whether a request on a kept connection failed because the connection was gone.
 fn stale(e: &hyper::Error) -> bool {
     e.is_incomplete_message() || e.is_canceled() || e.is_closed() || eof(e)
@@ -415,6 +477,9 @@ pub(crate) fn handshake_error(e: std::io::Error, host: &str) -> Error {
     }
     match tls {
         Some(t) => Error::Handshake(t.clone()),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => Error::HandshakeClosed {
+            host: host.to_owned(),
+        },
         None => Error::Connect {
             host: host.to_owned(),
             source: e,

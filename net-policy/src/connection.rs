@@ -10,7 +10,9 @@ use http::{Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{TrySendError, http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::Error;
 
@@ -38,7 +40,14 @@ impl Sender {
     {
         let io = TokioIo::new(io);
         if h2 {
-            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            // Pings find a connection that died silently (a NAT dropped it) so that it
+            // closes instead of holding requests until their timeout.
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Duration::from_secs(20))
+                .keep_alive_timeout(Duration::from_secs(10))
+                .keep_alive_while_idle(true)
+                .handshake(io)
                 .await
                 .map_err(Error::Http)?;
             tokio::spawn(conn);

@@ -134,6 +134,14 @@ pub enum Error {
     #[error("TLS handshake failed: {}", handshake_sentence(.0))]
     Handshake(rustls::Error),
 
+    /// The server closed the connection during the TLS handshake, before it was verified
+    /// (it refused this client, or is not a TLS server that answers this way).
+    #[error("{host} closed the connection during the TLS handshake, before sending a certificate")]
+    HandshakeClosed {
+        /// The server.
+        host: String,
+    },
+
     /// The server's certificate was refused: why, in a sentence, with the facts.
     #[error("{0}")]
     UntrustedCertificate(crate::CertificateProblem),
@@ -158,7 +166,7 @@ pub enum Error {
     },
 
     /// HTTP protocol failure.
-    #[error("HTTP: {0}")]
+    #[error("HTTP: {}", chain_sentence(.0))]
     Http(#[source] hyper::Error),
 
     /// A redirect the client will not follow (see
@@ -211,6 +219,22 @@ pub enum Error {
     /// TLS configuration rejected by rustls (e.g. no protocol version left).
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+/// An error and its causes, "outer: inner", each said once (hyper's HTTP/2 errors keep the
+/// reason — a reset stream, GOAWAY — in their source).
+fn chain_sentence(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// What a failed handshake means, in words a person can act on (rustls's own messages

@@ -53,6 +53,15 @@ impl Pool {
         None
     }
 
+    /// Drops `origin`'s shared (HTTP/2) connection: a request on it failed or timed out, so
+    /// the next one opens a new connection rather than queue behind a dead one.
+    pub(crate) fn evict_shared(&self, origin: &Origin) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(list) = idle.get_mut(origin) {
+            list.retain(|(s, _)| !s.is_shared());
+        }
+    }
+
     /// Keeps `sender` for the next request to `origin` (unless the origin has enough). An
     /// HTTP/2 connection replaces the origin's previous one.
     pub(crate) fn put(&self, origin: Origin, sender: Sender) {

@@ -587,7 +587,8 @@ async fn fetch_chain_says_why_no_certificate_arrived() {
 
     let closed = answering(Some(b"")).await;
     let err = fetch_chain("127.0.0.1", closed, short).await.unwrap_err();
-    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(matches!(err, Error::HandshakeClosed { .. }), "{err:?}");
+    assert!(err.to_string().contains("closed the connection"), "{err}");
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{closed}")),
         "{err}"

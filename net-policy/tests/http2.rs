@@ -26,6 +26,12 @@ struct Server {
 
 /// A TLS server offering `alpn`, answering HTTP/2 when ALPN chose `h2`, else HTTP/1.1.
 async fn serve(alpn: &[&[u8]]) -> Server {
+    serve_with(alpn, false).await
+}
+
+/// Like [`serve`]; with `hang_after_first`, each connection answers its first request
+/// only and leaves every later one unanswered (a server that hung).
+async fn serve_with(alpn: &[&[u8]], hang_after_first: bool) -> Server {
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["localhost".to_owned()])
         .unwrap()
@@ -55,7 +61,9 @@ async fn serve(alpn: &[&[u8]]) -> Server {
                     return;
                 };
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let answered = Arc::new(AtomicUsize::new(0));
                 let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let nth = answered.fetch_add(1, Ordering::SeqCst);
                     let authority = req
                         .uri()
                         .authority()
@@ -68,7 +76,10 @@ async fn serve(alpn: &[&[u8]]) -> Server {
                         .unwrap_or_default();
                     let hosts = req.headers().get_all("host").iter().count();
                     log.lock().unwrap().push((req.version(), authority, hosts));
-                    async {
+                    async move {
+                        if hang_after_first && nth > 0 {
+                            std::future::pending::<()>().await;
+                        }
                         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("hello"))))
                     }
                 });
@@ -153,4 +164,56 @@ async fn the_pin_is_checked_on_an_http2_connection_too() {
         .unwrap_err();
     assert!(matches!(err, Error::PinMismatch(_)), "{err}");
     assert!(server.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_on_a_shared_connection_takes_it_out_of_the_pool() {
+    let server = serve_with(&[b"h2"], true).await;
+    let client = client(&server.pin).with_timeouts(hearth_net_policy::Timeouts {
+        overall: std::time::Duration::from_millis(500),
+        ..hearth_net_policy::Timeouts::default()
+    });
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    assert_eq!(
+        client.get(&url).await.unwrap().version,
+        http::Version::HTTP_2
+    );
+    let err = client.get(&url).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    // The hung connection is gone: the next request opens a new one and is answered.
+    assert_eq!(&client.get(&url).await.unwrap().body[..], b"hello");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_host_header_must_name_the_urls_host() {
+    let server = serve(&[b"h2", b"http/1.1"]).await;
+    let client = client(&server.pin);
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let with_host = |host: &str| {
+        http::Request::get(&url)
+            .header("host", host)
+            .body(Bytes::new())
+            .unwrap()
+    };
+    let err = client
+        .send(with_host("internal-admin.example"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    let mut twice = with_host(&format!("127.0.0.1:{}", server.port));
+    twice.headers_mut().append(
+        "host",
+        format!("127.0.0.1:{}", server.port).parse().unwrap(),
+    );
+    assert!(matches!(
+        client.send(twice).await,
+        Err(Error::InvalidUrl { .. })
+    ));
+    assert!(server.seen.lock().unwrap().is_empty(), "nothing was sent");
+    // The same host, spelled as the URL spells it, is fine.
+    client
+        .send(with_host(&format!("127.0.0.1:{}", server.port)))
+        .await
+        .unwrap();
 }
