@@ -82,8 +82,18 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         .store
         .parse()
         .map_err(|e| Failure::usage(format!("--store: {e}")))?;
-    let policy = args.trust.policy(&args.token_url)?;
-    let http = HttpsClient::new(&policy.build()?);
+    // Every URL is checked before anything is printed or a browser opened: a typo in
+    // --token-url must not surface only after the user signed in.
+    let token_uri: http::Uri = args
+        .token_url
+        .parse()
+        .map_err(|_| Failure::usage("--token-url: not a URL".into()))?;
+    let policy = args.trust.policy(&args.token_url)?.build()?;
+    policy
+        .url_policy()
+        .check(&token_uri)
+        .map_err(|e| Failure::usage(format!("--token-url: {e}")))?;
+    let http = HttpsClient::new(&policy);
     // `--store APP::account` keeps the tokens in APP's store (unless --app says otherwise).
     let store = args
         .storage
@@ -107,7 +117,15 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         if let Some(iss) = &args.issuer {
             request = request.expected_issuer(iss);
         }
-        let (url, pending) = request.build().map_err(pkce_failure)?;
+        let (url, pending) = request.build().map_err(|e| match e {
+            // An --authorize-url that already carries client_id, redirect_uri, … is a
+            // usage error: the request would send them twice.
+            hearth_pkce::Error::DuplicateParameter { .. }
+            | hearth_pkce::Error::InvalidUrl { .. } => {
+                Failure::usage(format!("--authorize-url: {e}"))
+            }
+            e => pkce_failure(e),
+        })?;
         eprintln!("Open this URL in your browser to sign in:\n{url}");
         open_browser(&url);
         let grant = receiver
@@ -119,16 +137,28 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
             .await
             .map_err(pkce_failure)
     })?;
+    // A new sign-in replaces the whole set: a token this response lacks is deleted, so an
+    // old refresh or ID token never outlives the sign-in that replaced it.
     let key = |name: &str| ns.key([name]).map_err(Failure::from);
     store.store_secret(&key("access_token")?, &tokens.access_token)?;
     let mut stored = vec![key("access_token")?];
-    if let Some(r) = &tokens.refresh_token {
-        store.store_secret(&key("refresh_token")?, r)?;
-        stored.push(key("refresh_token")?);
+    match &tokens.refresh_token {
+        Some(r) => {
+            store.store_secret(&key("refresh_token")?, r)?;
+            stored.push(key("refresh_token")?);
+        }
+        None => {
+            store.delete(&key("refresh_token")?)?;
+        }
     }
-    if let Some(i) = &tokens.id_token {
-        store.store_secret(&key("id_token")?, i)?;
-        stored.push(key("id_token")?);
+    match &tokens.id_token {
+        Some(i) => {
+            store.store_secret(&key("id_token")?, i)?;
+            stored.push(key("id_token")?);
+        }
+        None => {
+            store.delete(&key("id_token")?)?;
+        }
     }
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
@@ -164,8 +194,13 @@ fn pkce_failure(e: hearth_pkce::Error) -> Failure {
         P::StateMismatch
         | P::IssuerMismatch { .. }
         | P::RedirectMismatch
-        | P::DuplicateParameter { .. } => 5,
-        P::Denied { .. } | P::TokenRequest { .. } => 4,
+        | P::DuplicateParameter { .. }
+        | P::MalformedCallback { .. } => 5,
+        P::Denied { .. }
+        | P::TokenRequest { .. }
+        | P::TokenEndpointStatus { .. }
+        | P::UnsupportedTokenType { .. }
+        | P::MalformedTokenResponse { .. } => 4,
         P::Network(inner) => exit::net_code(inner),
         P::InvalidUrl { .. } => 2,
         _ => 1,

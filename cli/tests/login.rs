@@ -185,3 +185,56 @@ fn login_refuses_a_plain_http_token_endpoint() {
     ]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// Bad URLs are refused before anything is printed or waited for.
+#[test]
+fn login_checks_every_url_before_printing_or_waiting() {
+    let base = |authorize: &'static str, token: &'static str| {
+        let start = std::time::Instant::now();
+        let out = hearth(&[
+            "login",
+            "--authorize-url",
+            authorize,
+            "--token-url",
+            token,
+            "--client-id",
+            "c",
+            "--store",
+            "demo::x",
+            "--backend",
+            "vault",
+            "--vault",
+            "/nonexistent/v",
+            "--key-file",
+            "/nonexistent/k",
+            "--wait",
+            "300",
+        ]);
+        (out, start.elapsed())
+    };
+    for (authorize, token, needle) in [
+        ("https://as.example/authorize", "htp://x", "--token-url"),
+        ("https://as.example/authorize", "not a url", "--token-url"),
+        (
+            "https://as.example/authorize?client_id=other",
+            "https://as.example/token",
+            "client_id",
+        ),
+        (
+            "https://as.example/authorize?redirect_uri=https%3A%2F%2Fevil",
+            "https://as.example/token",
+            "redirect_uri",
+        ),
+    ] {
+        let (out, took) = base(authorize, token);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{authorize} {token}: {stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(
+            !stderr.contains("Open this URL"),
+            "printed before checking: {stderr}"
+        );
+        // It did not wait for the browser (the wait is 300 s).
+        assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    }
+}

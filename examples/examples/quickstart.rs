@@ -161,9 +161,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let signed_in = runtime.block_on(sign_in())?;
     println!("\n5. Sign-in (authorization code + PKCE S256, loopback redirect, pinned HTTPS)");
-    println!("   {signed_in:?}");
+    let signed_in = runtime.block_on(sign_in())?;
+    println!(
+        "   access token:  {:?} ({})",
+        signed_in.access_token, signed_in.token_type
+    );
+    if let Some(at) = signed_in.expires_at {
+        println!("   expires at:    {}", utc(at));
+    }
+    if let Some(r) = &signed_in.refresh_token {
+        println!("   refresh token: {r:?}");
+    }
+    if let Some(scope) = &signed_in.scope {
+        println!("   scope:         {scope}");
+    }
     let token_leaked = format!("{signed_in:?}").contains(signed_in.access_token.expose_secret());
     println!("   token text visible in that output: {token_leaked}");
 
@@ -190,7 +202,7 @@ async fn sign_in() -> Result<hearth_pkce::TokenSet, Box<dyn std::error::Error>> 
             .expected_issuer(&server.issuer)
             .build()?;
     println!(
-        "\n   authorization URL: {}",
+        "   authorization URL: {}",
         url.split('?').next().unwrap_or_default()
     );
     println!("   redirect URI:      {redirect}");
@@ -210,6 +222,30 @@ async fn sign_in() -> Result<hearth_pkce::TokenSet, Box<dyn std::error::Error>> 
         "quickstart",
     );
     Ok(tokens.exchange(grant).await?)
+}
+
+/// `2026-12-02 05:06:07 UTC`: a time a person reads (days to civil date, H. Hinnant's
+/// algorithm), without a date crate.
+fn utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `$XDG_RUNTIME_DIR/hearth-quickstart` (per-user, tmpfs) when set, else a directory in the
