@@ -4,17 +4,25 @@
 //!   the OS CSPRNG; [`State`] and [`Nonce`]: 256-bit one-time values. All of them print as
 //!   `[REDACTED]`.
 //! - [`AuthorizationRequest`]: the URL to open and a [`PendingAuthorization`], which is
-//!   single use, expires, and checks a callback in the only safe order: redirect URI,
-//!   `state` (constant time, before `error`), `error`, `iss` (RFC 9207), `code`.
+//!   single use, expires, and checks a [`Callback`] in the only safe order: redirect URI,
+//!   `state` (constant time, before `error`), `error`, `iss` (RFC 9207, required or
+//!   [if present](AuthorizationRequest::expected_issuer_if_present)), `code`.
+//! - [`RedirectUri`]: the three forms of RFC 8252 §7 — loopback IP literals, private-use
+//!   schemes (`com.example.app:/oauth2redirect`, the form mobile apps and AppAuth use) and
+//!   claimed https links; the last two are completed from the app's deep-link handler with
+//!   [`PendingAuthorization::complete`].
 //! - Pending sign-ins can be saved and restored (encrypted by the app, e.g. in the vault).
 //!
 //! - [`LoopbackReceiver`] (feature `loopback`, default): the redirect target, bound on
-//!   `127.0.0.1` before the URL is made; exact path and Host only; one callback; timeout
-//!   and cancel.
+//!   `127.0.0.1` (or `[::1]`) before the URL is made; exact path and Host only; only a
+//!   callback with this sign-in's state ends it; bounded connections and timeouts.
 //!
 //! - [`TokenClient`] (feature `client`, default): the code exchange and refresh over
 //!   `hearth-net-policy`'s HTTPS client, responses parsed into a [`TokenSet`] of
-//!   token-guard types; [`Session`] refreshes at most once at a time.
+//!   token-guard types, errors typed with [`Error::is_retryable`]; [`Session`] refreshes
+//!   at most once at a time in a task that never loses a rotated refresh token, shares
+//!   each outcome with every waiter, and persists through [`PersistTokens`] —
+//!   [`StoredTokens`] (feature `storage`) keeps them in a hearth-secure-storage store.
 //!
 //! ```
 //! use hearth_pkce::AuthorizationRequest;

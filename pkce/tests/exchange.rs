@@ -37,6 +37,8 @@ struct AuthServer {
     refuse: AtomicBool,
     /// Extra delay before a refresh answer, in milliseconds.
     delay_ms: AtomicU64,
+    /// The token endpoint URL and the pin of its certificate, once started.
+    address: Mutex<Option<(String, String)>>,
     /// An answer to send to every token request instead (status, content type, body).
     canned: Mutex<Option<(u16, &'static str, String)>>,
 }
@@ -132,7 +134,15 @@ impl AuthServer {
 }
 
 /// Starts the server; returns the token endpoint URL and a client pinned to its key.
+/// An HTTPS client that trusts only the test server's pinned certificate.
+fn pinned_client(pin: &str) -> HttpsClient {
+    let pins = PinPolicy::new().self_signed("127.0.0.1", [pin]).unwrap();
+    HttpsClient::new(&TlsPolicy::new().pins(pins).build().unwrap())
+}
+
 async fn start(server: Arc<AuthServer>) -> (String, HttpsClient) {
+    let server_address = Arc::clone(&server);
+    let server_address = &server_address.address;
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
         .unwrap()
@@ -185,11 +195,9 @@ async fn start(server: Arc<AuthServer>) -> (String, HttpsClient) {
             });
         }
     });
-    let pins = PinPolicy::new()
-        .self_signed("127.0.0.1", [pin.to_string()])
-        .unwrap();
-    let client = HttpsClient::new(&TlsPolicy::new().pins(pins).build().unwrap());
-    (format!("https://127.0.0.1:{port}/token"), client)
+    let endpoint = format!("https://127.0.0.1:{port}/token");
+    *server_address.lock().unwrap() = Some((endpoint.clone(), pin.to_string()));
+    (endpoint, pinned_client(&pin.to_string()))
 }
 
 /// A grant as the loopback receiver would produce it, with the code registered on the server.
@@ -498,4 +506,102 @@ async fn the_token_response_matrix_over_the_wire() {
             assert!(!text.contains("rt-used") && !text.contains('{'), "{text}");
         }
     }
+}
+
+/// The vault two processes share in the persistence test.
+#[cfg(feature = "storage")]
+fn stored_tokens(dir: &std::path::Path) -> hearth_pkce::StoredTokens {
+    use hearth_secure_storage::{Blocking, EncryptedFileStore, KeySource};
+    let vault = EncryptedFileStore::open(dir.join("v"), KeySource::KeyFile(dir.join("k"))).unwrap();
+    hearth_pkce::StoredTokens::new(
+        Arc::new(Blocking::new(vault)),
+        "app::acct::tokens".parse().unwrap(),
+    )
+}
+
+/// Signs in and persists (process 1), then a second process loads the tokens, refreshes
+/// and persists the rotated ones, which the first uses next: nothing is spent twice.
+#[cfg(feature = "storage")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_persisted_by_one_process_are_used_by_another() {
+    let (server, session, _) = rotating_session().await;
+    let dir = std::env::temp_dir().join(format!("hearth-pkce-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stored = stored_tokens(&dir);
+    stored.save(&session.tokens()).await.unwrap();
+    let (endpoint, pin) = server.address.lock().unwrap().clone().unwrap();
+
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "second_process_refreshes_stored_tokens",
+                    "--ignored",
+                ])
+                .env("HEARTH_TEST_DIR", &dir)
+                .env("HEARTH_TEST_ENDPOINT", &endpoint)
+                .env("HEARTH_TEST_PIN", &pin)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+    let loaded = stored.load().await.unwrap().unwrap();
+    assert_eq!(
+        loaded.refresh_token.as_ref().unwrap().expose_secret(),
+        "rt-r1"
+    );
+    // Process 1 starts again from what process 2 stored; the server accepts it.
+    let (endpoint, pin) = server.address.lock().unwrap().clone().unwrap();
+    let again = Session::new(
+        TokenClient::new(pinned_client(&pin), &endpoint, "client-1"),
+        loaded,
+    )
+    .with_refresh_skew(Duration::from_secs(7200));
+    assert_eq!(
+        again
+            .fresh_tokens()
+            .await
+            .unwrap()
+            .access_token
+            .expose_secret(),
+        "at-r2"
+    );
+    assert!(!server.reuse_detected.load(Ordering::SeqCst));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The second process of the test above (run by it, with its server's address).
+#[cfg(feature = "storage")]
+#[tokio::test]
+#[ignore = "run as a child process by tokens_persisted_by_one_process_are_used_by_another"]
+async fn second_process_refreshes_stored_tokens() {
+    let dir = std::path::PathBuf::from(std::env::var_os("HEARTH_TEST_DIR").unwrap());
+    let endpoint = std::env::var("HEARTH_TEST_ENDPOINT").unwrap();
+    let pin = std::env::var("HEARTH_TEST_PIN").unwrap();
+    let stored = stored_tokens(&dir);
+    let tokens = stored
+        .load()
+        .await
+        .unwrap()
+        .expect("process 1 stored tokens");
+    let session = Session::new(
+        TokenClient::new(pinned_client(&pin), &endpoint, "client-1"),
+        tokens,
+    )
+    .with_persistence(stored)
+    .with_refresh_skew(Duration::from_secs(7200));
+    let fresh = session.fresh_tokens().await.unwrap();
+    assert_eq!(fresh.refresh_token.unwrap().expose_secret(), "rt-r1");
 }
