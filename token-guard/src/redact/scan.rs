@@ -203,19 +203,35 @@ pub(super) struct Scan<'a> {
     pub(super) covered: usize,
     /// Vendor token bodies measured so far.
     pub(super) runs: vendors::Runs,
+    /// The last URL authority measured (from after its `://` to its first stop byte):
+    /// a `://` inside it ends where it ends, so no authority byte is read twice.
+    pub(super) authority: Option<Range<usize>>,
     /// Where the last `curl` command word ended, and up to where no end of command has
     /// been seen since.
     pub(super) curl: Option<usize>,
     pub(super) curl_checked: usize,
     out: &'a mut Vec<Found>,
+    /// Where this text's finds start in `out`.
+    first: usize,
 }
 
 impl Scan<'_> {
     /// Records a secret at `range`.
     pub(super) fn mask(&mut self, range: Range<usize>, detector: Detector) {
-        if range.start < range.end {
-            self.out.push(Found { range, detector });
+        if range.start >= range.end {
+            return;
         }
+        // A span that extends this text's last one of the same kind joins it: a hostile
+        // line of overlapping secrets (`://a:b@://a:b@…`) stays one span, not one per hit.
+        if self.out.len() > self.first
+            && let Some(last) = self.out.last_mut()
+            && last.detector == detector
+            && (last.range.start..=last.range.end).contains(&range.start)
+        {
+            last.range.end = last.range.end.max(range.end);
+            return;
+        }
+        self.out.push(Found { range, detector });
     }
 }
 
@@ -226,8 +242,10 @@ pub(super) fn find(bytes: &[u8], end_is_final: bool, out: &mut Vec<Found>) {
         end_is_final,
         covered: 0,
         runs: vendors::Runs::default(),
+        authority: None,
         curl: None,
         curl_checked: 0,
+        first: out.len(),
         out,
     };
     // A short text (one log line) gets a small buffer: zeroing 16 KiB for it would cost

@@ -105,9 +105,20 @@ pub(super) fn userinfo(scan: &mut Scan<'_>, _start: usize, end: usize) -> Option
     let bytes = scan.bytes;
     // The authority ends at `/ ? #` (RFC 3986 §3.2); `& , ; '` are sub-delimiters that a
     // password may hold. A backslash is the escape of `\/` in JSON.
-    let stop = run_within(bytes, end, MAX_AUTHORITY, |b| {
-        !(b.is_ascii_whitespace() || matches!(b, b'/' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\'))
-    });
+    // The run of authority bytes is measured once: a later `://` inside it (a hostile
+    // `://a:b@://a:b@…`) ends where it ends.
+    let run_end = match &scan.authority {
+        Some(r) if r.start <= end && end <= r.end => r.end,
+        _ => {
+            let e = run(bytes, end, |b| {
+                !(b.is_ascii_whitespace()
+                    || matches!(b, b'/' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\'))
+            });
+            scan.authority = Some(end..e);
+            e
+        }
+    };
+    let stop = run_end.min(end + MAX_AUTHORITY);
     // Authorities are short: a plain loop beats setting up memchr.
     let at = bytes[end..stop].iter().rposition(|&b| b == b'@')? + end;
     let info = &bytes[end..at];
