@@ -10,6 +10,9 @@ use crate::{Callback, CodeVerifier, Error, Nonce, RedirectUri, State, form};
 /// How long a sign-in may take by default: 10 minutes.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 
+/// The longest a sign-in may take: a day.
+const MAX_TTL: Duration = Duration::from_secs(86_400);
+
 /// Builds the URL to open in the browser and the [`PendingAuthorization`] to complete
 /// when the callback arrives (authorization code + PKCE S256, RFC 6749 §4.1, RFC 7636).
 ///
@@ -98,9 +101,9 @@ impl AuthorizationRequest {
         self
     }
 
-    /// How long the sign-in may take (default [`DEFAULT_TTL`]).
+    /// How long the sign-in may take (default [`DEFAULT_TTL`]; at most a day).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.ttl = ttl.min(MAX_TTL);
         self
     }
 
@@ -257,8 +260,20 @@ impl PendingAuthorization {
     }
 
     /// Whether `callback` is for this sign-in: not expired, on its redirect URI, with its
-    /// state. Only such a callback may consume it; any other leaves it waiting.
-    pub(crate) fn accepts(&self, callback: &Callback) -> bool {
+    /// state. Only such a callback should consume it: a deep-link handler calls this first
+    /// and ignores a callback it refuses (any app or web page can open a private-use URL,
+    /// forged `state` and all), so a forgery cannot end the sign-in.
+    ///
+    /// ```
+    /// use hearth_pkce::{AuthorizationRequest, Callback};
+    ///
+    /// let (_, pending) = AuthorizationRequest::new("https://as.example/authorize", "c", "com.example.app:/cb").build()?;
+    /// let forged = Callback::parse("com.example.app:/cb?error=access_denied&state=forged")?;
+    /// assert!(!pending.accepts(&forged)); // ignored; `pending` still waits for the real one
+    /// # Ok::<(), hearth_pkce::Error>(())
+    /// ```
+    #[must_use]
+    pub fn accepts(&self, callback: &Callback) -> bool {
         SystemTime::now() <= self.deadline
             && self.redirect.matches(&callback.target)
             && callback
@@ -321,6 +336,12 @@ impl PendingAuthorization {
     #[must_use]
     pub fn deadline(&self) -> SystemTime {
         self.deadline
+    }
+
+    /// Whether its deadline has passed.
+    #[must_use]
+    pub fn is_expired(&self) -> bool {
+        SystemTime::now() > self.deadline
     }
 
     /// Serializes the pending sign-in (an Android process may die while the browser is
@@ -404,7 +425,9 @@ impl PendingAuthorization {
             nonce: (!nonce.is_empty()).then(|| Nonce::from_saved(nonce)),
             redirect: RedirectUri::parse(redirect).map_err(|_| Error::MalformedSaved)?,
             issuer: check.map(|c| (issuer.to_owned(), c)),
-            deadline: UNIX_EPOCH + Duration::from_secs(secs),
+            deadline: UNIX_EPOCH
+                .checked_add(Duration::from_secs(secs))
+                .ok_or(Error::MalformedSaved)?,
         })
     }
 }

@@ -4,7 +4,10 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,9 +36,10 @@ impl CancelHandle {
     }
 }
 
-/// Connections served at once; a new one beyond this closes the oldest (so idle sockets
-/// opened by another local process cannot keep the browser's callback out).
-const MAX_CONNECTIONS: usize = 16;
+/// Connections served at once; a new one beyond this closes the oldest that has sent
+/// nothing yet (else the oldest), so sockets opened by another local process cannot keep
+/// the browser's callback out, nor push out a callback already on its way.
+const MAX_CONNECTIONS: usize = 32;
 /// How long a connection may take to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one connection may live, whatever it does.
@@ -50,7 +54,7 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 ///   callback; anything else (a favicon, a scan, a DNS-rebinding page) gets 404 or 400.
 /// - Only a callback with this sign-in's `state` ends the flow: a forged one gets 400 and
 ///   the sign-in goes on waiting. The page shown never echoes the code.
-/// - Bounded: at most 16 connections (a new one closes the oldest), 5 s to send the
+/// - Bounded: at most 32 connections (a new one closes the oldest silent one), 5 s to send the
 ///   request head, 10 s per connection; every connection is closed when
 ///   [`wait`](Self::wait) returns, which has a timeout and a [`CancelHandle`].
 ///
@@ -138,7 +142,7 @@ impl LoopbackReceiver {
         let expected_host = self.addr.to_string();
         // Dropped when `wait` returns: every connection task is aborted with it.
         let mut connections = JoinSet::new();
-        let mut live: VecDeque<AbortHandle> = VecDeque::new();
+        let mut live: VecDeque<(AbortHandle, Arc<AtomicBool>)> = VecDeque::new();
         let path = self.path.clone();
         let accept = async {
             loop {
@@ -148,14 +152,22 @@ impl LoopbackReceiver {
                     continue;
                 };
                 while connections.try_join_next().is_some() {}
-                live.retain(|c| !c.is_finished());
+                live.retain(|(c, _)| !c.is_finished());
                 while live.len() >= MAX_CONNECTIONS {
-                    if let Some(oldest) = live.pop_front() {
+                    let silent = live
+                        .iter()
+                        .position(|(_, spoke)| !spoke.load(Ordering::Relaxed));
+                    if let Some((oldest, _)) = live.remove(silent.unwrap_or(0)) {
                         oldest.abort();
                     }
                 }
+                let spoke = Arc::new(AtomicBool::new(false));
+                let tcp = Watched {
+                    inner: tcp,
+                    spoke: Arc::clone(&spoke),
+                };
                 let (slot, host, path) = (Arc::clone(&slot), expected_host.clone(), path.clone());
-                live.push_back(connections.spawn(async move {
+                let task = connections.spawn(async move {
                     let service = service_fn(move |req| {
                         let reply = handle(&req, &host, &path, &slot);
                         async move { Ok::<_, Infallible>(reply) }
@@ -166,7 +178,8 @@ impl LoopbackReceiver {
                         .keep_alive(false)
                         .serve_connection(TokioIo::new(tcp), service);
                     let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
-                }));
+                });
+                live.push_back((task, spoke));
             }
         };
         tokio::select! {
@@ -175,6 +188,45 @@ impl LoopbackReceiver {
             _ = cancelled.wait_for(|c| *c) => Err(Error::Cancelled),
             () = tokio::time::sleep(timeout) => Err(Error::Timeout { after: timeout }),
         }
+    }
+}
+
+/// A connection that records whether its peer has sent a byte.
+struct Watched {
+    inner: tokio::net::TcpStream,
+    spoke: Arc<AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.spoke.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -223,8 +275,9 @@ fn handle(req: &Request<Incoming>, host: &str, path: &str, slot: &Slot) -> Respo
     match slot.as_ref() {
         // The flow already ended: a replayed callback changes nothing.
         None => return page(StatusCode::GONE, FAILURE_PAGE),
-        // Not this sign-in's (forged, stale tab): refused, and the sign-in waits on.
-        Some((pending, _)) if !pending.accepts(&callback) => {
+        // Not this sign-in's (forged, stale tab): refused, and the sign-in waits on. An
+        // expired sign-in ends with `Expired` on whatever arrives.
+        Some((pending, _)) if !pending.accepts(&callback) && !pending.is_expired() => {
             return page(StatusCode::BAD_REQUEST, FAILURE_PAGE);
         }
         Some(_) => {}

@@ -189,10 +189,28 @@ fn normalize_authority(scheme: &str, authority: &str) -> Result<String, Error> {
         "https" => Some("443"),
         _ => None,
     };
+    // A host is a name, an IPv4 address or a bracketed IPv6 literal: never a second
+    // `:` (`127.0.0.1:8123:80`), never empty.
+    let host_ok = !host.is_empty()
+        && if host.starts_with('[') {
+            host.ends_with(']')
+                && host[1..host.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok()
+        } else {
+            !host.contains([':', '[', ']'])
+        };
+    if !host_ok && !(host.is_empty() && port.is_none() && !matches!(scheme, "http" | "https")) {
+        return Err(Error::InvalidUrl {
+            reason: "the URL's host is not a name or an IP address",
+        });
+    }
     match port {
-        Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 5 => {
+        Some(p)
+            if !p.bytes().all(|b| b.is_ascii_digit()) || !matches!(p.parse::<u16>(), Ok(1..)) =>
+        {
             Err(Error::InvalidUrl {
-                reason: "the URL's port is not a number",
+                reason: "the URL's port is not a number from 1 to 65535",
             })
         }
         Some(p) if Some(p) != default => Ok(format!("{host}:{p}")),
@@ -230,6 +248,11 @@ mod tests {
             "http://127.0.0.1:8123/cb#f",
             "http://user@127.0.0.1:8123/cb",
             "http://127.0.0.1:80x/cb",
+            "http://127.0.0.1:8123:80/cb",
+            "https://app.example.com:x.evil.com:443/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://[::1/cb",
             "javascript:alert(1)",
             "data:text/html,x",
             "file:///etc/passwd",

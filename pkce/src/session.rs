@@ -15,7 +15,10 @@ const PERSIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Saves a session's tokens where the next run (or another process) finds them. Called
 /// with the whole new set after every refresh and [`Session::replace`], **before** the new
-/// tokens are handed out; a rotated refresh token is only usable if this succeeded.
+/// tokens are handed out, one save at a time. It runs in a task of its own (a panic is an
+/// [`Error::Persist`]) and is bounded to 30 s. If it fails, the session keeps the new
+/// tokens in memory (the old refresh token may be spent), reports the error, and saves
+/// again on the next [`Session::fresh_tokens`] or [`Session::refresh`].
 ///
 /// [`StoredTokens`](crate::StoredTokens) (feature `storage`) keeps them in a
 /// hearth-secure-storage store.
@@ -62,6 +65,9 @@ pub struct Session {
 struct Inner {
     client: TokenClient,
     state: Mutex<State>,
+    /// Held across "persist, then commit", so saves never interleave: the last set
+    /// stored is the last set committed.
+    saving: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -72,6 +78,8 @@ struct State {
     refreshing: Option<watch::Receiver<Option<Result<TokenSet, Error>>>>,
     /// A refusal of the current refresh token that retrying cannot fix.
     refused: Option<Error>,
+    /// The current tokens' save failed: saved again before the next refresh.
+    unsaved: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -96,7 +104,9 @@ impl Session {
                     generation: 0,
                     refreshing: None,
                     refused: None,
+                    unsaved: false,
                 }),
+                saving: tokio::sync::Mutex::new(()),
             }),
             skew: Duration::from_secs(60),
             scope: None,
@@ -140,6 +150,7 @@ impl Session {
 
     /// The tokens, refreshed first if the access token expires within the skew.
     pub async fn fresh_tokens(&self) -> Result<TokenSet, Error> {
+        self.save_if_unsaved().await?;
         let generation = {
             let state = self.inner.lock();
             if !state.tokens.expires_within(self.skew) {
@@ -153,6 +164,7 @@ impl Session {
     /// Refreshes unless another task already replaced `stale` (the access token the caller
     /// found rejected, e.g. by a 401), and returns the current access token.
     pub async fn refresh(&self, stale: &AccessToken) -> Result<AccessToken, Error> {
+        self.save_if_unsaved().await?;
         let generation = {
             let state = self.inner.lock();
             if state.tokens.access_token != *stale {
@@ -167,14 +179,40 @@ impl Session {
     /// lacks are gone), then used; a refresh still in flight for the old tokens no longer
     /// replaces them, and a kept refusal is forgotten.
     pub async fn replace(&self, tokens: TokenSet) -> Result<(), Error> {
+        let _saving = self.inner.saving.lock().await;
         if let Some(p) = &self.persist {
-            persist(p.as_ref(), &tokens).await?;
+            persist(Arc::clone(p), tokens.clone()).await?;
         }
         let mut state = self.inner.lock();
         state.tokens = tokens;
         state.generation += 1;
         state.refreshing = None;
         state.refused = None;
+        state.unsaved = false;
+        Ok(())
+    }
+
+    /// Saves the current tokens again if their last save failed.
+    async fn save_if_unsaved(&self) -> Result<(), Error> {
+        let Some(p) = &self.persist else {
+            return Ok(());
+        };
+        if !self.inner.lock().unsaved {
+            return Ok(());
+        }
+        let _saving = self.inner.saving.lock().await;
+        let (tokens, generation) = {
+            let state = self.inner.lock();
+            if !state.unsaved {
+                return Ok(());
+            }
+            (state.tokens.clone(), state.generation)
+        };
+        persist(Arc::clone(p), tokens).await?;
+        let mut state = self.inner.lock();
+        if state.generation == generation {
+            state.unsaved = false;
+        }
         Ok(())
     }
 
@@ -203,7 +241,7 @@ impl Session {
                     let (scope, persist) = (self.scope.clone(), self.persist.clone());
                     tokio::spawn(async move {
                         let outcome = inner
-                            .run_refresh(generation, refresh, scope.as_deref(), persist.as_deref())
+                            .run_refresh(generation, refresh, scope.as_deref(), persist)
                             .await;
                         let _ = tx.send(Some(outcome));
                     });
@@ -232,7 +270,7 @@ impl Inner {
         generation: u64,
         refresh: hearth_token_guard::RefreshToken,
         scope: Option<&str>,
-        persister: Option<&dyn PersistTokens>,
+        persister: Option<Arc<dyn PersistTokens>>,
     ) -> Result<TokenSet, Error> {
         let result = self.client.refresh_with_scope(&refresh, scope).await;
         let mut set = match result {
@@ -248,35 +286,55 @@ impl Inner {
                 return Err(e);
             }
         };
-        // A refresh response may leave out the ID token (OpenID Connect Core §12.2): the
-        // one from the sign-in still describes the user.
-        if set.id_token.is_none() {
-            set.id_token = self.lock().tokens.id_token.clone();
+        let _saving = self.saving.lock().await;
+        {
+            let state = self.lock();
+            // A new sign-in replaced the tokens meanwhile: this refresh belonged to the old
+            // one and must not be saved over it.
+            if state.generation != generation {
+                return Ok(state.tokens.clone());
+            }
+            // A refresh response may leave out the ID token (OpenID Connect Core §12.2):
+            // the one from the sign-in still describes the user.
+            if set.id_token.is_none() {
+                set.id_token = state.tokens.id_token.clone();
+            }
         }
         let persisted = match persister {
-            Some(p) => persist(p, &set).await,
+            Some(p) => persist(p, set.clone()).await,
             None => Ok(()),
         };
-        // Kept whatever persistence said: the old refresh token may be spent now.
+        // Kept whatever persistence said: the old refresh token may be spent now. The
+        // generation cannot have moved: `replace` takes the save lock too.
         let mut state = self.lock();
-        if state.generation == generation {
-            state.tokens = set.clone();
-            state.generation += 1;
-            state.refreshing = None;
-        }
+        state.tokens = set.clone();
+        state.generation += 1;
+        state.refreshing = None;
+        state.unsaved = persisted.is_err();
         drop(state);
         persisted.map(|()| set)
     }
 }
 
-/// `persist.save(tokens)`, bounded.
-async fn persist(persist: &dyn PersistTokens, tokens: &TokenSet) -> Result<(), Error> {
-    tokio::time::timeout(PERSIST_TIMEOUT, persist.save(tokens))
-        .await
-        .map_err(|_| Error::Persist {
-            reason: format!(
-                "saving the tokens took longer than {} s",
-                PERSIST_TIMEOUT.as_secs()
-            ),
-        })?
+/// `persist.save(tokens)` in a task of its own (a panic in it is an error, not a lost
+/// refresh), bounded.
+async fn persist(persist: Arc<dyn PersistTokens>, tokens: TokenSet) -> Result<(), Error> {
+    let mut save = tokio::spawn(async move { persist.save(&tokens).await });
+    match tokio::time::timeout(PERSIST_TIMEOUT, &mut save).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::Persist {
+            reason: "the persistence hook panicked".into(),
+        }),
+        Err(_) => {
+            // Not left to finish later, over a newer save (a write already handed to the
+            // OS may still land: its outcome is unknown).
+            save.abort();
+            Err(Error::Persist {
+                reason: format!(
+                    "saving the tokens took longer than {} s",
+                    PERSIST_TIMEOUT.as_secs()
+                ),
+            })
+        }
+    }
 }

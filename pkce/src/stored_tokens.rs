@@ -3,7 +3,7 @@
 //! starts from the latest rotated refresh token.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use hearth_secure_storage::{AsyncSecureStorage, Key};
 use hearth_token_guard::{AccessToken, IdToken, RefreshToken, SecretBytes};
@@ -128,20 +128,34 @@ fn decode(bytes: &[u8]) -> Result<TokenSet, Error> {
     if obj.get("v").and_then(Value::as_u64) != Some(1) {
         return Err(bad());
     }
-    let text = |name: &str| obj.get(name).and_then(Value::as_str);
-    let access = text("access_token").ok_or_else(bad)?;
-    let mut set = TokenSet::new(AccessToken::new(access));
-    set.token_type = text("token_type").unwrap_or("bearer").to_owned();
-    set.refresh_token = text("refresh_token").map(RefreshToken::new);
-    set.id_token = text("id_token").map(IdToken::new);
-    set.scope = text("scope").map(str::to_owned);
-    set.expires_at = obj
-        .get("expires_at")
-        .and_then(Value::as_u64)
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s));
-    if set.expires_at.is_some_and(|at| at < UNIX_EPOCH) || SystemTime::now() < UNIX_EPOCH {
+    // Every field is what `encode` writes, or the value is refused: a stored set is
+    // trusted as little as a token response.
+    let text = |name: &str| match obj.get(name) {
+        None => Ok(None),
+        Some(Value::String(v)) if !v.is_empty() && !v.contains(|c: char| c.is_control()) => {
+            Ok(Some(v.as_str()))
+        }
+        Some(_) => Err(bad()),
+    };
+    let access = text("access_token")?.ok_or_else(bad)?;
+    if !text("token_type")?
+        .unwrap_or("bearer")
+        .eq_ignore_ascii_case("bearer")
+    {
         return Err(bad());
     }
+    let mut set = TokenSet::new(AccessToken::new(access));
+    set.refresh_token = text("refresh_token")?.map(RefreshToken::new);
+    set.id_token = text("id_token")?.map(IdToken::new);
+    set.scope = text("scope")?.map(str::to_owned);
+    set.expires_at = match obj.get("expires_at") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+                .ok_or_else(bad)?,
+        ),
+    };
     Ok(set)
 }
 
@@ -151,13 +165,13 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_every_field_and_escapes() {
-        let mut t = TokenSet::new(AccessToken::new("a\"b\\c\u{1}"));
+        let mut t = TokenSet::new(AccessToken::new("a\"b\\c/é"));
         t.refresh_token = Some(RefreshToken::new("rt"));
         t.id_token = Some(IdToken::new("e30.e30.sig"));
         t.scope = Some("openid offline_access".into());
         t.expires_at = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
         let back = decode(encode(&t).as_bytes()).unwrap();
-        assert_eq!(back.access_token.expose_secret(), "a\"b\\c\u{1}");
+        assert_eq!(back.access_token.expose_secret(), "a\"b\\c/é");
         assert_eq!(back.refresh_token.unwrap().expose_secret(), "rt");
         assert_eq!(back.id_token.unwrap().expose_secret(), "e30.e30.sig");
         assert_eq!(back.scope.as_deref(), Some("openid offline_access"));
@@ -167,8 +181,18 @@ mod tests {
             b"{\"v\":2,\"access_token\":\"a\"}",
             b"not json",
             b"{\"v\":1}",
+            b"{\"v\":1,\"access_token\":\"\"}",
+            b"{\"v\":1,\"access_token\":\"a\\u0001\"}",
+            b"{\"v\":1,\"access_token\":\"a\",\"token_type\":\"DPoP\"}",
+            b"{\"v\":1,\"access_token\":\"a\",\"refresh_token\":5}",
+            b"{\"v\":1,\"access_token\":\"a\",\"expires_at\":18446744073709551615}",
+            b"{\"v\":1,\"access_token\":\"a\",\"expires_at\":-1}",
         ] {
-            assert!(matches!(decode(bad), Err(Error::Persist { .. })));
+            assert!(
+                matches!(decode(bad), Err(Error::Persist { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -151,14 +151,15 @@ fn text<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<Option<&'
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        // A token with a line break would split the header it is sent in.
+        Some(Value::String(s)) if !s.contains(|c: char| c.is_control()) => Ok(Some(s)),
         Some(_) => Err(Error::MalformedTokenResponse {
             reason: match name {
-                "access_token" => "access_token is not a string",
-                "token_type" => "token_type is not a string",
-                "refresh_token" => "refresh_token is not a string",
-                "id_token" => "id_token is not a string",
-                _ => "scope is not a string",
+                "access_token" => "access_token is not a string without control characters",
+                "token_type" => "token_type is not a string without control characters",
+                "refresh_token" => "refresh_token is not a string without control characters",
+                "id_token" => "id_token is not a string without control characters",
+                _ => "scope is not a string without control characters",
             },
         }),
     }
@@ -248,6 +249,12 @@ mod tests {
                 "{err}"
             );
         }
+        let err = parse_token_response(
+            200,
+            b"{\"access_token\":\"a\\r\\nX-Evil: 1\",\"token_type\":\"bearer\"}",
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::MalformedTokenResponse { .. }), "{err}");
         for missing in [
             r#"{"token_type":"bearer"}"#,
             r#"{"access_token":"a"}"#,

@@ -384,6 +384,97 @@ async fn a_refresh_error_reaches_every_waiter_and_the_spent_token_is_not_sent_ag
     assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
 }
 
+/// A hook that panics, then fails, then works: (calls, saved refresh tokens).
+#[derive(Default, Clone)]
+struct Flaky(Arc<Mutex<(usize, Vec<String>)>>);
+
+#[async_trait::async_trait]
+impl PersistTokens for Flaky {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        let n = {
+            let mut g = self.0.lock().unwrap();
+            g.0 += 1;
+            g.0
+        };
+        match n {
+            1 => panic!("the hook broke"),
+            2 => Err(Error::Persist {
+                reason: "disk full".into(),
+            }),
+            _ => {
+                let rt = tokens
+                    .refresh_token
+                    .as_ref()
+                    .unwrap()
+                    .expose_secret()
+                    .to_owned();
+                self.0.lock().unwrap().1.push(rt);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_panics_or_fails_loses_no_rotated_token_and_is_retried() {
+    let server = Arc::new(AuthServer {
+        rotate: true,
+        ..AuthServer::default()
+    });
+    let (endpoint, http) = start(Arc::clone(&server)).await;
+    let tokens = TokenClient::new(http, &endpoint, "client-1");
+    let set = tokens.exchange(grant(&server, "code-1")).await.unwrap();
+    let hook = Flaky::default();
+    let session = Session::new(tokens, set)
+        .with_persistence(hook.clone())
+        .with_refresh_skew(Duration::from_secs(7200));
+    // The hook panics: reported, and the rotated token is kept in memory.
+    let err = session.fresh_tokens().await.unwrap_err();
+    assert!(matches!(err, Error::Persist { .. }), "{err}");
+    assert_eq!(
+        session.tokens().refresh_token.unwrap().expose_secret(),
+        "rt-r1"
+    );
+    // The next call saves again first (it fails once more, and says so) ...
+    assert!(matches!(
+        session.fresh_tokens().await,
+        Err(Error::Persist { .. })
+    ));
+    assert_eq!(
+        server.refreshes.load(Ordering::SeqCst),
+        1,
+        "no refresh while unsaved"
+    );
+    // ... then succeeds, and only then refreshes, with the rotated token.
+    let next = session.fresh_tokens().await.unwrap();
+    assert_eq!(next.refresh_token.unwrap().expose_secret(), "rt-r2");
+    assert_eq!(hook.0.lock().unwrap().1, ["rt-r1", "rt-r2"]);
+    assert!(!server.reuse_detected.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sign_in_during_a_refresh_is_what_stays_stored() {
+    let (server, session, saved) = rotating_session().await;
+    server.delay_ms.store(300, Ordering::SeqCst);
+    let refreshing = tokio::spawn({
+        let s = session.clone();
+        async move { s.fresh_tokens().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut other = TokenSet::new(hearth_token_guard::AccessToken::new("at-other"));
+    other.refresh_token = Some(hearth_token_guard::RefreshToken::new("rt-other"));
+    session.replace(other).await.unwrap();
+    // The old refresh completes at the server, but its tokens are not stored over the
+    // new sign-in's; its waiter gets the current tokens.
+    let got = refreshing.await.unwrap().unwrap();
+    assert_eq!(got.access_token.expose_secret(), "at-other");
+    assert_eq!(*saved.0.lock().unwrap(), ["rt-other"]);
+    assert_eq!(
+        session.tokens().refresh_token.unwrap().expose_secret(),
+        "rt-other"
+    );
+}
+
 #[tokio::test]
 async fn a_refresh_without_rotation_keeps_the_refresh_token() {
     let server = Arc::new(AuthServer::default());
