@@ -200,7 +200,9 @@ fn normalize_authority(scheme: &str, authority: &str) -> Result<String, Error> {
         } else {
             !host.contains([':', '[', ']'])
         };
-    if !host_ok && !(host.is_empty() && port.is_none() && !matches!(scheme, "http" | "https")) {
+    // A private-use URI may have an empty authority (`com.example.app:///cb`).
+    let empty_ok = host.is_empty() && port.is_none() && !matches!(scheme, "http" | "https");
+    if !(host_ok || empty_ok) {
         return Err(Error::InvalidUrl {
             reason: "the URL's host is not a name or an IP address",
         });
