@@ -208,3 +208,57 @@ fn debug_shows_no_secret() {
         "{dbg}"
     );
 }
+
+#[test]
+fn private_use_and_claimed_https_redirects_round_trip_through_callback() {
+    for redirect in [
+        "com.example.app:/oauth2redirect",
+        "com.example.app://oauth2redirect/provider",
+        "https://app.example.com/auth/callback",
+    ] {
+        let (url, p) = AuthorizationRequest::new("https://as.example/authorize", "c", redirect)
+            .build()
+            .unwrap();
+        assert!(url.contains(&format!("redirect_uri={}", {
+            let mut q = String::new();
+            form::append(&mut q, "x", redirect);
+            q[2..].to_owned()
+        })));
+        let st = state_of(&p);
+        // What the app's deep-link handler receives, scheme and host in another case.
+        let back = format!(
+            "{}?code=the-code&state={st}",
+            redirect.replacen("com.example.app", "COM.Example.App", 1)
+        );
+        let cb = Callback::parse(&back).unwrap();
+        assert!(p.accepts(&cb), "{redirect}");
+        let grant = p.complete_callback(cb).unwrap();
+        assert_eq!(grant.code.expose_secret(), "the-code");
+        assert_eq!(grant.redirect_uri, redirect);
+        // Another path, another app, or another form is refused.
+        let (_, p) = AuthorizationRequest::new("https://as.example/authorize", "c", redirect)
+            .build()
+            .unwrap();
+        let st = state_of(&p);
+        for wrong in [
+            format!("{redirect}x?code=c&state={st}"),
+            format!(
+                "{}?code=c&state={st}",
+                redirect.replacen("example", "evil", 1)
+            ),
+        ] {
+            assert!(
+                matches!(p_complete(&p, &wrong), Some(Error::RedirectMismatch)),
+                "{wrong}"
+            );
+        }
+    }
+}
+
+/// The error `complete` would give for `url`, without consuming `p`.
+fn p_complete(p: &PendingAuthorization, url: &str) -> Option<Error> {
+    PendingAuthorization::restore(&p.save())
+        .unwrap()
+        .complete(url)
+        .err()
+}
