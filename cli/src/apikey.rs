@@ -20,8 +20,8 @@ pub(crate) enum ApiKeyCommand {
     /// last four characters, status (active, revoked or expired). Never the secret.
     #[command(after_help = exit::HELP)]
     List(RegistryArgs),
-    /// Read a key from standard input and print its id and role (exit 0); an unknown key
-    /// exits 3, a revoked or expired one 4, a malformed one 5.
+    /// Read a key from standard input and print its id and role (exit 0); an unknown,
+    /// revoked or expired key exits 4, a malformed one 2.
     #[command(after_help = exit::HELP)]
     Verify(RegistryArgs),
     /// Revoke one key by id; the others keep working. An unknown id exits 3.
@@ -73,7 +73,7 @@ fn registry(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
     let path = match &args.registry {
         Some(p) => p.clone(),
         None => hearth_secure_storage::default_vault_path("hearth")
-            .map_err(|e| Failure::with_code(e.to_string(), 1))?
+            .map_err(Failure::from)?
             .with_file_name("api-keys"),
     };
     Ok(KeyRegistry::open(path))
@@ -131,12 +131,8 @@ fn verify(args: RegistryArgs) -> Result<(), Failure> {
         .take(4096)
         .read_to_string(&mut input)
         .map_err(|e| Failure::with_code(format!("reading the key from standard input: {e}"), 1))?;
-    let principal = registry(&args)?.verify(input.trim()).map_err(|e| match e {
-        Error::UnknownApiKey => Failure::not_found(e.to_string()),
-        Error::RevokedApiKey | Error::ExpiredApiKey => Failure::with_code(e.to_string(), 4),
-        Error::MalformedApiKey { .. } => Failure::with_code(e.to_string(), 5),
-        other => other.into(),
-    })?;
+    // Unknown, revoked and expired keys are refused (4); a malformed one is bad input (2).
+    let principal = registry(&args)?.verify(input.trim())?;
     println!("{}\t{}", principal.key_id, principal.role);
     Ok(())
 }

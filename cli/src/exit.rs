@@ -3,7 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use hearth_token_guard::Error;
+use hearth_token_guard::{Error, ErrorKind};
 
 /// The exit-code table shown at the end of every `--help`.
 pub(crate) const HELP: &str = "\
@@ -66,65 +66,42 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The exit code of an error kind: the one place errors become exit codes (README,
+/// "Errors").
+pub(crate) fn code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::NotFound => 3,
+        ErrorKind::Refused => 4,
+        ErrorKind::Integrity => 5,
+        ErrorKind::Busy | ErrorKind::Unavailable => 6,
+        ErrorKind::Network | ErrorKind::Other => 1,
+        // A kind added later fails as a plain failure until it is given a code.
+        _ => 1,
+    }
+}
+
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let code = match &e {
-            Error::NotFound { .. } => 3,
-            Error::Symlink { .. }
-            | Error::InsecurePermissions { .. }
-            | Error::WrongOwner { .. }
-            | Error::WrongFileType { .. }
-            | Error::AlreadyExists { .. } => 4,
-            Error::MalformedTokenFile { .. } => 5,
-            _ => 1,
-        };
-        Self::with_code(e.to_string(), code)
+        Self::with_code(e.to_string(), code(e.kind()))
     }
 }
 
 impl From<hearth_secure_storage::Error> for Failure {
     fn from(e: hearth_secure_storage::Error) -> Self {
-        use hearth_secure_storage::Error as S;
-        let code = match &e {
-            S::NotFound { .. } => 3,
-            S::InsecurePermissions(_) | S::TooLarge { .. } | S::QuotaExceeded { .. } => 4,
-            S::WrongKey { .. }
-            | S::KeySourceMismatch { .. }
-            | S::Tampered { .. }
-            | S::Corrupt { .. }
-            | S::UnsupportedVersion { .. }
-            | S::BadKeyFile { .. }
-            | S::RolledBack { .. }
-            | S::VaultKeyMissing { .. } => 5,
-            S::InvalidKey { .. } | S::InvalidArgument { .. } => 2,
-            S::Locked { .. } | S::Timeout { .. } => 6,
-            _ => 1,
-        };
-        Self::with_code(e.to_string(), code)
-    }
-}
-
-/// The exit code of a network-policy error.
-pub(crate) fn net_code(e: &hearth_net_policy::Error) -> u8 {
-    use hearth_net_policy::Error as N;
-    match e {
-        N::PlainHttpRefused { .. }
-        | N::PinMismatch(_)
-        | N::PinChanged { .. }
-        | N::Handshake(_)
-        | N::HandshakeClosed { .. }
-        | N::UntrustedCertificate(_)
-        | N::RedirectRefused { .. }
-        | N::TooManyRedirects { .. }
-        | N::BodyTooLarge { .. } => 4,
-        N::InvalidPin { .. } | N::InvalidHostPattern { .. } | N::InvalidUrl { .. } => 2,
-        _ => 1,
+        Self::with_code(e.to_string(), code(e.kind()))
     }
 }
 
 impl From<hearth_net_policy::Error> for Failure {
     fn from(e: hearth_net_policy::Error) -> Self {
-        Self::with_code(e.to_string(), net_code(&e))
+        Self::with_code(e.to_string(), code(e.kind()))
+    }
+}
+
+impl From<hearth_pkce::Error> for Failure {
+    fn from(e: hearth_pkce::Error) -> Self {
+        Self::with_code(e.to_string(), code(e.kind()))
     }
 }
 
@@ -133,6 +110,76 @@ impl From<std::io::Error> for Failure {
         Self {
             message: e.to_string(),
             code: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README's "Errors" table, one row per kind: (kind, exit code).
+    fn table() -> Vec<(String, u8)> {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Errors")
+            .nth(1)
+            .expect("README has an Errors section");
+        section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| ErrorKind"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].to_owned(), cells[3].parse().expect("an exit code"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exit_codes_follow_the_readme_table() {
+        let table = table();
+        assert_eq!(table.len(), ErrorKind::ALL.len(), "one row per kind");
+        for kind in ErrorKind::ALL {
+            let row = table.iter().find(|(name, _)| name == kind.name());
+            assert_eq!(row.map(|r| r.1), Some(code(kind)), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn errors_of_every_crate_reach_their_exit_code_through_their_kind() {
+        use hearth_secure_storage::Error as S;
+        let cases: Vec<(Failure, u8)> = vec![
+            (Error::UnknownApiKey.into(), 4),
+            (Error::MalformedApiKey { reason: "x" }.into(), 2),
+            (
+                S::VaultKeyMissing {
+                    path: "v".into(),
+                    backend: "keyring",
+                }
+                .into(),
+                5,
+            ),
+            (S::QuotaExceeded { backend: "vault" }.into(), 4),
+            (
+                S::NotText {
+                    key: "a::b".parse().unwrap(),
+                }
+                .into(),
+                2,
+            ),
+            (hearth_net_policy::Error::BodyTruncated.into(), 1),
+            (hearth_pkce::Error::StateMismatch.into(), 5),
+            (
+                hearth_pkce::Error::TokenEndpointStatus { status: 502 }.into(),
+                1,
+            ),
+            (
+                hearth_pkce::Error::TokenEndpointStatus { status: 400 }.into(),
+                4,
+            ),
+        ];
+        for (failure, expected) in cases {
+            assert_eq!(failure.code, expected, "{failure}");
         }
     }
 }

@@ -8,7 +8,7 @@ use hearth_net_policy::HttpsClient;
 use hearth_pkce::{AuthorizationRequest, CodeVerifier, LoopbackReceiver, State, TokenClient};
 use hearth_secure_storage::{Namespace, SecureStorageExt};
 
-use crate::exit::{self, Failure};
+use crate::exit::Failure;
 use crate::net::TrustArgs;
 use crate::secret::StoreArgs;
 
@@ -105,7 +105,7 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
     let tokens = runtime.block_on(async {
         let receiver = LoopbackReceiver::bind("/callback")
             .await
-            .map_err(pkce_failure)?;
+            .map_err(Failure::from)?;
         let mut request = AuthorizationRequest::new(
             &args.authorize_url,
             &args.client_id,
@@ -124,18 +124,18 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
             | hearth_pkce::Error::InvalidUrl { .. } => {
                 Failure::usage(format!("--authorize-url: {e}"))
             }
-            e => pkce_failure(e),
+            e => Failure::from(e),
         })?;
         eprintln!("Open this URL in your browser to sign in:\n{url}");
         open_browser(&url);
         let grant = receiver
             .wait(pending, Duration::from_secs(args.wait))
             .await
-            .map_err(pkce_failure)?;
+            .map_err(Failure::from)?;
         TokenClient::new(http, &args.token_url, &args.client_id)
             .exchange(grant)
             .await
-            .map_err(pkce_failure)
+            .map_err(Failure::from)
     })?;
     // A new sign-in replaces the whole set: a token this response lacks is deleted, so an
     // old refresh or ID token never outlives the sign-in that replaced it.
@@ -186,24 +186,4 @@ fn open_browser(url: &str) {
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-}
-
-fn pkce_failure(e: hearth_pkce::Error) -> Failure {
-    use hearth_pkce::Error as P;
-    let code = match &e {
-        P::StateMismatch
-        | P::IssuerMismatch { .. }
-        | P::RedirectMismatch
-        | P::DuplicateParameter { .. }
-        | P::MalformedCallback { .. } => 5,
-        P::Denied { .. }
-        | P::TokenRequest { .. }
-        | P::TokenEndpointStatus { .. }
-        | P::UnsupportedTokenType { .. }
-        | P::MalformedTokenResponse { .. } => 4,
-        P::Network(inner) => exit::net_code(inner),
-        P::InvalidUrl { .. } => 2,
-        _ => 1,
-    };
-    Failure::with_code(e.to_string(), code)
 }

@@ -112,16 +112,16 @@ fn verify_exit_codes_for_unknown_and_malformed_keys() {
     let other = registry("codes-other");
     let foreign = new_key(&other, "curator", "elsewhere");
     let out = verify(&reg, &foreign);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(4), "unknown keys are refused");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&foreign[4..]));
     // One character changed: the checksum catches it, no lookup needed.
     let mut typo = key.clone().into_bytes();
     typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
     let out = verify(&reg, &typo);
-    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(out.status.code(), Some(2), "a malformed key is bad input");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&typo[4..]));
-    assert_eq!(verify(&reg, "").status.code(), Some(5));
+    assert_eq!(verify(&reg, "").status.code(), Some(2));
     // Roles are checked before anything is written.
     let out = apikey(&reg, &["new", "--role", "Bad Role", "--label", "x"], "");
     assert_eq!(out.status.code(), Some(2));

@@ -48,7 +48,8 @@ typedef int32_t hearth_status;
 // The secret, file or API key does not exist.
 #define HEARTH_NOT_FOUND 3
 
-// Refused by policy: insecure permissions, a size limit, a revoked or expired key.
+// Refused by policy: insecure permissions, a size limit or quota, an unknown, revoked or
+// expired key.
 #define HEARTH_POLICY_REFUSED 4
 
 // Integrity failure: wrong key or passphrase, tampered or damaged data.
@@ -57,7 +58,7 @@ typedef int32_t hearth_status;
 // Busy: a lock or keyring wait timed out, or the keyring is locked.
 #define HEARTH_BUSY 6
 
-// No usable backend: no keyring daemon, quota exhausted.
+// No usable backend: no keyring daemon (README, "Errors": `ErrorKind::Unavailable`).
 #define HEARTH_UNAVAILABLE 7
 
 // A bug in Hearth: a panic was caught at the boundary.
@@ -73,8 +74,8 @@ const char *hearth_version(void);
 // Verifies an API key (`hth_...`) against the registry file at `registry_path` (as
 // `hearth apikey new` writes it). On success writes the key id and role name (free both
 // with `hearth_string_free`). A malformed key (typo, bad checksum) is
-// `HEARTH_INVALID_ARGUMENT` without a lookup; an unknown key `HEARTH_NOT_FOUND`; a revoked
-// or expired one `HEARTH_POLICY_REFUSED`.
+// `HEARTH_INVALID_ARGUMENT` without a lookup; an unknown, revoked or expired one
+// `HEARTH_POLICY_REFUSED` (README, "Errors").
 hearth_status hearth_apikey_verify(const char *registry_path,
                                    const char *key,
                                    char **out_key_id,

@@ -2,20 +2,16 @@
 
 use std::ffi::c_char;
 
-use hearth_token_guard::Error;
 use hearth_token_guard::apikey::KeyRegistry;
 
 use crate::convert::{c_string, check_out, str_arg, write_out};
-use crate::status::{
-    Failure, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_NOT_FOUND, HEARTH_POLICY_REFUSED, boundary,
-    hearth_status,
-};
+use crate::status::{boundary, hearth_status};
 
 /// Verifies an API key (`hth_...`) against the registry file at `registry_path` (as
 /// `hearth apikey new` writes it). On success writes the key id and role name (free both
 /// with `hearth_string_free`). A malformed key (typo, bad checksum) is
-/// `HEARTH_INVALID_ARGUMENT` without a lookup; an unknown key `HEARTH_NOT_FOUND`; a revoked
-/// or expired one `HEARTH_POLICY_REFUSED`.
+/// `HEARTH_INVALID_ARGUMENT` without a lookup; an unknown, revoked or expired one
+/// `HEARTH_POLICY_REFUSED` (README, "Errors").
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_apikey_verify(
     registry_path: *const c_char,
@@ -33,19 +29,7 @@ pub extern "C" fn hearth_apikey_verify(
                 str_arg(key, "key")?,
             )
         };
-        let principal = KeyRegistry::open(path).verify(key).map_err(|e| {
-            let status = match &e {
-                Error::MalformedApiKey { .. } => crate::status::HEARTH_INVALID_ARGUMENT,
-                Error::UnknownApiKey => HEARTH_NOT_FOUND,
-                Error::RevokedApiKey | Error::ExpiredApiKey => HEARTH_POLICY_REFUSED,
-                Error::MalformedTokenFile { .. } => HEARTH_INTEGRITY,
-                Error::InsecurePermissions { .. }
-                | Error::Symlink { .. }
-                | Error::WrongOwner { .. } => HEARTH_POLICY_REFUSED,
-                _ => HEARTH_ERROR,
-            };
-            Failure::new(status, e.to_string())
-        })?;
+        let principal = KeyRegistry::open(path).verify(key)?;
         let id = c_string(principal.key_id.to_string())?;
         let role = match c_string(principal.role.to_string()) {
             Ok(r) => r,

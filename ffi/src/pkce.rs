@@ -5,13 +5,10 @@ use std::ffi::c_char;
 use hearth_pkce::{CodeVerifier, State};
 
 use crate::convert::{c_string, check_out, str_arg, write_out};
-use crate::status::{Failure, HEARTH_ERROR, boundary, hearth_status};
+use crate::status::{Failure, boundary, hearth_status};
 
 fn pkce_failure(e: hearth_pkce::Error) -> Failure {
-    match e {
-        hearth_pkce::Error::InvalidVerifier { .. } => Failure::invalid(e.to_string()),
-        other => Failure::new(HEARTH_ERROR, other.to_string()),
-    }
+    Failure::from(e)
 }
 
 /// Generates a code verifier (32 bytes from the OS generator: 43 characters) and its S256

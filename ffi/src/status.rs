@@ -4,6 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use hearth_token_guard::ErrorKind;
+
 /// The result of every fallible function: one of the `HEARTH_*` codes.
 #[allow(non_camel_case_types, reason = "the C name")]
 pub type hearth_status = i32;
@@ -16,13 +18,14 @@ pub const HEARTH_ERROR: hearth_status = 1;
 pub const HEARTH_INVALID_ARGUMENT: hearth_status = 2;
 /// The secret, file or API key does not exist.
 pub const HEARTH_NOT_FOUND: hearth_status = 3;
-/// Refused by policy: insecure permissions, a size limit, a revoked or expired key.
+/// Refused by policy: insecure permissions, a size limit or quota, an unknown, revoked or
+/// expired key.
 pub const HEARTH_POLICY_REFUSED: hearth_status = 4;
 /// Integrity failure: wrong key or passphrase, tampered or damaged data.
 pub const HEARTH_INTEGRITY: hearth_status = 5;
 /// Busy: a lock or keyring wait timed out, or the keyring is locked.
 pub const HEARTH_BUSY: hearth_status = 6;
-/// No usable backend: no keyring daemon, quota exhausted.
+/// No usable backend: no keyring daemon (README, "Errors": `ErrorKind::Unavailable`).
 pub const HEARTH_UNAVAILABLE: hearth_status = 7;
 /// A bug in Hearth: a panic was caught at the boundary.
 pub const HEARTH_PANIC: hearth_status = 8;
@@ -45,6 +48,39 @@ impl Failure {
         Self::new(HEARTH_INVALID_ARGUMENT, message)
     }
 }
+
+/// The status of an error kind: the one place errors become status codes (README,
+/// "Errors").
+pub(crate) fn status_of(kind: ErrorKind) -> hearth_status {
+    match kind {
+        ErrorKind::InvalidInput => HEARTH_INVALID_ARGUMENT,
+        ErrorKind::NotFound => HEARTH_NOT_FOUND,
+        ErrorKind::Refused => HEARTH_POLICY_REFUSED,
+        ErrorKind::Integrity => HEARTH_INTEGRITY,
+        ErrorKind::Busy => HEARTH_BUSY,
+        ErrorKind::Unavailable => HEARTH_UNAVAILABLE,
+        ErrorKind::Network | ErrorKind::Other => HEARTH_ERROR,
+        // A kind added later is a plain failure until it is given a status.
+        _ => HEARTH_ERROR,
+    }
+}
+
+macro_rules! failure_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Failure {
+            fn from(e: $error) -> Self {
+                Self::new(status_of(e.kind()), e.to_string())
+            }
+        }
+    )*};
+}
+
+failure_from!(
+    hearth_token_guard::Error,
+    hearth_secure_storage::Error,
+    hearth_net_policy::Error,
+    hearth_pkce::Error
+);
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -145,5 +181,66 @@ mod tests {
             0,
             "cleared on success"
         );
+    }
+
+    /// README's "Errors" table: (kind, status).
+    fn table() -> Vec<(String, hearth_status)> {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Errors").nth(1).expect("an Errors section");
+        section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| ErrorKind"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let status = cells[4]
+                    .rsplit('(')
+                    .next()
+                    .and_then(|n| n.trim_end_matches(')').parse().ok())
+                    .expect("a status number");
+                (cells[1].to_owned(), status)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statuses_follow_the_readme_table() {
+        let table = table();
+        assert_eq!(table.len(), ErrorKind::ALL.len());
+        for kind in ErrorKind::ALL {
+            let row = table.iter().find(|(name, _)| name == kind.name());
+            assert_eq!(row.map(|r| r.1), Some(status_of(kind)), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn errors_of_every_crate_reach_their_status_through_their_kind() {
+        use hearth_secure_storage::Error as S;
+        let cases: Vec<(Failure, hearth_status)> = vec![
+            (
+                hearth_token_guard::Error::UnknownApiKey.into(),
+                HEARTH_POLICY_REFUSED,
+            ),
+            (
+                hearth_token_guard::Error::MalformedApiKey { reason: "x" }.into(),
+                HEARTH_INVALID_ARGUMENT,
+            ),
+            (
+                S::VaultKeyMissing {
+                    path: "v".into(),
+                    backend: "keyring",
+                }
+                .into(),
+                HEARTH_INTEGRITY,
+            ),
+            (
+                S::QuotaExceeded { backend: "vault" }.into(),
+                HEARTH_POLICY_REFUSED,
+            ),
+            (hearth_pkce::Error::StateMismatch.into(), HEARTH_INTEGRITY),
+            (hearth_net_policy::Error::BodyTruncated.into(), HEARTH_ERROR),
+        ];
+        for (failure, expected) in cases {
+            assert_eq!(failure.status, expected, "{}", failure.message);
+        }
     }
 }

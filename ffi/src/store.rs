@@ -10,11 +10,7 @@ use hearth_secure_storage::{
 use hearth_token_guard::{Password, SecretBytes};
 
 use crate::convert::{bytes_arg, c_string, check_out, str_arg, write_out};
-use crate::status::{
-    Failure, HEARTH_BUSY, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_INVALID_ARGUMENT,
-    HEARTH_NOT_FOUND, HEARTH_POLICY_REFUSED, HEARTH_UNAVAILABLE, boundary, boundary_or,
-    hearth_status,
-};
+use crate::status::{Failure, HEARTH_NOT_FOUND, boundary, boundary_or, hearth_status};
 
 /// An open secret store (vault, keyring or the fallback chain's choice). Thread-safe:
 /// one store may be used from several threads at once. Freed with `hearth_store_free`.
@@ -31,27 +27,7 @@ pub struct hearth_secret {
 }
 
 fn storage_failure(e: Error) -> Failure {
-    let status = match &e {
-        Error::InvalidKey { .. } | Error::InvalidArgument { .. } | Error::NotText { .. } => {
-            HEARTH_INVALID_ARGUMENT
-        }
-        Error::NotFound { .. } => HEARTH_NOT_FOUND,
-        Error::TooLarge { .. } | Error::InsecurePermissions(_) => HEARTH_POLICY_REFUSED,
-        Error::WrongKey { .. }
-        | Error::KeySourceMismatch { .. }
-        | Error::Tampered { .. }
-        | Error::Corrupt { .. }
-        | Error::UnsupportedVersion { .. }
-        | Error::BadKeyFile { .. }
-        | Error::RolledBack { .. } => HEARTH_INTEGRITY,
-        Error::Busy { .. } | Error::Locked { .. } | Error::Timeout { .. } => HEARTH_BUSY,
-        Error::Unavailable { .. }
-        | Error::QuotaExceeded { .. }
-        | Error::NoBackend { .. }
-        | Error::VaultKeyMissing { .. } => HEARTH_UNAVAILABLE,
-        _ => HEARTH_ERROR,
-    };
-    Failure::new(status, e.to_string())
+    Failure::from(e)
 }
 
 fn hand_out(store: Box<dyn SecureStorage>, out: *mut *mut hearth_store) {

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use hearth_token_guard::{MAX_SECRET_BYTES, MIN_SECRET_BYTES, SessionToken};
 
 use crate::convert::{bytes_arg, c_string, check_out, str_arg, write_out};
-use crate::status::{Failure, HEARTH_ERROR, boundary, hearth_status};
+use crate::status::{Failure, boundary, hearth_status};
 
 /// Generates a random token of `bytes` bytes (16-1024; 32 is a good default) from the OS
 /// generator, as URL-safe base64 without padding. Free with `hearth_string_free`.
@@ -21,8 +21,7 @@ pub extern "C" fn hearth_token_generate(
                 "a token is {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes, not {bytes}"
             )));
         }
-        let token = SessionToken::generate_with_len(bytes)
-            .map_err(|e| Failure::new(HEARTH_ERROR, e.to_string()))?;
+        let token = SessionToken::generate_with_len(bytes)?;
         let text = c_string(token.expose_secret().to_owned())?;
         // SAFETY: checked non-NULL above.
         unsafe { write_out(out_token, text) };

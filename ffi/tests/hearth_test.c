@@ -344,7 +344,7 @@ static void test_apikey(void) {
           HEARTH_POLICY_REFUSED);
     CHECK(id == NULL);
     CHECK(hearth_apikey_verify(reg, env("HEARTH_TEST_FOREIGN_KEY"), &id, &role) ==
-          HEARTH_NOT_FOUND);
+          HEARTH_POLICY_REFUSED);
     CHECK(hearth_apikey_verify(reg, "hth_notakey", &id, &role) == HEARTH_INVALID_ARGUMENT);
     CHECK(strstr(last_error(), "hth_notakey") == NULL);
     CHECK(hearth_apikey_verify(reg, NULL, &id, &role) == HEARTH_INVALID_ARGUMENT);

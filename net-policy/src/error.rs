@@ -221,6 +221,50 @@ pub enum Error {
     Tls(#[from] rustls::Error),
 }
 
+impl Error {
+    /// What kind of failure this is ([`ErrorKind`](crate::ErrorKind)): what a caller can do.
+    ///
+    /// ```
+    /// use hearth_net_policy::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::BodyTruncated.kind(), ErrorKind::Network);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            Self::InvalidPin { .. }
+            | Self::InvalidHostPattern { .. }
+            | Self::InvalidGuardConfig { .. }
+            | Self::InvalidUrl { .. }
+            | Self::InvalidProxy { .. }
+            | Self::BadCertificate { .. }
+            | Self::Tls(_) => K::InvalidInput,
+            Self::LocalFile(e) => e.kind(),
+            Self::SocketInUse { .. } => K::Busy,
+            Self::PeerUidMismatch { .. }
+            | Self::PathRefused { .. }
+            | Self::PlainHttpRefused { .. }
+            | Self::PinMismatch(_)
+            | Self::PinChanged { .. }
+            | Self::Handshake(_)
+            | Self::UntrustedCertificate(_)
+            | Self::RedirectRefused { .. }
+            | Self::TooManyRedirects { .. }
+            | Self::BodyTooLarge { .. } => K::Refused,
+            Self::NoRoots { .. } => K::Unavailable,
+            Self::HandshakeClosed { .. }
+            | Self::Connect { .. }
+            | Self::Timeout { .. }
+            | Self::Http(_)
+            | Self::Proxy { .. }
+            | Self::BodyTruncated
+            | Self::BodyMalformed => K::Network,
+            Self::Rng | Self::LocalIo { .. } | Self::PinStore(_) => K::Other,
+        }
+    }
+}
+
 /// An error and its causes, "outer: inner", each said once (hyper's HTTP/2 errors keep the
 /// reason — a reset stream, GOAWAY — in their source).
 fn chain_sentence(e: &dyn std::error::Error) -> String {

@@ -61,6 +61,7 @@ pub use client::{HttpsClient, Response, Timeouts, with_bearer};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use confine::{Confined, confine};
 pub use error::Error;
+pub use hearth_token_guard::ErrorKind;
 pub use host_pattern::HostPattern;
 pub use pin::Pin;
 pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};

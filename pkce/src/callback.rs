@@ -58,6 +58,7 @@ impl Callback {
     }
 
     /// The callback a loopback request carries: `http://HOST` plus its request target.
+    #[cfg(any(feature = "loopback", test))]
     pub(crate) fn from_loopback(host: &str, path_and_query: &str) -> Result<Self, Error> {
         let (path, query) = path_and_query
             .split_once('?')

@@ -168,6 +168,42 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is ([`ErrorKind`](crate::ErrorKind)): what a caller can do.
+    ///
+    /// ```
+    /// use hearth_pkce::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::StateMismatch.kind(), ErrorKind::Integrity);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            Self::InvalidVerifier { .. } | Self::InvalidUrl { .. } => K::InvalidInput,
+            Self::RedirectMismatch
+            | Self::MissingState
+            | Self::StateMismatch
+            | Self::IssuerMismatch { .. }
+            | Self::MissingCode
+            | Self::DuplicateParameter { .. }
+            | Self::MalformedCallback { .. }
+            | Self::MalformedSaved
+            | Self::MalformedTokenResponse { .. } => K::Integrity,
+            Self::Expired | Self::Denied { .. } | Self::UnsupportedTokenType { .. } => K::Refused,
+            #[cfg(feature = "client")]
+            Self::TokenRequest { .. } => K::Refused,
+            Self::TokenEndpointStatus { .. } if self.is_retryable() => K::Network,
+            Self::TokenEndpointStatus { .. } => K::Refused,
+            Self::NoRefreshToken => K::NotFound,
+            Self::Timeout { .. } => K::Busy,
+            #[cfg(feature = "storage")]
+            Self::Storage(e) => e.kind(),
+            #[cfg(feature = "client")]
+            Self::Network(e) => e.kind(),
+            Self::Bind { .. } | Self::Cancelled | Self::Persist { .. } | Self::Rng => K::Other,
+        }
+    }
+
     /// Whether trying the same request again later may succeed: a network failure or
     /// timeout, an HTTP 5xx or 429, or the OAuth errors `temporarily_unavailable` and
     /// `server_error`. An `invalid_grant` (the refresh token is spent or revoked) is not.

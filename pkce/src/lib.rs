@@ -62,6 +62,7 @@ pub use callback::Callback;
 pub use error::Error;
 #[cfg(feature = "client")]
 pub use exchange::TokenClient;
+pub use hearth_token_guard::ErrorKind;
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};
 pub use redirect_uri::{RedirectKind, RedirectUri};

@@ -246,3 +246,40 @@ impl From<hearth_token_guard::Error> for Error {
         }
     }
 }
+
+impl Error {
+    /// What kind of failure this is ([`ErrorKind`](crate::ErrorKind)): what a caller can do.
+    ///
+    /// ```
+    /// use hearth_secure_storage::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::Tampered { path: "v".into() }.kind(), ErrorKind::Integrity);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            Self::InvalidKey { .. } | Self::InvalidArgument { .. } | Self::NotText { .. } => {
+                K::InvalidInput
+            }
+            Self::WrongKey { .. }
+            | Self::KeySourceMismatch { .. }
+            | Self::Tampered { .. }
+            | Self::Corrupt { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::BadKeyFile { .. }
+            | Self::RolledBack { .. }
+            | Self::VaultKeyMissing { .. }
+            | Self::MigrationUnverified { .. } => K::Integrity,
+            Self::TooLarge { .. } | Self::QuotaExceeded { .. } | Self::InsecurePermissions(_) => {
+                K::Refused
+            }
+            Self::Busy { .. } | Self::Locked { .. } | Self::Timeout { .. } => K::Busy,
+            Self::NotFound { .. } => K::NotFound,
+            Self::Unavailable { .. } | Self::NoBackend { .. } => K::Unavailable,
+            Self::BackendFailed { .. } | Self::Rng | Self::TaskFailed { .. } | Self::Io { .. } => {
+                K::Other
+            }
+        }
+    }
+}

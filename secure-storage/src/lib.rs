@@ -57,6 +57,7 @@ pub use async_storage::{AsyncSecureStorage, Blocking};
 #[cfg(feature = "keyring")]
 pub use chain::{Attempt, FallbackReport, SkipReason, Storage, default_store};
 pub use error::Error;
+pub use hearth_token_guard::ErrorKind;
 #[cfg(feature = "keyring")]
 pub use hybrid::HybridStore;
 pub use key::{Key, KeyBuilder, MAX_KEY_LEN, MAX_PART_LEN, Namespace, SEPARATOR};

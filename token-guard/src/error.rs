@@ -187,3 +187,39 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// What kind of failure this is ([`ErrorKind`](crate::ErrorKind)): what a caller can do.
+    ///
+    /// ```
+    /// use hearth_token_guard::{Error, ErrorKind};
+    ///
+    /// assert_eq!(Error::NotBearer.kind(), ErrorKind::InvalidInput);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            Self::Rng | Self::Io { .. } => K::Other,
+            Self::InvalidLength { .. }
+            | Self::NotBearer
+            | Self::MalformedBearer { .. }
+            | Self::TooLong { .. }
+            | Self::MalformedApiKey { .. }
+            | Self::InvalidPermission { .. }
+            | Self::TooShortToRedact { .. } => K::InvalidInput,
+            Self::UnknownApiKey
+            | Self::RevokedApiKey
+            | Self::ExpiredApiKey
+            | Self::Forbidden { .. }
+            | Self::Symlink { .. }
+            | Self::InsecurePermissions { .. }
+            | Self::WrongOwner { .. }
+            | Self::WrongFileType { .. }
+            | Self::AlreadyExists { .. } => K::Refused,
+            Self::NotFound { .. } => K::NotFound,
+            Self::MalformedTokenFile { .. } => K::Integrity,
+            Self::LockTimeout { .. } => K::Busy,
+        }
+    }
+}

@@ -35,6 +35,7 @@ mod bearer;
 mod bytes;
 mod compare;
 mod error;
+mod error_kind;
 #[cfg(any(unix, windows))]
 pub mod private_file;
 mod random;
@@ -49,6 +50,7 @@ pub use bearer::MAX_BEARER_LEN;
 pub use bytes::SecretBytes;
 pub use compare::constant_time_eq;
 pub use error::Error;
+pub use error_kind::ErrorKind;
 pub use random::{DEFAULT_SECRET_BYTES, MAX_SECRET_BYTES, MIN_SECRET_BYTES};
 #[cfg(feature = "log")]
 pub use redact::RedactingLogger;
