@@ -9,7 +9,7 @@
  *   never contains a secret.
  * - Results come back through out-parameters, written only on success.
  * - Every object and string Hearth returns has exactly one free function:
- *   hearth_store_free, hearth_secret_free, hearth_string_free. Secrets and strings are
+ *   hearth_store_free, hearth_secret_free, hearth_key_list_free, hearth_string_free. Secrets and strings are
  *   overwritten with zeros when freed. Freeing NULL does nothing. hearth_version() returns
  *   a static string that is not freed.
  * - No panic crosses the boundary: it is caught and reported as HEARTH_PANIC. Every
@@ -24,6 +24,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+// A list of key names, from `hearth_store_list_keys`. Read it with `hearth_key_list_len`
+// and `hearth_key_list_get`; free it with `hearth_key_list_free` (the strings it hands out
+// belong to it and live until then). May be read from several threads at once.
+typedef struct hearth_key_list hearth_key_list;
 
 // A secret read from a store. Its bytes are read with `hearth_secret_data` and are
 // overwritten with zeros by `hearth_secret_free`.
@@ -83,7 +88,9 @@ hearth_status hearth_apikey_verify(const char *registry_path,
 
 // Frees a string returned by Hearth (a token, a key list, a challenge) after
 // overwriting its bytes with zeros. NULL does nothing. Every `char *` Hearth returns
-// through an out-parameter is freed with this, exactly once.
+// through an out-parameter is freed with this, exactly once. The string's length is
+// remembered by Hearth: it may be modified in place first (e.g. by `strtok`), and all
+// of it is still wiped.
 void hearth_string_free(char *s);
 
 // The pin (`sha256/` + base64 of the SHA-256 of the SubjectPublicKeyInfo) of a DER
@@ -185,13 +192,42 @@ void hearth_secret_free(hearth_secret *secret);
 // changed either way for other keys).
 hearth_status hearth_store_delete(hearth_store *s, const char *key);
 
+// Deprecated: use `hearth_store_list_keys`, which returns a list that needs no parsing.
+//
 // Lists the keys under `namespace_` (`app` or `app::segment...`), sorted, as one string
 // with a `\n` after each key (key names never contain a newline), and their count. Free
-// the string with `hearth_string_free`.
+// the string with `hearth_string_free`. The string must not be modified in place (no
+// `strtok`): copy it first.
 hearth_status hearth_store_list(hearth_store *s,
                                 const char *namespace_,
                                 char **out_keys,
                                 size_t *out_count);
+
+// Lists the keys under `namespace_` (`app` or `app::segment...`), sorted, into a new
+// `hearth_key_list` (free it with `hearth_key_list_free`).
+//
+// ```c
+// hearth_key_list *keys;
+// if (hearth_store_list_keys(store, "jellytau", &keys) == HEARTH_OK) {
+//     for (size_t i = 0; i < hearth_key_list_len(keys); i++)
+//         puts(hearth_key_list_get(keys, i));
+//     hearth_key_list_free(keys);
+// }
+// ```
+hearth_status hearth_store_list_keys(hearth_store *s,
+                                     const char *namespace_,
+                                     hearth_key_list **out);
+
+// How many keys `l` holds (0 for NULL).
+size_t hearth_key_list_len(const hearth_key_list *l);
+
+// The `i`-th key of `l` (sorted), valid until `hearth_key_list_free(l)`; NULL when `l`
+// is NULL or `i` is out of range. Must not be modified or freed.
+const char *hearth_key_list_get(const hearth_key_list *l, size_t i);
+
+// Frees a list from `hearth_store_list_keys` and the strings it handed out. NULL does
+// nothing; each list is freed once, after every thread is done with it.
+void hearth_key_list_free(hearth_key_list *l);
 
 // Deletes every secret under `namespace_` (a logout) and writes how many to
 // `*out_count` (which may be NULL).

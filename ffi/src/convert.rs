@@ -1,6 +1,7 @@
 //! Checked conversions between C arguments and Rust values.
 
-use std::ffi::{CStr, CString, c_char};
+use std::alloc::{Layout, alloc, dealloc};
+use std::ffi::{CStr, c_char};
 
 use crate::status::{Failure, HEARTH_ERROR};
 
@@ -37,7 +38,13 @@ pub(crate) unsafe fn bytes_arg<'a>(
     if ptr.is_null() {
         return Err(Failure::invalid(format!("{name} is NULL")));
     }
-    // SAFETY: non-NULL with `len` readable bytes alive for 'a by this function's contract.
+    if isize::try_from(len).is_err() {
+        return Err(Failure::invalid(format!(
+            "{name}: the length is larger than any buffer"
+        )));
+    }
+    // SAFETY: non-NULL with `len <= isize::MAX` readable bytes alive for 'a by this
+    // function's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
@@ -59,30 +66,78 @@ pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T) {
     unsafe { ptr.write(value) }
 }
 
+/// Bytes before a string handed to C: its length, so that `hearth_string_free` wipes and
+/// frees exactly what was allocated even if the caller wrote NULs into it (`strtok`).
+const PREFIX: usize = std::mem::size_of::<usize>();
+
+fn layout(len: usize) -> Option<Layout> {
+    Layout::from_size_align(PREFIX.checked_add(len)?.checked_add(1)?, PREFIX).ok()
+}
+
 /// A string handed to C, freed with `hearth_string_free`. The Rust string is consumed
-/// (and so not left behind in memory).
+/// and wiped: the C copy is allocated once, with room for its NUL (no reallocation that
+/// would leave an unwiped copy behind), after a length prefix.
 pub(crate) fn c_string(s: String) -> Result<*mut c_char, Failure> {
-    CString::new(s).map(CString::into_raw).map_err(|e| {
-        let mut bytes = e.into_vec();
+    let mut bytes = s.into_bytes();
+    if bytes.contains(&0) {
         wipe(&mut bytes);
-        Failure::new(HEARTH_ERROR, "a result contained a NUL byte")
-    })
+        return Err(Failure::new(HEARTH_ERROR, "a result contained a NUL byte"));
+    }
+    let out = copy_out(&bytes);
+    wipe(&mut bytes);
+    out
+}
+
+/// [`c_string`] for text known to hold no NUL byte (base64url), without the scan.
+pub(crate) fn c_string_unchecked(s: String) -> Result<*mut c_char, Failure> {
+    debug_assert!(!s.bytes().any(|b| b == 0));
+    let mut bytes = s.into_bytes();
+    let out = copy_out(&bytes);
+    wipe(&mut bytes);
+    out
+}
+
+fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Failure> {
+    let oom = || Failure::new(HEARTH_ERROR, "out of memory");
+    let layout = layout(bytes.len()).ok_or_else(oom)?;
+    // SAFETY: the layout has a non-zero size (at least the prefix and the NUL).
+    let base = unsafe { alloc(layout) };
+    if base.is_null() {
+        return Err(oom());
+    }
+    // SAFETY: `base` holds `PREFIX + len + 1` bytes, aligned for `usize`; the three writes
+    // stay inside it, and the source is a Rust slice that cannot overlap a fresh block.
+    unsafe {
+        base.cast::<usize>().write(bytes.len());
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(PREFIX), bytes.len());
+        base.add(PREFIX + bytes.len()).write(0);
+        Ok(base.add(PREFIX).cast::<c_char>())
+    }
 }
 
 /// Frees a string returned by Hearth (a token, a key list, a challenge) after
 /// overwriting its bytes with zeros. NULL does nothing. Every `char *` Hearth returns
-/// through an out-parameter is freed with this, exactly once.
+/// through an out-parameter is freed with this, exactly once. The string's length is
+/// remembered by Hearth: it may be modified in place first (e.g. by `strtok`), and all
+/// of it is still wiped.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_string_free(s: *mut c_char) {
     crate::status::boundary_or((), || {
         if s.is_null() {
             return;
         }
-        // SAFETY: `s` came from `CString::into_raw` in `c_string` (the documented rule:
-        // only strings Hearth returned, each freed once).
-        let owned = unsafe { CString::from_raw(s) };
-        let mut bytes = owned.into_bytes_with_nul();
-        wipe(&mut bytes);
+        // SAFETY: `s` came from `copy_out` (the documented rule: only strings Hearth
+        // returned, each freed once), so its length sits `PREFIX` bytes before it and the
+        // block was allocated with `layout(len)`.
+        unsafe {
+            let base = s.cast::<u8>().sub(PREFIX);
+            let len = base.cast::<usize>().read();
+            let Some(layout) = layout(len) else {
+                return;
+            };
+            wipe(std::slice::from_raw_parts_mut(base, layout.size()));
+            dealloc(base, layout);
+        }
     });
 }
 
@@ -125,5 +180,80 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An allocator that, while armed, counts freed blocks still holding a marker byte
+    /// (0x7F, which nothing else in this test binary writes).
+    struct Checking;
+
+    thread_local! {
+        /// Armed on the checking test's thread only: other tests free blocks of binary
+        /// data (pointers hold 0x7F bytes).
+        static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    static UNWIPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    const MARK: u8 = 0x7F;
+
+    // SAFETY: forwards to the system allocator; the check only reads the block being freed,
+    // which is still valid for `layout.size()` bytes until the forwarded `dealloc`.
+    unsafe impl std::alloc::GlobalAlloc for Checking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ARMED.with(std::cell::Cell::get) {
+                // SAFETY: `ptr` is a live block of `layout.size()` bytes.
+                let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+                if block.contains(&MARK) {
+                    UNWIPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            // SAFETY: forwarded contract.
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Checking = Checking;
+
+    #[test]
+    fn no_freed_buffer_holds_a_returned_strings_bytes_at_any_length() {
+        ARMED.with(|a| a.set(true));
+        // The check can fail: a buffer freed unwiped is counted.
+        drop(vec![MARK; 40]);
+        assert_eq!(UNWIPED.swap(0, std::sync::atomic::Ordering::SeqCst), 1);
+        for len in 1..=200 {
+            // A string built the way the exports build theirs (`to_owned` of a secret),
+            // with every capacity a `String` may have: exact, and with room to spare.
+            for spare in [0, 1, 7] {
+                let mut s = String::with_capacity(len + spare);
+                s.extend(std::iter::repeat_n(char::from(MARK), len));
+                let Ok(p) = c_string(s) else {
+                    panic!("c_string failed")
+                };
+                // SAFETY: `p` is a string `c_string` just returned, `len` bytes and a NUL.
+                let text = unsafe { CStr::from_ptr(p) }.to_bytes();
+                assert_eq!(text.len(), len);
+                hearth_string_free(p);
+            }
+        }
+        ARMED.with(|a| a.set(false));
+        assert_eq!(UNWIPED.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_string_modified_in_place_is_still_wiped_and_freed_whole() {
+        let Ok(p) = c_string("a\nb\nc\n".to_owned()) else {
+            panic!("c_string failed")
+        };
+        // What `strtok` does: NULs over the separators.
+        // SAFETY: `p` has 6 bytes and a NUL.
+        unsafe {
+            *p.add(1) = 0;
+            *p.add(3) = 0;
+        }
+        hearth_string_free(p); // the full block: checked by Miri/valgrind-style allocators
     }
 }

@@ -49,17 +49,6 @@ pub extern "C" fn hearth_pkce_generate(
     })
 }
 
-/// A base64url string as a C string, without `c_string`'s scan for NUL bytes (the hot
-/// path measured in BENCHMARKS.md). Debug builds still check the alphabet.
-fn base64url_c_string(text: String) -> *mut c_char {
-    debug_assert!(
-        text.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    );
-    // SAFETY: the base64url alphabet (A-Z a-z 0-9 - _) contains no NUL byte.
-    unsafe { std::ffi::CString::from_vec_unchecked(text.into_bytes()) }.into_raw()
-}
-
 /// Computes the S256 challenge of `verifier` (43-128 characters of `[A-Za-z0-9-._~]`;
 /// anything else is `HEARTH_INVALID_ARGUMENT`).
 #[unsafe(no_mangle)]
@@ -72,7 +61,7 @@ pub extern "C" fn hearth_pkce_challenge(
         // SAFETY: a NUL-terminated string or NULL (checked), per the header's rules.
         let text = unsafe { str_arg(verifier, "verifier") }?;
         let verifier = CodeVerifier::parse(text).map_err(pkce_failure)?;
-        let challenge = base64url_c_string(verifier.challenge().into_string());
+        let challenge = crate::convert::c_string_unchecked(verifier.challenge().into_string())?;
         // SAFETY: checked non-NULL above.
         unsafe { write_out(out_challenge, challenge) };
         Ok(())

@@ -302,9 +302,12 @@ unsafe fn namespace_arg(namespace_: *const c_char) -> Result<Namespace, Failure>
     text.parse().map_err(storage_failure)
 }
 
+/// Deprecated: use `hearth_store_list_keys`, which returns a list that needs no parsing.
+///
 /// Lists the keys under `namespace_` (`app` or `app::segment...`), sorted, as one string
 /// with a `\n` after each key (key names never contain a newline), and their count. Free
-/// the string with `hearth_string_free`.
+/// the string with `hearth_string_free`. The string must not be modified in place (no
+/// `strtok`): copy it first.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_list(
     s: *mut hearth_store,
@@ -328,6 +331,83 @@ pub extern "C" fn hearth_store_list(
         }
         Ok(())
     })
+}
+
+/// A list of key names, from `hearth_store_list_keys`. Read it with `hearth_key_list_len`
+/// and `hearth_key_list_get`; free it with `hearth_key_list_free` (the strings it hands out
+/// belong to it and live until then). May be read from several threads at once.
+#[allow(non_camel_case_types, reason = "the C name")]
+pub struct hearth_key_list {
+    keys: Vec<std::ffi::CString>,
+}
+
+/// Lists the keys under `namespace_` (`app` or `app::segment...`), sorted, into a new
+/// `hearth_key_list` (free it with `hearth_key_list_free`).
+///
+/// ```c
+/// hearth_key_list *keys;
+/// if (hearth_store_list_keys(store, "jellytau", &keys) == HEARTH_OK) {
+///     for (size_t i = 0; i < hearth_key_list_len(keys); i++)
+///         puts(hearth_key_list_get(keys, i));
+///     hearth_key_list_free(keys);
+/// }
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_store_list_keys(
+    s: *mut hearth_store,
+    namespace_: *const c_char,
+    out: *mut *mut hearth_key_list,
+) -> hearth_status {
+    boundary(|| {
+        check_out(out, "out")?;
+        // SAFETY: NULL (checked) or live pointers of the documented kinds.
+        let (store, ns) = unsafe { (store_arg(s)?, namespace_arg(namespace_)?) };
+        let mut keys = store.list(&ns).map_err(storage_failure)?;
+        keys.sort();
+        let keys = keys
+            .iter()
+            .map(|k| std::ffi::CString::new(k.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Failure::new(crate::status::HEARTH_ERROR, "a key name held a NUL"))?;
+        let list = Box::into_raw(Box::new(hearth_key_list { keys }));
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, list) };
+        Ok(())
+    })
+}
+
+/// How many keys `l` holds (0 for NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_key_list_len(l: *const hearth_key_list) -> usize {
+    boundary_or(0, || {
+        // SAFETY: NULL or a live list from `hearth_store_list_keys` (the header's rule).
+        unsafe { l.as_ref() }.map_or(0, |l| l.keys.len())
+    })
+}
+
+/// The `i`-th key of `l` (sorted), valid until `hearth_key_list_free(l)`; NULL when `l`
+/// is NULL or `i` is out of range. Must not be modified or freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_key_list_get(l: *const hearth_key_list, i: usize) -> *const c_char {
+    boundary_or(std::ptr::null(), || {
+        // SAFETY: NULL or a live list from `hearth_store_list_keys` (the header's rule).
+        unsafe { l.as_ref() }
+            .and_then(|l| l.keys.get(i))
+            .map_or(std::ptr::null(), |k| k.as_ptr())
+    })
+}
+
+/// Frees a list from `hearth_store_list_keys` and the strings it handed out. NULL does
+/// nothing; each list is freed once, after every thread is done with it.
+#[unsafe(no_mangle)]
+pub extern "C" fn hearth_key_list_free(l: *mut hearth_key_list) {
+    boundary_or((), || {
+        if !l.is_null() {
+            // SAFETY: `l` came from `Box::into_raw` in `hearth_store_list_keys` and is
+            // freed once (the header's rule).
+            drop(unsafe { Box::from_raw(l) });
+        }
+    });
 }
 
 /// Deletes every secret under `namespace_` (a logout) and writes how many to

@@ -194,6 +194,18 @@ static void exercise_store(hearth_store *s, const char *app) {
     CHECK(keys != NULL && strcmp(keys, expected) == 0);
     hearth_string_free(keys);
 
+    hearth_key_list *list = NULL;
+    CHECK(hearth_store_list_keys(s, ns, &list) == HEARTH_OK);
+    CHECK(hearth_key_list_len(list) == 2);
+    CHECK(strcmp(hearth_key_list_get(list, 0), key1) == 0);
+    CHECK(strcmp(hearth_key_list_get(list, 1), key2) == 0);
+    CHECK(hearth_key_list_get(list, 2) == NULL);
+    hearth_key_list_free(list);
+    CHECK(hearth_key_list_len(NULL) == 0 && hearth_key_list_get(NULL, 0) == NULL);
+    hearth_key_list_free(NULL);
+    CHECK(hearth_store_list_keys(s, ns, NULL) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_list_keys(s, "bad\x01ns", &list) == HEARTH_INVALID_ARGUMENT);
+
     CHECK(hearth_store_delete(s, key1) == HEARTH_OK);
     CHECK(hearth_store_delete(s, key1) == HEARTH_NOT_FOUND);
     secret = (hearth_secret *)0x1;
