@@ -12,6 +12,10 @@ import com.sun.jna.Native
 import com.sun.jna.Pointer
 import com.sun.jna.ptr.PointerByReference
 import java.io.Closeable
+import java.lang.ref.Cleaner
+import java.nio.ByteBuffer
+import java.nio.CharBuffer
+import java.util.concurrent.locks.ReentrantReadWriteLock
 
 /** C `size_t`. */
 class SizeT(value: Long = 0) : IntegerType(Native.SIZE_T_SIZE, value, true) {
@@ -37,12 +41,18 @@ internal interface HearthNative : Library {
     fun hearth_secret_data(secret: Pointer, outLen: Pointer): Pointer?
     fun hearth_secret_free(secret: Pointer?)
     fun hearth_store_delete(store: Pointer, key: String): Int
-    fun hearth_store_list(store: Pointer, namespace: String, outKeys: PointerByReference, outCount: Pointer): Int
+    fun hearth_store_list_keys(store: Pointer, namespace: String, out: PointerByReference): Int
+    fun hearth_key_list_len(list: Pointer?): SizeT
+    fun hearth_key_list_get(list: Pointer?, i: SizeT): Pointer?
+    fun hearth_key_list_free(list: Pointer?)
     fun hearth_store_clear(store: Pointer, namespace: String, outCount: Pointer?): Int
     fun hearth_store_free(store: Pointer?)
 }
 
 internal object Lib {
+    /** Frees what callers forgot to close (wiping secrets first). */
+    val cleaner: Cleaner = Cleaner.create()
+
     val native: HearthNative = Native.load(
         "hearth",
         HearthNative::class.java,
@@ -104,13 +114,25 @@ class HearthRefusedException(message: String) : HearthException(Status.POLICY_RE
 class HearthBusyException(message: String) : HearthException(Status.BUSY, message)
 class HearthUnavailableException(message: String) : HearthException(Status.UNAVAILABLE, message)
 
+/** Wipes and frees native memory: a Cleaner action that holds no reference to its owner. */
+private class Wipe(private val memory: Memory) : Runnable {
+    override fun run() {
+        memory.clear()
+        memory.close()
+    }
+}
+
 /**
  * A secret in native memory. Read it with [copyInto] or [matches]; [close] overwrites it
- * with zeros (as Hearth's own free does) and releases it.
+ * with zeros (as Hearth's own free does) and releases it. One left unclosed is wiped and
+ * freed when it is garbage collected.
  */
-class SecretBuffer internal constructor(private var memory: Memory?, val size: Int) : Closeable {
+class SecretBuffer internal constructor(memory: Memory, val size: Int) : Closeable {
+    private var memory: Memory? = memory
+    private val cleanup = Lib.cleaner.register(this, Wipe(memory))
 
     /** Copies the secret into `dest` (the caller wipes it: `dest.fill(0)`). */
+    @Synchronized
     fun copyInto(dest: ByteArray) {
         val m = memory ?: throw IllegalStateException("closed")
         require(dest.size >= size) { "destination too small" }
@@ -118,6 +140,7 @@ class SecretBuffer internal constructor(private var memory: Memory?, val size: I
     }
 
     /** Whether the secret equals `expected` (not constant time: for tests and UI). */
+    @Synchronized
     fun matches(expected: ByteArray): Boolean {
         val m = memory ?: return false
         if (expected.size != size) return false
@@ -127,32 +150,47 @@ class SecretBuffer internal constructor(private var memory: Memory?, val size: I
         return true
     }
 
+    @Synchronized
     override fun close() {
-        memory?.let {
-            it.clear()
-            it.close()
-        }
+        if (memory != null) cleanup.clean()
         memory = null
     }
 }
 
+/** Frees a store handle that was never closed (no other thread can be using it then). */
+private class FreeStore(private val handle: Pointer) : Runnable {
+    override fun run() = Lib.native.hearth_store_free(handle)
+}
+
 /** An open Hearth store: the vault, or the fallback chain's choice. */
-class HearthStore private constructor(private var handle: Pointer?) : Closeable {
+class HearthStore private constructor(handle: Pointer) : Closeable {
+    /** Calls hold the read lock, [close] the write lock: no call runs on a freed handle. */
+    private val lock = ReentrantReadWriteLock()
+    private var handle: Pointer? = handle
+    private val cleanup = Lib.cleaner.register(this, FreeStore(handle))
+
     companion object {
         /** Opens (creating if missing) the vault at `path`; `passphrase` is wiped after use. */
         fun openVault(path: String, passphrase: CharArray): HearthStore {
-            val bytes = Charsets.UTF_8.encode(java.nio.CharBuffer.wrap(passphrase))
-            val native = Memory((bytes.remaining() + 1).toLong())
+            // Encoded into one buffer sized for the worst case, so the encoder never grows
+            // it (a grown buffer would leave an unwiped copy behind).
+            val encoder = Charsets.UTF_8.newEncoder()
+            val bytes = ByteBuffer.allocate(maxOf(1, passphrase.size * encoder.maxBytesPerChar().toInt() + 1))
+            val native = Memory(bytes.capacity().toLong() + 1)
             try {
-                for (i in 0 until bytes.remaining()) native.setByte(i.toLong(), bytes.get(i))
-                native.setByte(bytes.remaining().toLong(), 0)
+                val result = encoder.encode(CharBuffer.wrap(passphrase), bytes, true)
+                if (result.isError) throw IllegalArgumentException("the passphrase is not valid text")
+                encoder.flush(bytes)
+                val n = bytes.position()
+                for (i in 0 until n) native.setByte(i.toLong(), bytes.get(i))
+                native.setByte(n.toLong(), 0)
                 val out = PointerByReference()
                 Lib.check(Lib.native.hearth_vault_open(path, native, out))
                 return HearthStore(out.value)
             } finally {
                 native.clear()
                 native.close()
-                if (bytes.hasArray()) bytes.array().fill(0)
+                bytes.array().fill(0)
                 passphrase.fill('\u0000')
             }
         }
@@ -172,18 +210,27 @@ class HearthStore private constructor(private var handle: Pointer?) : Closeable 
         }
     }
 
-    private fun live(): Pointer = handle ?: throw IllegalStateException("store closed")
+    /** Runs `block` on the live handle under the read lock; after [close] it throws. */
+    private inline fun <T> withHandle(block: (Pointer) -> T): T {
+        lock.readLock().lock()
+        try {
+            val h = handle ?: throw IllegalStateException("store closed")
+            return block(h)
+        } finally {
+            lock.readLock().unlock()
+        }
+    }
 
     /** Stores `value` under `key` (`app::segment...`). The caller keeps and wipes `value`. */
     fun set(key: String, value: ByteArray) {
         if (value.isEmpty()) {
-            Lib.check(Lib.native.hearth_store_set(live(), key, null, SizeT(0)))
+            withHandle { Lib.check(Lib.native.hearth_store_set(it, key, null, SizeT(0))) }
             return
         }
         val native = Memory(value.size.toLong())
         try {
             native.write(0, value, 0, value.size)
-            Lib.check(Lib.native.hearth_store_set(live(), key, native, SizeT(value.size.toLong())))
+            withHandle { Lib.check(Lib.native.hearth_store_set(it, key, native, SizeT(value.size.toLong()))) }
         } finally {
             native.clear()
             native.close()
@@ -191,21 +238,22 @@ class HearthStore private constructor(private var handle: Pointer?) : Closeable 
     }
 
     /** The secret under `key`, or null. Close the buffer to wipe it. */
-    fun get(key: String): SecretBuffer? {
+    fun get(key: String): SecretBuffer? = withHandle { h ->
         val out = PointerByReference()
-        val status = Lib.native.hearth_store_get(live(), key, out)
-        if (status == Status.NOT_FOUND) return null
+        val status = Lib.native.hearth_store_get(h, key, out)
+        if (status == Status.NOT_FOUND) return@withHandle null
         Lib.check(status)
         val secret = out.value
         val len = Memory(Native.SIZE_T_SIZE.toLong())
         try {
             val data = Lib.native.hearth_secret_data(secret, len)
             val size = Lib.readSize(len)
-            // Native to native, byte by byte: no Java array holds the secret on the way.
+            // Native to native in one bulk copy through direct buffers: no Java array
+            // holds the secret on the way.
             val copy = Memory(maxOf(size, 1L))
             copy.clear()
-            for (i in 0 until size) copy.setByte(i, data!!.getByte(i))
-            return SecretBuffer(copy, size.toInt())
+            if (size > 0) copy.getByteBuffer(0, size).put(data!!.getByteBuffer(0, size))
+            SecretBuffer(copy, size.toInt())
         } finally {
             len.close()
             Lib.native.hearth_secret_free(secret)
@@ -213,47 +261,94 @@ class HearthStore private constructor(private var handle: Pointer?) : Closeable 
     }
 
     /** Deletes `key`; false when there was nothing to delete. */
-    fun delete(key: String): Boolean {
-        val status = Lib.native.hearth_store_delete(live(), key)
-        if (status == Status.NOT_FOUND) return false
+    fun delete(key: String): Boolean = withHandle { h ->
+        val status = Lib.native.hearth_store_delete(h, key)
+        if (status == Status.NOT_FOUND) return@withHandle false
         Lib.check(status)
-        return true
+        true
     }
 
     /** The keys under `namespace`, sorted. */
-    fun list(namespace: String): List<String> {
+    fun list(namespace: String): List<String> = withHandle { h ->
         val out = PointerByReference()
-        val count = Memory(Native.SIZE_T_SIZE.toLong())
+        Lib.check(Lib.native.hearth_store_list_keys(h, namespace, out))
+        val list = out.value
         try {
-            Lib.check(Lib.native.hearth_store_list(live(), namespace, out, count))
-            val keys = Lib.takeString(out.value).split('\n').filter { it.isNotEmpty() }
-            check(keys.size.toLong() == Lib.readSize(count)) { "key count mismatch" }
-            return keys
+            val n = Lib.native.hearth_key_list_len(list).toLong()
+            (0 until n).map { Lib.native.hearth_key_list_get(list, SizeT(it))!!.getString(0, "UTF-8") }
         } finally {
-            count.close()
+            Lib.native.hearth_key_list_free(list)
         }
     }
 
     /** Deletes every secret under `namespace`; returns how many. */
-    fun clear(namespace: String): Long {
+    fun clear(namespace: String): Long = withHandle { h ->
         val count = Memory(Native.SIZE_T_SIZE.toLong())
         try {
-            Lib.check(Lib.native.hearth_store_clear(live(), namespace, count))
-            return Lib.readSize(count)
+            Lib.check(Lib.native.hearth_store_clear(h, namespace, count))
+            Lib.readSize(count)
         } finally {
             count.close()
         }
     }
 
+    /** Frees the store once every call in flight has returned; later calls throw. */
     override fun close() {
-        handle?.let { Lib.native.hearth_store_free(it) }
-        handle = null
+        lock.writeLock().lock()
+        try {
+            if (handle != null) cleanup.clean()
+            handle = null
+        } finally {
+            lock.writeLock().unlock()
+        }
     }
+}
+
+/**
+ * A PKCE code verifier held in native memory (never in a Java String); [challenge] is its
+ * S256 challenge. [close] wipes and frees it (a Cleaner does if it is forgotten).
+ */
+class PkceVerifier internal constructor(verifier: Pointer, val challenge: String) : Closeable {
+    private var verifier: Pointer? = verifier
+    private val cleanup = Lib.cleaner.register(this, FreeString(verifier))
+
+    /** The verifier's bytes, into `dest` (at least 43 bytes; the caller wipes it); its length. */
+    @Synchronized
+    fun copyInto(dest: ByteArray): Int {
+        val v = verifier ?: throw IllegalStateException("closed")
+        val n = v.indexOf(0, 0.toByte()).toInt()
+        require(dest.size >= n) { "destination too small" }
+        v.read(0, dest, 0, n)
+        return n
+    }
+
+    @Synchronized
+    override fun close() {
+        if (verifier != null) cleanup.clean()
+        verifier = null
+    }
+}
+
+/** Frees (and so wipes) a string Hearth returned. */
+private class FreeString(private val s: Pointer) : Runnable {
+    override fun run() = Lib.native.hearth_string_free(s)
 }
 
 /** PKCE (RFC 7636, S256). */
 object Pkce {
-    /** The S256 challenge of `verifier`. */
+    /** A new verifier (32 bytes from the OS generator), kept in native memory, and its challenge. */
+    fun generate(): PkceVerifier {
+        val verifier = PointerByReference()
+        val challenge = PointerByReference()
+        Lib.check(Lib.native.hearth_pkce_generate(verifier, challenge))
+        return PkceVerifier(verifier.value, Lib.takeString(challenge.value))
+    }
+
+    /**
+     * The S256 challenge of `verifier`. Prefer [generate]: a verifier in a String cannot be
+     * wiped.
+     */
+    @Deprecated("a verifier in a String cannot be wiped; use Pkce.generate()")
     fun challenge(verifier: String): String {
         val out = PointerByReference()
         Lib.check(Lib.native.hearth_pkce_challenge(verifier, out))

@@ -1,9 +1,12 @@
 // The Kotlin example, run by the test suite (ffi/tests/kotlin.rs): stores, reads back,
 // lists and clears secrets in a vault through the C ABI, checks the RFC 7636 vector, and
 // exits non-zero on the first failure. Usage: Main SCRATCH_DIR
+@file:Suppress("DEPRECATION") // checks the String-based Pkce.challenge against RFC 7636
+
 import hearth.HearthIntegrityException
 import hearth.HearthStore
 import hearth.Pkce
+import java.util.concurrent.atomic.AtomicInteger
 
 var failures = 0
 
@@ -65,13 +68,56 @@ fun main(args: Array<String>) {
         HearthStore.openVault(vault, "wrong".toCharArray()).close()
         false
     } catch (e: HearthIntegrityException) {
-        !(e.message ?: "").contains("wrong\"")
+        // The message names the problem, never the passphrase.
+        val m = e.message ?: ""
+        m.contains("wrong key or passphrase") && !m.contains("\"wrong\"") && !m.contains(" wrong.")
     }
     check("a wrong passphrase is HearthIntegrityException", wrong)
     HearthStore.openVault(vault, passphrase).use { store ->
         check("reopened: nothing lost", store.get("jellytau::kept")!!.use { it.matches("v".toByteArray()) })
     }
     check("the passphrase array was wiped", passphrase.all { it == '\u0000' })
+
+    // 8 threads calling while another closes the store: no crash; calls after close throw.
+    val store = HearthStore.openVaultWithKeyFile("$dir/vault2/v.hearth", "$dir/vault2/v.key")
+    store.set("race::k", "v".toByteArray())
+    val crashed = AtomicInteger(0)
+    val afterClose = AtomicInteger(0)
+    val threads = (0 until 8).map {
+        Thread {
+            for (i in 0 until 200) {
+                try {
+                    store.get("race::k")?.close()
+                    store.list("race")
+                } catch (e: IllegalStateException) {
+                    afterClose.incrementAndGet()
+                } catch (e: Throwable) {
+                    crashed.incrementAndGet()
+                }
+            }
+        }
+    }
+    threads.forEach { it.start() }
+    Thread.sleep(20)
+    store.close()
+    threads.forEach { it.join() }
+    check("no call failed otherwise while the store closed", crashed.get() == 0)
+    val thrown = try {
+        store.get("race::k")
+        false
+    } catch (e: IllegalStateException) {
+        true
+    }
+    check("a call after close throws IllegalStateException", thrown)
+
+    // A verifier kept in native memory.
+    Pkce.generate().use { v ->
+        val buf = ByteArray(128)
+        val n = v.copyInto(buf)
+        check("a generated verifier is 43 characters", n == 43)
+        check("its challenge is 43 characters", v.challenge.length == 43)
+        buf.fill(0)
+    }
     println("# failures: $failures")
     if (failures > 0) System.exit(1)
 }
