@@ -25,6 +25,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HEARTH_VERSION_MAJOR 0
+#define HEARTH_VERSION_MINOR 1
+#define HEARTH_VERSION_PATCH 0
+/* Compare with hearth_version_number() at run time (the C suite checks they agree). */
+#define HEARTH_VERSION_NUMBER \
+    ((HEARTH_VERSION_MAJOR << 16) | (HEARTH_VERSION_MINOR << 8) | HEARTH_VERSION_PATCH)
+
+
 // A list of key names, from `hearth_store_list_keys`. Read it with `hearth_key_list_len`
 // and `hearth_key_list_get`; free it with `hearth_key_list_free` (the strings it hands out
 // belong to it and live until then). May be read from several threads at once.
@@ -40,6 +48,26 @@ typedef struct hearth_store hearth_store;
 
 // The result of every fallible function: one of the `HEARTH_*` codes.
 typedef int32_t hearth_status;
+
+// A host key provider: it wraps Hearth's vault key so that only the host (a hardware
+// keystore) can unwrap it. Hearth calls `wrap` once, when it creates the key, and
+// `unwrap` on every open; then `drop` (if not NULL), once, before the open function
+// returns. `ctx` is passed to each. A callback returns `HEARTH_OK` or another status;
+// it writes at most `*out_len` bytes to `out` and sets `*out_len` to what it wrote.
+typedef struct {
+  // The host's state, passed to every callback.
+  void *ctx;
+  // Wraps `key` (32 bytes) into `out`.
+  hearth_status (*wrap)(void *ctx, const uint8_t *key, size_t key_len, uint8_t *out, size_t *out_len);
+  // Unwraps `wrapped` into `out` (32 bytes expected).
+  hearth_status (*unwrap)(void *ctx,
+                          const uint8_t *wrapped,
+                          size_t wrapped_len,
+                          uint8_t *out,
+                          size_t *out_len);
+  // Releases `ctx`; may be NULL.
+  void (*drop)(void *ctx);
+} hearth_key_provider;
 
 // Success.
 #define HEARTH_OK 0
@@ -253,6 +281,39 @@ hearth_status hearth_constant_time_eq(const uint8_t *a,
 // parameters (`access_token=`, `code=`, ...), PEM private keys. Free with
 // `hearth_string_free`.
 hearth_status hearth_redact(const char *text, char **out_redacted);
+
+// Opens (creating on first use) the vault `dir/APP.hearth`, whose random key is kept only
+// wrapped by `provider` (in `dir/APP.key.wrapped`): nothing beside the vault unlocks it.
+// A key the provider cannot unwrap, or a missing wrapped key beside an existing vault,
+// is `HEARTH_INTEGRITY`. `provider->drop` is called before this returns. Free the store
+// with `hearth_store_free`; it may be used from several threads at once.
+//
+// ```c
+// hearth_key_provider p = { .ctx = keystore, .wrap = ks_wrap, .unwrap = ks_unwrap };
+// hearth_store *s;
+// if (hearth_store_open_wrapped(files_dir, "jellytau", &p, &s) == HEARTH_OK) { ... }
+// ```
+hearth_status hearth_store_open_wrapped(const char *dir,
+                                        const char *app,
+                                        const hearth_key_provider *provider,
+                                        hearth_store **out);
+
+// Opens (creating if missing) the vault at `path` with a raw 32-byte key the caller
+// holds (e.g. unwrapped by its own keystore). Free with `hearth_store_free`.
+hearth_status hearth_vault_open_raw_key(const char *path,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        hearth_store **out);
+
+// Opens the best store for `app` as `hearth_store_open_default` does, with every file
+// (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
+// instead of the platform's data directory: for processes without HOME (Android). Free
+// with `hearth_store_free`.
+hearth_status hearth_store_open_default_in(const char *dir, const char *app, hearth_store **out);
+
+// The library's version as a number, `MAJOR << 16 | MINOR << 8 | PATCH`, to compare
+// with the header's `HEARTH_VERSION_NUMBER` at run time.
+uint32_t hearth_version_number(void);
 
 #ifdef __cplusplus
 }  // extern "C"

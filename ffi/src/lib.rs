@@ -27,6 +27,7 @@ mod pkce;
 mod status;
 mod store;
 mod tokens;
+mod wrapped;
 
 use std::ffi::c_char;
 
@@ -48,6 +49,10 @@ pub use store::{
     hearth_store_set, hearth_vault_open, hearth_vault_open_key_file,
 };
 pub use tokens::{hearth_constant_time_eq, hearth_redact, hearth_token_generate};
+pub use wrapped::{
+    hearth_key_provider, hearth_store_open_default_in, hearth_store_open_wrapped,
+    hearth_vault_open_raw_key, hearth_version_number,
+};
 
 static VERSION: &str = concat!("hearth-ffi/", env!("CARGO_PKG_VERSION"), "\0");
 

@@ -30,7 +30,7 @@ fn storage_failure(e: Error) -> Failure {
     Failure::from(e)
 }
 
-fn hand_out(store: Box<dyn SecureStorage>, out: *mut *mut hearth_store) {
+pub(crate) fn hand_out(store: Box<dyn SecureStorage>, out: *mut *mut hearth_store) {
     let ptr = Box::into_raw(Box::new(hearth_store { inner: store }));
     // SAFETY: every caller checked `out` non-NULL before doing any work.
     unsafe { write_out(out, ptr) };

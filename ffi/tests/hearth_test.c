@@ -62,6 +62,7 @@ static char *join(const char *dir, const char *name) {
 
 static void test_version_and_last_error(void) {
     CHECK(strncmp(hearth_version(), "hearth-ffi/", 11) == 0);
+    CHECK(hearth_version_number() == HEARTH_VERSION_NUMBER);
 
     char *out = (char *)0x1; /* a sentinel: must be left alone on failure */
     CHECK(hearth_pkce_challenge(NULL, &out) == HEARTH_INVALID_ARGUMENT);
@@ -380,6 +381,108 @@ struct writer {
     int failed;
 };
 
+/* A host key provider written in C: "wraps" by XOR with a pad behind a 4-byte magic (a
+ * stand-in for a hardware keystore), counts its calls, and can be told to refuse. */
+struct host {
+    uint8_t pad;
+    int refuse;
+    int wraps, unwraps, drops;
+};
+
+static hearth_status host_wrap(void *ctx, const uint8_t *key, size_t key_len, uint8_t *out,
+                               size_t *out_len) {
+    struct host *h = ctx;
+    h->wraps++;
+    if (*out_len < key_len + 4) return HEARTH_ERROR;
+    memcpy(out, "WRAP", 4);
+    for (size_t i = 0; i < key_len; i++) out[4 + i] = key[i] ^ h->pad;
+    *out_len = key_len + 4;
+    return HEARTH_OK;
+}
+
+static hearth_status host_unwrap(void *ctx, const uint8_t *wrapped, size_t wrapped_len,
+                                 uint8_t *out, size_t *out_len) {
+    struct host *h = ctx;
+    h->unwraps++;
+    if (h->refuse || wrapped_len < 4 || memcmp(wrapped, "WRAP", 4) != 0) return HEARTH_INTEGRITY;
+    if (*out_len < wrapped_len - 4) return HEARTH_ERROR;
+    for (size_t i = 4; i < wrapped_len; i++) out[i - 4] = wrapped[i] ^ h->pad;
+    *out_len = wrapped_len - 4;
+    return HEARTH_OK;
+}
+
+static void host_drop(void *ctx) { ((struct host *)ctx)->drops++; }
+
+static void test_key_provider(const char *dir) {
+    char *wdir = join(dir, "wrapped");
+    struct host h = {.pad = 0x5A};
+    hearth_key_provider p = {.ctx = &h, .wrap = host_wrap, .unwrap = host_unwrap, .drop = host_drop};
+    hearth_store *s = NULL;
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_OK);
+    CHECK(h.wraps == 1 && h.drops == 1);
+    CHECK(hearth_store_set(s, "wapp::token", (const uint8_t *)"secret", 6) == HEARTH_OK);
+    hearth_store_free(s);
+    /* Reopened: the key is unwrapped, the secret is there. */
+    s = NULL;
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_OK);
+    CHECK(h.wraps == 1 && h.unwraps == 1 && h.drops == 2);
+    hearth_secret *secret = NULL;
+    CHECK(hearth_store_get(s, "wapp::token", &secret) == HEARTH_OK);
+    size_t len = 0;
+    const uint8_t *data = hearth_secret_data(secret, &len);
+    CHECK(len == 6 && memcmp(data, "secret", 6) == 0);
+    hearth_secret_free(secret);
+    hearth_store_free(s);
+    /* A host that refuses, or unwraps to another key: an integrity failure, no store. */
+    h.refuse = 1;
+    s = (hearth_store *)0x1;
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_INTEGRITY);
+    CHECK(s == (hearth_store *)0x1);
+    h.refuse = 0;
+    h.pad = 0x33;
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_INTEGRITY);
+    /* Nothing usable lies beside the vault: the wrapped key is not the key. */
+    char *wrapped = join(dir, "wrapped/wapp.key.wrapped");
+    FILE *f = fopen(wrapped, "rb");
+    uint8_t buf[64];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(n == 36 && memcmp(buf, "WRAP", 4) == 0);
+    char *vault = join(dir, "wrapped/wapp.hearth");
+    CHECK(hearth_vault_open_raw_key(vault, buf + 4, 32, &s) == HEARTH_INTEGRITY);
+    /* The raw-key open itself, and its argument checks. */
+    uint8_t key[32];
+    for (int i = 0; i < 32; i++) key[i] = buf[4 + i] ^ 0x5A;
+    CHECK(hearth_vault_open_raw_key(vault, key, 32, &s) == HEARTH_OK);
+    hearth_store_free(s);
+    CHECK(hearth_vault_open_raw_key(vault, key, 31, &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", NULL, &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_wrapped(wdir, "../up", &p, &s) == HEARTH_INVALID_ARGUMENT);
+    hearth_key_provider half = {.ctx = &h, .wrap = host_wrap};
+    CHECK(hearth_store_open_wrapped(wdir, "other", &half, &s) == HEARTH_INVALID_ARGUMENT);
+    memset(key, 0, sizeof key);
+    free(vault);
+    free(wrapped);
+    free(wdir);
+}
+
+static void test_default_in(const char *dir) {
+    char *ddir = join(dir, "default-in");
+    hearth_store *s = NULL;
+    /* Under valgrind a keyring on the bus may not answer in time: busy, never a switch. */
+    hearth_status st = hearth_store_open_default_in(ddir, "dapp", &s);
+    CHECK(st == HEARTH_OK || st == HEARTH_BUSY);
+    if (st == HEARTH_OK) {
+        st = hearth_store_set(s, "dapp::k", (const uint8_t *)"v", 1);
+        CHECK(st == HEARTH_OK || st == HEARTH_BUSY);
+        hearth_store_free(s);
+    }
+    CHECK(hearth_store_open_default_in(NULL, "dapp", &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_default_in(ddir, "../escape", &s) == HEARTH_INVALID_ARGUMENT);
+    CHECK(hearth_store_open_default_in(ddir, "..", &s) == HEARTH_INVALID_ARGUMENT);
+    free(ddir);
+}
+
 static void *write_many(void *arg) {
     struct writer *w = arg;
     for (int i = 0; i < 20; i++) {
@@ -429,6 +532,8 @@ int main(int argc, char **argv) {
     test_apikey();
     test_frees_of_null();
     test_threads(argv[1]);
+    test_key_provider(argv[1]);
+    test_default_in(argv[1]);
     printf("# %d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }
