@@ -31,6 +31,13 @@ fn compile(out: &Path, extra: &[&str]) {
         "{} has no libhearth.so",
         lib.display()
     );
+    // The library's SONAME is `libhearth.so.0` (ffi/build.rs): what an installed copy is
+    // called, and what the program asks the loader for. Beside the program, as an install
+    // would link it.
+    let dir = out.parent().unwrap();
+    let soname = dir.join("libhearth.so.0");
+    let _ = std::fs::remove_file(&soname);
+    std::os::unix::fs::symlink(lib.join("libhearth.so"), &soname).unwrap();
     let status = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-pthread"])
         .args(extra)
@@ -40,7 +47,7 @@ fn compile(out: &Path, extra: &[&str]) {
         .arg("-o")
         .arg(out)
         .arg(format!("-L{}", lib.display()))
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg(format!("-Wl,-rpath,{}", dir.display()))
         .arg("-lhearth")
         .status()
         .expect("cc (gcc) is needed: scripts/install-deps installs it");
@@ -172,4 +179,15 @@ fn the_c_suite_is_clean_under_valgrind() {
     );
     assert_suite_passed(&out);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_library_carries_its_soname() {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(lib_dir().join("libhearth.so"))
+        .output()
+        .expect("readelf (binutils) is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Library soname: [libhearth.so.0]"), "{text}");
 }
