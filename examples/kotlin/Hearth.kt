@@ -5,11 +5,13 @@
 // AutoCloseable): use them with `use { }`.
 package hearth
 
+import com.sun.jna.Callback
 import com.sun.jna.IntegerType
 import com.sun.jna.Library
 import com.sun.jna.Memory
 import com.sun.jna.Native
 import com.sun.jna.Pointer
+import com.sun.jna.Structure
 import com.sun.jna.ptr.PointerByReference
 import java.io.Closeable
 import java.lang.ref.Cleaner
@@ -36,6 +38,7 @@ internal interface HearthNative : Library {
     fun hearth_vault_open(path: String, passphrase: Pointer, out: PointerByReference): Int
     fun hearth_vault_open_key_file(path: String, keyFile: String, out: PointerByReference): Int
     fun hearth_store_open_default(app: String, out: PointerByReference): Int
+    fun hearth_store_open_wrapped(dir: String, app: String, provider: NativeKeyProvider, out: PointerByReference): Int
     fun hearth_store_set(store: Pointer, key: String, value: Pointer?, len: SizeT): Int
     fun hearth_store_get(store: Pointer, key: String, out: PointerByReference): Int
     fun hearth_secret_data(secret: Pointer, outLen: Pointer): Pointer?
@@ -91,6 +94,99 @@ internal object Lib {
     }
 
     fun readSize(m: Memory): Long = if (Native.SIZE_T_SIZE == 8) m.getLong(0) else m.getInt(0).toLong()
+}
+
+/** `hearth_key_provider`'s wrap and unwrap callbacks. */
+internal interface WrapCallback : Callback {
+    fun invoke(ctx: Pointer?, input: Pointer?, inputLen: SizeT, out: Pointer, outLen: Pointer): Int
+}
+
+/** `hearth_key_provider` (drop is NULL: the Kotlin side owns its provider). */
+@Structure.FieldOrder("ctx", "wrap", "unwrap", "drop")
+internal class NativeKeyProvider : Structure() {
+    @JvmField var ctx: Pointer? = null
+    @JvmField var wrap: WrapCallback? = null
+    @JvmField var unwrap: WrapCallback? = null
+    @JvmField var drop: Pointer? = null
+}
+
+/**
+ * Wraps and unwraps Hearth's vault key with a key the host keeps (the Android Keystore, a
+ * PKCS12 KeyStore): see [HearthStore.openWrapped]. `unwrap` throws when it cannot.
+ */
+interface KeyProvider {
+    fun wrap(key: ByteArray): ByteArray
+    fun unwrap(wrapped: ByteArray): ByteArray
+}
+
+/**
+ * A [KeyProvider] over a JCA KeyStore (PKCS12 file): AES-256-GCM under a key kept in the
+ * KeyStore under `alias`, created on first use. On Android use a provider over
+ * `AndroidKeyStore` instead (the key never leaves the hardware); this one is for JVMs.
+ */
+class JcaKeyProvider(private val path: String, password: CharArray, private val alias: String = "hearth") : KeyProvider {
+    private val password = password.copyOf()
+    private val key: javax.crypto.SecretKey = load()
+
+    private fun load(): javax.crypto.SecretKey {
+        val ks = java.security.KeyStore.getInstance("PKCS12")
+        val file = java.io.File(path)
+        val protection = java.security.KeyStore.PasswordProtection(password)
+        if (file.exists()) {
+            file.inputStream().use { ks.load(it, password) }
+            val entry = ks.getEntry(alias, protection) as java.security.KeyStore.SecretKeyEntry
+            return entry.secretKey
+        }
+        ks.load(null, password)
+        val gen = javax.crypto.KeyGenerator.getInstance("AES")
+        gen.init(256)
+        val key = gen.generateKey()
+        ks.setEntry(alias, java.security.KeyStore.SecretKeyEntry(key), protection)
+        file.parentFile?.mkdirs()
+        file.outputStream().use { ks.store(it, password) }
+        return key
+    }
+
+    override fun wrap(key: ByteArray): ByteArray {
+        val iv = ByteArray(12)
+        java.security.SecureRandom().nextBytes(iv)
+        val cipher = javax.crypto.Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(javax.crypto.Cipher.ENCRYPT_MODE, this.key, javax.crypto.spec.GCMParameterSpec(128, iv))
+        return iv + cipher.doFinal(key)
+    }
+
+    override fun unwrap(wrapped: ByteArray): ByteArray {
+        require(wrapped.size > 12) { "not a wrapped key" }
+        val cipher = javax.crypto.Cipher.getInstance("AES/GCM/NoPadding")
+        cipher.init(
+            javax.crypto.Cipher.DECRYPT_MODE,
+            this.key,
+            javax.crypto.spec.GCMParameterSpec(128, wrapped, 0, 12)
+        )
+        return cipher.doFinal(wrapped, 12, wrapped.size - 12)
+    }
+}
+
+/** Adapts a [KeyProvider] to `hearth_key_provider`'s callbacks. */
+private class ProviderCallback(private val provider: KeyProvider, private val wrapping: Boolean) : WrapCallback {
+    override fun invoke(ctx: Pointer?, input: Pointer?, inputLen: SizeT, out: Pointer, outLen: Pointer): Int {
+        val n = inputLen.toInt()
+        val bytes = if (n == 0 || input == null) ByteArray(0) else input.getByteArray(0, n)
+        var result: ByteArray? = null
+        try {
+            result = if (wrapping) provider.wrap(bytes) else provider.unwrap(bytes)
+            val cap = if (Native.SIZE_T_SIZE == 8) outLen.getLong(0) else outLen.getInt(0).toLong()
+            if (result.size > cap) return Status.ERROR
+            out.write(0, result, 0, result.size)
+            if (Native.SIZE_T_SIZE == 8) outLen.setLong(0, result.size.toLong()) else outLen.setInt(0, result.size)
+            return Status.OK
+        } catch (e: Exception) {
+            return if (wrapping) Status.ERROR else Status.INTEGRITY
+        } finally {
+            bytes.fill(0)
+            result?.fill(0)
+        }
+    }
 }
 
 /** The status codes of hearth.h. */
@@ -199,6 +295,26 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
         fun openVaultWithKeyFile(path: String, keyFile: String): HearthStore {
             val out = PointerByReference()
             Lib.check(Lib.native.hearth_vault_open_key_file(path, keyFile, out))
+            return HearthStore(out.value)
+        }
+
+        /**
+         * Opens (creating on first use) the vault `dir/APP.hearth`, whose random key is kept
+         * only wrapped by `provider` (beside it, in `APP.key.wrapped`): nothing in `dir`
+         * unlocks it without the provider. A key the provider cannot unwrap is
+         * [HearthIntegrityException].
+         */
+        fun openWrapped(dir: String, app: String, provider: KeyProvider): HearthStore {
+            val native = NativeKeyProvider()
+            val wrap = ProviderCallback(provider, true)
+            val unwrap = ProviderCallback(provider, false)
+            native.wrap = wrap
+            native.unwrap = unwrap
+            val out = PointerByReference()
+            Lib.check(Lib.native.hearth_store_open_wrapped(dir, app, native, out))
+            // The callbacks must outlive the call: keep them reachable until here.
+            java.lang.ref.Reference.reachabilityFence(wrap)
+            java.lang.ref.Reference.reachabilityFence(unwrap)
             return HearthStore(out.value)
         }
 

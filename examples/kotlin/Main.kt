@@ -5,6 +5,7 @@
 
 import hearth.HearthIntegrityException
 import hearth.HearthStore
+import hearth.JcaKeyProvider
 import hearth.Pkce
 import java.util.concurrent.atomic.AtomicInteger
 
@@ -109,6 +110,24 @@ fun main(args: Array<String>) {
         true
     }
     check("a call after close throws IllegalStateException", thrown)
+
+    // A host key provider (a PKCS12 KeyStore here; the Android Keystore on a device).
+    val ks = JcaKeyProvider("$dir/keys.p12", "ks-password".toCharArray())
+    HearthStore.openWrapped("$dir/wrapped", "kapp", ks).use { s ->
+        s.set("kapp::token", "wrapped-secret".toByteArray())
+    }
+    HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider("$dir/keys.p12", "ks-password".toCharArray())).use { s ->
+        check("a wrapped-key vault reopens", s.get("kapp::token")!!.use { it.matches("wrapped-secret".toByteArray()) })
+    }
+    val otherProvider = try {
+        HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider("$dir/other.p12", "x".toCharArray())).close()
+        false
+    } catch (e: HearthIntegrityException) {
+        true
+    }
+    check("another keystore cannot unwrap it (HearthIntegrityException)", otherProvider)
+    val wrappedFile = java.io.File("$dir/wrapped/kapp.key.wrapped").readBytes()
+    check("only the wrapped key lies beside the vault (IV, ciphertext, tag)", wrappedFile.size == 12 + 32 + 16)
 
     // A verifier kept in native memory.
     Pkce.generate().use { v ->

@@ -49,7 +49,7 @@ fn the_kotlin_example_runs_against_the_c_abi() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the Kotlin example failed");
     assert!(!stdout.contains("not ok"));
-    assert!(stdout.lines().filter(|l| l.starts_with("ok - ")).count() >= 19);
+    assert!(stdout.lines().filter(|l| l.starts_with("ok - ")).count() >= 22);
     assert!(stdout.contains("# failures: 0"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
