@@ -31,6 +31,7 @@ pub(crate) fn lib_dir() -> PathBuf {
 }
 
 /// Runs `program args... dir/run` with `envs`, killed after `limit`; echoes its output.
+/// Without `HEARTH_REQUIRE_KEYRING` it runs with no D-Bus session.
 /// Its stdout and stderr are read while it runs (a large report must not block it).
 pub(crate) fn run(
     program: &str,
@@ -39,7 +40,14 @@ pub(crate) fn run(
     envs: &[(&str, String)],
     limit: Duration,
 ) -> Output {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // Outside scripts/with-keyring (which starts a private D-Bus and keyring and sets
+    // HEARTH_REQUIRE_KEYRING), the program gets no session bus: a test never touches the
+    // developer's own keyring.
+    if std::env::var_os("HEARTH_REQUIRE_KEYRING").is_none() {
+        command.env_remove("DBUS_SESSION_BUS_ADDRESS");
+    }
+    let mut child = command
         .args(args)
         .arg(dir.join("run"))
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
