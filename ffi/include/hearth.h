@@ -165,10 +165,16 @@ size_t hearth_last_error(char *buf, size_t len);
 // Opens (creating if missing) the encrypted-file vault at `path`, unlocked by
 // `passphrase` (Argon2id). The directory is created 0700 and the file 0600. A wrong
 // passphrase is `HEARTH_INTEGRITY`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_vault_open(const char *path, const char *passphrase, hearth_store **out);
 
 // Opens (creating if missing) the vault at `path`, unlocked by the 32-byte key file at
 // `key_file` (created 0600 with random bytes on first use).
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_vault_open_key_file(const char *path,
                                          const char *key_file,
                                          hearth_store **out);
@@ -176,23 +182,35 @@ hearth_status hearth_vault_open_key_file(const char *path,
 // Opens the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
 // Windows). Every call waits at most 5 seconds for the keyring; a missing daemon is
 // `HEARTH_UNAVAILABLE` on first use, a locked keyring `HEARTH_BUSY`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_keyring_open(hearth_store **out);
 
 // Opens the OS keyring as `hearth_keyring_open` does, with every call waiting at most
 // `timeout_ms` milliseconds (1 to 600 000; anything else is `HEARTH_INVALID_ARGUMENT`).
 // A call that runs out of time is `HEARTH_BUSY`; for a write that means its outcome is
 // unknown. Free with `hearth_store_free`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, hearth_store **out);
 
 // Opens the best store for `app` (1-64 of `[a-z0-9_-]`): the OS keyring holding a vault
 // key when it answers, else the vault in the platform's data directory with a key file.
 // Works with no keyring daemon.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_store_open_default(const char *app, hearth_store **out);
 
 // Opens the store for `app` as `hearth_store_open_default` does, with every keyring call
 // waiting at most `timeout_ms` milliseconds (1 to 600 000). The backend chosen on first
 // use is recorded and kept: a locked or silent keyring is `HEARTH_BUSY`, never a switch
 // to another store. Free with `hearth_store_free`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_store_open_default_with_timeout(const char *app,
                                                      uint32_t timeout_ms,
                                                      hearth_store **out);
@@ -293,6 +311,9 @@ hearth_status hearth_redact(const char *text, char **out_redacted);
 // hearth_store *s;
 // if (hearth_store_open_wrapped(files_dir, "jellytau", &p, &s) == HEARTH_OK) { ... }
 // ```
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_store_open_wrapped(const char *dir,
                                         const char *app,
                                         const hearth_key_provider *provider,
@@ -300,6 +321,9 @@ hearth_status hearth_store_open_wrapped(const char *dir,
 
 // Opens (creating if missing) the vault at `path` with a raw 32-byte key the caller
 // holds (e.g. unwrapped by its own keystore). Free with `hearth_store_free`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_vault_open_raw_key(const char *path,
                                         const uint8_t *key,
                                         size_t key_len,
@@ -309,6 +333,9 @@ hearth_status hearth_vault_open_raw_key(const char *path,
 // (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
 // instead of the platform's data directory: for processes without HOME (Android). Free
 // with `hearth_store_free`.
+//
+// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+// with it; until then several threads may use it at once.
 hearth_status hearth_store_open_default_in(const char *dir, const char *app, hearth_store **out);
 
 // The library's version as a number, `MAJOR << 16 | MINOR << 8 | PATCH`, to compare

@@ -57,6 +57,9 @@ unsafe fn key_arg(key: *const c_char) -> Result<Key, Failure> {
 /// Opens (creating if missing) the encrypted-file vault at `path`, unlocked by
 /// `passphrase` (Argon2id). The directory is created 0700 and the file 0600. A wrong
 /// passphrase is `HEARTH_INTEGRITY`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_vault_open(
     path: *const c_char,
@@ -80,6 +83,9 @@ pub extern "C" fn hearth_vault_open(
 
 /// Opens (creating if missing) the vault at `path`, unlocked by the 32-byte key file at
 /// `key_file` (created 0600 with random bytes on first use).
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_vault_open_key_file(
     path: *const c_char,
@@ -100,6 +106,9 @@ pub extern "C" fn hearth_vault_open_key_file(
 /// Opens the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
 /// Windows). Every call waits at most 5 seconds for the keyring; a missing daemon is
 /// `HEARTH_UNAVAILABLE` on first use, a locked keyring `HEARTH_BUSY`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_keyring_open(out: *mut *mut hearth_store) -> hearth_status {
     hearth_keyring_open_with_timeout(5_000, out)
@@ -109,6 +118,9 @@ pub extern "C" fn hearth_keyring_open(out: *mut *mut hearth_store) -> hearth_sta
 /// `timeout_ms` milliseconds (1 to 600 000; anything else is `HEARTH_INVALID_ARGUMENT`).
 /// A call that runs out of time is `HEARTH_BUSY`; for a write that means its outcome is
 /// unknown. Free with `hearth_store_free`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_keyring_open_with_timeout(
     timeout_ms: u32,
@@ -126,6 +138,9 @@ pub extern "C" fn hearth_keyring_open_with_timeout(
 /// Opens the best store for `app` (1-64 of `[a-z0-9_-]`): the OS keyring holding a vault
 /// key when it answers, else the vault in the platform's data directory with a key file.
 /// Works with no keyring daemon.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_open_default(
     app: *const c_char,
@@ -145,6 +160,9 @@ pub extern "C" fn hearth_store_open_default(
 /// waiting at most `timeout_ms` milliseconds (1 to 600 000). The backend chosen on first
 /// use is recorded and kept: a locked or silent keyring is `HEARTH_BUSY`, never a switch
 /// to another store. Free with `hearth_store_free`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_open_default_with_timeout(
     app: *const c_char,

@@ -149,6 +149,9 @@ fn vault_key(
 /// hearth_store *s;
 /// if (hearth_store_open_wrapped(files_dir, "jellytau", &p, &s) == HEARTH_OK) { ... }
 /// ```
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_open_wrapped(
     dir: *const c_char,
@@ -180,6 +183,9 @@ pub extern "C" fn hearth_store_open_wrapped(
 
 /// Opens (creating if missing) the vault at `path` with a raw 32-byte key the caller
 /// holds (e.g. unwrapped by its own keystore). Free with `hearth_store_free`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_vault_open_raw_key(
     path: *const c_char,
@@ -205,6 +211,9 @@ pub extern "C" fn hearth_vault_open_raw_key(
 /// (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
 /// instead of the platform's data directory: for processes without HOME (Android). Free
 /// with `hearth_store_free`.
+///
+/// Ownership: free the store with `hearth_store_free`, once, after every thread is done
+/// with it; until then several threads may use it at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_open_default_in(
     dir: *const c_char,
