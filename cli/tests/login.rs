@@ -164,12 +164,22 @@ async fn login_signs_in_through_the_loopback_redirect_and_stores_the_tokens() {
 
 #[test]
 fn login_refuses_a_plain_http_token_endpoint() {
-    let out = hearth(&[
+    let out = login_with(
+        "https://as.example/authorize",
+        "http://as.example/token",
+        "1",
+    );
+    assert_ne!(out.status.code(), Some(0));
+}
+
+/// `hearth login` with these endpoints, a vault store that cannot exist, and `--wait`.
+fn login_with(authorize: &str, token: &str, wait: &str) -> std::process::Output {
+    hearth(&[
         "login",
         "--authorize-url",
-        "https://as.example/authorize",
+        authorize,
         "--token-url",
-        "http://as.example/token",
+        token,
         "--client-id",
         "c",
         "--store",
@@ -181,9 +191,8 @@ fn login_refuses_a_plain_http_token_endpoint() {
         "--key-file",
         "/nonexistent/k",
         "--wait",
-        "1",
-    ]);
-    assert_ne!(out.status.code(), Some(0));
+        wait,
+    ])
 }
 
 /// Bad URLs are refused before anything is printed or waited for.
@@ -191,25 +200,7 @@ fn login_refuses_a_plain_http_token_endpoint() {
 fn login_checks_every_url_before_printing_or_waiting() {
     let base = |authorize: &'static str, token: &'static str| {
         let start = std::time::Instant::now();
-        let out = hearth(&[
-            "login",
-            "--authorize-url",
-            authorize,
-            "--token-url",
-            token,
-            "--client-id",
-            "c",
-            "--store",
-            "demo::x",
-            "--backend",
-            "vault",
-            "--vault",
-            "/nonexistent/v",
-            "--key-file",
-            "/nonexistent/k",
-            "--wait",
-            "300",
-        ]);
+        let out = login_with(authorize, token, "300");
         (out, start.elapsed())
     };
     for (authorize, token, needle) in [

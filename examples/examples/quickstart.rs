@@ -168,7 +168,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         signed_in.access_token, signed_in.token_type
     );
     if let Some(at) = signed_in.expires_at {
-        println!("   expires at:    {}", utc(at));
+        let left = at
+            .duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs());
+        println!("   expires in:    {left} s");
     }
     if let Some(r) = &signed_in.refresh_token {
         println!("   refresh token: {r:?}");
@@ -222,30 +225,6 @@ async fn sign_in() -> Result<hearth_pkce::TokenSet, Box<dyn std::error::Error>> 
         "quickstart",
     );
     Ok(tokens.exchange(grant).await?)
-}
-
-/// `2026-12-02 05:06:07 UTC`: a time a person reads (days to civil date, H. Hinnant's
-/// algorithm), without a date crate.
-fn utc(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// `$XDG_RUNTIME_DIR/hearth-quickstart` (per-user, tmpfs) when set, else a directory in the

@@ -272,6 +272,13 @@ impl PersistTokens for Saved {
 }
 
 async fn rotating_session() -> (Arc<AuthServer>, Session, Saved) {
+    let saved = Saved::default();
+    let (server, session) = rotating_session_with(saved.clone()).await;
+    (server, session, saved)
+}
+
+/// A signed-in session on a rotating server, persisting through `hook`.
+async fn rotating_session_with(hook: impl PersistTokens + 'static) -> (Arc<AuthServer>, Session) {
     let server = Arc::new(AuthServer {
         rotate: true,
         ..AuthServer::default()
@@ -279,12 +286,11 @@ async fn rotating_session() -> (Arc<AuthServer>, Session, Saved) {
     let (endpoint, http) = start(Arc::clone(&server)).await;
     let tokens = TokenClient::new(http, &endpoint, "client-1");
     let set = tokens.exchange(grant(&server, "code-1")).await.unwrap();
-    let saved = Saved::default();
     // A skew longer than the token's hour: `fresh_tokens` always refreshes.
     let session = Session::new(tokens, set)
-        .with_persistence(saved.clone())
+        .with_persistence(hook)
         .with_refresh_skew(Duration::from_secs(7200));
-    (server, session, saved)
+    (server, session)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,17 +423,8 @@ impl PersistTokens for Flaky {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_that_panics_or_fails_loses_no_rotated_token_and_is_retried() {
-    let server = Arc::new(AuthServer {
-        rotate: true,
-        ..AuthServer::default()
-    });
-    let (endpoint, http) = start(Arc::clone(&server)).await;
-    let tokens = TokenClient::new(http, &endpoint, "client-1");
-    let set = tokens.exchange(grant(&server, "code-1")).await.unwrap();
     let hook = Flaky::default();
-    let session = Session::new(tokens, set)
-        .with_persistence(hook.clone())
-        .with_refresh_skew(Duration::from_secs(7200));
+    let (server, session) = rotating_session_with(hook.clone()).await;
     // The hook panics: reported, and the rotated token is kept in memory.
     let err = session.fresh_tokens().await.unwrap_err();
     assert!(matches!(err, Error::Persist { .. }), "{err}");
