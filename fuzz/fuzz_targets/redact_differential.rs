@@ -167,6 +167,37 @@ fn quote(t: &[u8], i: usize) -> Option<(u8, bool, usize)> {
     }
 }
 
+/// tracing's `LEVEL target: message`: a name right after `::`, or right after a level word
+/// and blanks with a message of prose (letters, a space, a letter), followed by `: `.
+fn log_target(t: &[u8], name_start: usize, end: usize, value_start: usize) -> bool {
+    if t.get(end..end + 2) != Some(b": ") || value_start != end + 2 {
+        return false;
+    }
+    if name_start >= 2 && &t[name_start - 2..name_start] == b"::" {
+        return true;
+    }
+    let mut b = name_start;
+    while b > name_start.saturating_sub(48) && t[b - 1].is_ascii_whitespace() {
+        b -= 1;
+    }
+    if b == name_start {
+        return false;
+    }
+    let level = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].iter().any(|l| {
+        b >= l.len()
+            && &t[b - l.len()..b] == l.as_bytes()
+            && (b == l.len() || !t[b - l.len() - 1].is_ascii_alphanumeric())
+    });
+    let mut w = value_start;
+    while w < t.len() && w < value_start + 64 && t[w].is_ascii_alphabetic() {
+        w += 1;
+    }
+    level
+        && w > value_start
+        && t.get(w) == Some(&b' ')
+        && t.get(w + 1).is_some_and(|c| c.is_ascii_alphabetic())
+}
+
 fn name_at(t: &[u8], i: usize, word: &str, suffix: bool, whole: bool) -> Option<Range<usize>> {
     let end = i + word.len();
     if end > t.len() || !t[i..end].eq_ignore_ascii_case(word.as_bytes()) {
@@ -222,6 +253,9 @@ fn name_at(t: &[u8], i: usize, word: &str, suffix: bool, whole: bool) -> Option<
             None => (v, None),
         }
     };
+    if closing.is_none() && log_target(t, name_start, end, value_start) {
+        return None;
+    }
     let rest = &t[value_start.min(t.len())..];
     if rest.starts_with(b"[REDACTED]")
         || rest.first() == Some(&b'{')

@@ -350,23 +350,47 @@ fn apply_str(text: &str, found: Vec<Found>) -> Cow<'_, str> {
     if found.is_empty() {
         return Cow::Borrowed(text);
     }
-    let mut out = Vec::with_capacity(text.len());
-    write_masked(text.as_bytes(), found, 0..text.len(), &mut out);
-    // Spans are widened to whole characters, so the result is UTF-8 like the input.
-    Cow::Owned(
-        String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-    )
+    let mut out = String::with_capacity(text.len() + found.len() * REDACTED.len());
+    // Spans are widened to whole characters, so every kept piece is a `str` slice: the
+    // output needs no second UTF-8 validation pass.
+    masked_pieces(text.as_bytes(), found, 0..text.len(), |piece| {
+        out.push_str(match piece {
+            Piece::Kept(r) => text.get(r).unwrap_or("\u{FFFD}"),
+            Piece::Masked => REDACTED,
+        });
+    });
+    Cow::Owned(out)
 }
 
 /// Writes `text[range]` to `out` with the union of `found` replaced by [`REDACTED`]
 /// (overlapping or touching spans become one; spans are clipped to `range` and widened
 /// to whole UTF-8 characters).
-fn write_masked(text: &[u8], mut found: Vec<Found>, range: Range<usize>, out: &mut Vec<u8>) {
+fn write_masked(text: &[u8], found: Vec<Found>, range: Range<usize>, out: &mut Vec<u8>) {
+    out.reserve(range.len() + found.len() * REDACTED.len());
+    masked_pieces(text, found, range, |piece| match piece {
+        Piece::Kept(r) => out.extend_from_slice(&text[r]),
+        Piece::Masked => out.extend_from_slice(REDACTED.as_bytes()),
+    });
+}
+
+/// One piece of a masked text, in order.
+enum Piece {
+    /// Bytes kept as they are.
+    Kept(Range<usize>),
+    /// [`REDACTED`] in place of a span (or of several that overlap or touch).
+    Masked,
+}
+
+/// Cuts `text[range]` into the pieces of its masked form (see [`write_masked`]).
+fn masked_pieces(
+    text: &[u8],
+    mut found: Vec<Found>,
+    range: Range<usize>,
+    mut emit: impl FnMut(Piece),
+) {
     if !found.is_sorted_by_key(|f| f.range.start) {
         found.sort_unstable_by_key(|f| f.range.start);
     }
-    out.reserve(range.len() + found.len() * REDACTED.len());
     let mut copied = range.start;
     let mut after_mask = false;
     for f in found {
@@ -379,13 +403,15 @@ fn write_masked(text: &[u8], mut found: Vec<Found>, range: Range<usize>, out: &m
             copied = copied.max(end);
             continue;
         }
-        out.extend_from_slice(&text[copied.min(start)..start]);
-        out.extend_from_slice(REDACTED.as_bytes());
+        if copied < start {
+            emit(Piece::Kept(copied..start));
+        }
+        emit(Piece::Masked);
         copied = end;
         after_mask = true;
     }
     if copied < range.end {
-        out.extend_from_slice(&text[copied..range.end]);
+        emit(Piece::Kept(copied..range.end));
     }
 }
 

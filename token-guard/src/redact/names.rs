@@ -9,9 +9,10 @@
 //! Values that cannot be secrets are left alone: booleans, `null`/`none`, status words
 //! (`disabled`, `expired`, ...), integers of up to four digits (`primary_key=42`), `***`,
 //! an object (`{…}`), an already masked value, the shell's `PWD=/path`; OAuth's bare
-//! `code` needs 16+ bytes with a digit (`code = Unavailable` is gRPC's status).
+//! `code` needs 16+ bytes with a digit (`code = Unavailable` is gRPC's status). A log
+//! event's target is not a name: `INFO myapp::session: created` (see `is_log_target`).
 
-use super::scan::{Scan, is_alnum, run, skip_blanks};
+use super::scan::{Scan, is_alnum, run, run_within, skip_blanks};
 use super::{Detector, REDACTED, structures};
 
 /// One trigger word.
@@ -101,6 +102,9 @@ pub(super) fn check(scan: &mut Scan<'_>, w: &Word, start: usize, end: usize) -> 
     } else {
         value_start(bytes, end, option)?
     };
+    if matches!(quote, Quote::None) && is_log_target(bytes, name_start, end, value_start) {
+        return None;
+    }
     let rest = &bytes[value_start..];
     // Decided on the first bytes, before the value is read (a rejected value is not
     // consumed, so reading it whole would be read again by every later hit): masked
@@ -121,6 +125,49 @@ pub(super) fn check(scan: &mut Scan<'_>, w: &Word, start: usize, end: usize) -> 
     }
     scan.mask(value_start..value_end, Detector::Name);
     Some(value_end)
+}
+
+/// Log levels as tracing and env_logger print them.
+const LEVELS: &[&[u8]] = &[b"TRACE", b"DEBUG", b"INFO", b"WARN", b"ERROR"];
+
+/// Whether the name at `name_start..end`, followed by `: ` and an unquoted value at
+/// `value_start`, is the target of a log event (`INFO myapp::session: created for alice`,
+/// tracing's `LEVEL target: message`) rather than a name and its value:
+/// - the last segment of a module path (`::session: `), whatever follows; or
+/// - a bare target right after the level (`INFO auth: session refreshed`), when the
+///   message goes on as prose: a word of letters only, then a blank and a letter
+///   (`INFO auth: hunter2` and `INFO auth: s3cr3t-token` are still masked).
+fn is_log_target(bytes: &[u8], name_start: usize, end: usize, value_start: usize) -> bool {
+    if bytes.get(end..end + 2) != Some(b": ") || value_start != end + 2 {
+        return false;
+    }
+    if bytes[..name_start].ends_with(b"::") {
+        return true;
+    }
+    // Blanks between the level and the target (at most 48: aligned columns).
+    let floor = name_start.saturating_sub(48);
+    let mut level_end = name_start;
+    while level_end > floor && bytes[level_end - 1].is_ascii_whitespace() {
+        level_end -= 1;
+    }
+    if level_end == name_start {
+        return false;
+    }
+    let before = &bytes[..level_end];
+    let after_level = |level: &&[u8]| {
+        before.ends_with(level)
+            && before[..before.len() - level.len()]
+                .last()
+                .is_none_or(|b| !is_alnum(*b))
+    };
+    if !LEVELS.iter().any(after_level) {
+        return false;
+    }
+    // A prose word is short; a longer run of letters is read no further and masked.
+    let word = run_within(bytes, value_start, MAX_NAME, |b| b.is_ascii_alphabetic());
+    word > value_start
+        && bytes.get(word) == Some(&b' ')
+        && bytes.get(word + 1).is_some_and(u8::is_ascii_alphabetic)
 }
 
 /// Where the name that ends at the word starting at `start` begins (at most
@@ -373,6 +420,39 @@ mod tests {
             "max_tokens=4096",
         ] {
             assert_eq!(masked(input), input);
+        }
+    }
+
+    #[test]
+    fn a_log_events_target_is_not_a_name() {
+        // tracing's `LEVEL target: message`: the message is not the target's value.
+        for input in [
+            "2026-11-22T20:41:50.777Z INFO  auth: session refreshed for user 7c9e6679",
+            "INFO myapp::session: created for alice",
+            "DEBUG hearth_pkce::token: refreshed 3 tokens",
+            "WARN request{id=7}: app::auth::session: expired at 12:00",
+            "ERROR key: rotation failed",
+        ] {
+            assert_eq!(masked(input), input);
+        }
+        // What still looks like a value is masked: not prose, not after a level, or a
+        // value of its own inside the message.
+        for (input, expected) in [
+            ("INFO auth: hunter2", "INFO auth: [REDACTED]"),
+            ("INFO auth: s3cr3t-token next", "INFO auth: [REDACTED] next"),
+            ("INFO password: hunter", "INFO password: [REDACTED]"),
+            ("user auth: letmein now", "user auth: [REDACTED] now"),
+            ("myINFO auth: letmein now", "myINFO auth: [REDACTED] now"),
+            (
+                "INFO app::session: token=abc123xyz",
+                "INFO app::session: token=[REDACTED]",
+            ),
+            (
+                "INFO password:  hunter for bob",
+                "INFO password:  [REDACTED] for bob",
+            ),
+        ] {
+            assert_eq!(masked(input), expected, "{input}");
         }
     }
 }

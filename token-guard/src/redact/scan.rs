@@ -1,10 +1,10 @@
-//! The driver: one multi-literal search finds every place a secret could start, and each
+//! The driver: three multi-literal searches find every place a secret could start, and each
 //! hit is confirmed by its detector, in one left-to-right pass.
 //!
 //! The search is ASCII case-insensitive: the text is lowercased a 16 KiB chunk at a time
 //! into a stack buffer and searched for lowercase literals, which lets aho-corasick use its
 //! SIMD (Teddy) prefilter; its own case-insensitive mode cannot and runs about 8 times
-//! slower. Clean text therefore costs a copy, a fold and one SIMD search, and allocates
+//! slower. Clean text therefore costs one folding copy and three SIMD passes, and allocates
 //! nothing.
 //!
 //! **Linear time.** Every detector either masks what it examined or gives up after a
@@ -49,13 +49,20 @@ pub(super) enum Trigger {
 
 /// One multi-literal search: its automaton, and what each literal introduces.
 struct Search {
-    /// For ordinary text: leftmost-longest matches behind the SIMD prefilter.
+    /// For ordinary text: aho-corasick's SIMD (Teddy) searcher, called directly: as the
+    /// prefilter of an automaton each hit costs a second confirmation (about twice the
+    /// time per hit). `None` where Teddy is unavailable (no SSSE3 or NEON).
+    packed: Option<aho_corasick::packed::Searcher>,
+    /// For ordinary text where there is no `packed`: leftmost-longest matches.
     sparse: AhoCorasick,
     /// For text dense with literals (a hostile line repeating one): a DFA without
     /// prefilter, walked byte by byte here, reporting every match; it costs a few
     /// nanoseconds per match where restarting the prefilter costs tens.
     dense: aho_corasick::dfa::DFA,
     triggers: Vec<Trigger>,
+    /// The literals, in pattern order.
+    #[cfg(test)]
+    literals: Vec<String>,
     /// Literals a proper suffix of which begins a literal of the same search: after a
     /// sparse hit of one, the search goes on from the next byte, not past the hit, so that
     /// an overlapping literal (`secretoken` holds `token`) is not missed.
@@ -86,10 +93,18 @@ impl Search {
             .byte_classes(false)
             .build(literals.iter().map(|(lit, _)| lit))
             .expect("built-in redaction literals are valid");
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(literals.iter().map(|(lit, _)| lit))
+            .build();
         Self {
+            packed,
             sparse,
             dense,
             triggers: literals.iter().map(|(_, t)| *t).collect(),
+            #[cfg(test)]
+            literals: literals.iter().map(|(l, _)| l.clone()).collect(),
             overlapping,
             longest: literals.iter().map(|(l, _)| l.len()).max().unwrap_or(1),
         }
@@ -100,29 +115,25 @@ impl Search {
     fn hits(&self, chunk: &Chunk<'_>, dense: bool, hits: &mut Vec<(usize, usize, Trigger)>) {
         let folded = chunk.folded;
         if dense {
-            use aho_corasick::Anchored;
-            use aho_corasick::automaton::Automaton as _;
-            let dfa = &self.dense;
-            let Ok(mut sid) = dfa.start_state(Anchored::No) else {
-                return; // an unanchored DFA always has its start state
-            };
-            for (i, &b) in folded[chunk.from..].iter().enumerate() {
-                sid = dfa.next_state(Anchored::No, sid, b);
-                if dfa.is_special(sid) && dfa.is_match(sid) {
-                    let end = chunk.from + i + 1;
-                    for k in 0..dfa.match_len(sid) {
-                        let pid = dfa.match_pattern(sid, k);
-                        let start = end - dfa.pattern_len(pid);
-                        if start < chunk.limit {
-                            let t = self.triggers[pid.as_usize()];
-                            hits.push((chunk.pos + start, chunk.pos + end, t));
-                        }
-                    }
-                }
-            }
+            self.dense_hits(chunk, hits);
             return;
         }
         let mut at = chunk.from;
+        if let Some(packed) = &self.packed {
+            while let Some(m) = packed.find_in(folded, aho_corasick::Span::from(at..folded.len())) {
+                if m.start() >= chunk.limit {
+                    break; // found again, whole, in the next chunk
+                }
+                let i = m.pattern().as_usize();
+                hits.push((chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]));
+                at = if self.overlapping[i] {
+                    m.start() + 1
+                } else {
+                    m.end()
+                };
+            }
+            return;
+        }
         'search: while at < folded.len() {
             let input = aho_corasick::Input::new(folded).span(at..folded.len());
             for m in self.sparse.find_iter(input) {
@@ -141,6 +152,32 @@ impl Search {
     }
 }
 
+impl Search {
+    /// [`hits`](Self::hits) by walking the DFA byte by byte, reporting every literal.
+    fn dense_hits(&self, chunk: &Chunk<'_>, hits: &mut Vec<(usize, usize, Trigger)>) {
+        use aho_corasick::Anchored;
+        use aho_corasick::automaton::Automaton as _;
+        let dfa = &self.dense;
+        let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+            return; // an unanchored DFA always has its start state
+        };
+        for (i, &b) in chunk.folded[chunk.from..].iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                let end = chunk.from + i + 1;
+                for k in 0..dfa.match_len(sid) {
+                    let pid = dfa.match_pattern(sid, k);
+                    let start = end - dfa.pattern_len(pid);
+                    if start < chunk.limit {
+                        let t = self.triggers[pid.as_usize()];
+                        hits.push((chunk.pos + start, chunk.pos + end, t));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One chunk of folded text being searched.
 struct Chunk<'a> {
     folded: &'a [u8],
@@ -155,11 +192,21 @@ struct Chunk<'a> {
 /// A chunk with more hits than one per this many bytes is searched in dense mode.
 const DENSE: usize = 16;
 
-/// The two searches: names and structures, and vendor prefixes. Each stays within the 64
-/// literals that aho-corasick's SIMD (Teddy) search takes; one search of all of them would
-/// run 5 times slower.
-static SEARCHES: LazyLock<[Search; 2]> = LazyLock::new(|| {
-    let mut words: Vec<(String, Trigger)> = vec![
+/// The searches. aho-corasick's SIMD search (Teddy) fingerprints the first bytes of each
+/// literal, as many as its shortest literal has (at most 4), in 8 buckets (16 when there
+/// are over 32 literals, at half the speed); a text window that passes a bucket's
+/// fingerprint is compared with each of its literals. On lowercased text the fingerprints
+/// of unrelated literals in one bucket pass most windows, so the literals are laid out to
+/// keep that rare:
+/// - the 3-byte literals (`eyj`, `://`, `key`, `sk-`, ...) in a search of their own, so
+///   the others are fingerprinted on 4 bytes;
+/// - the others sorted and split in two searches of at most 32 (each one 8-bucket pass),
+///   each bucket holding neighbours in sorted order (literals that share leading bytes).
+///
+/// Three passes over the text cost less than two with looser fingerprints (measured in
+/// `benches/redact.rs`).
+static SEARCHES: LazyLock<[Search; SEARCHES_LEN]> = LazyLock::new(|| {
+    let mut literals: Vec<(String, Trigger)> = vec![
         ("eyj".into(), Trigger::Jwt),
         ("-----begin ".into(), Trigger::Pem),
         ("bearer".into(), Trigger::Bearer),
@@ -171,19 +218,52 @@ static SEARCHES: LazyLock<[Search; 2]> = LazyLock::new(|| {
         ("curl".into(), Trigger::Curl),
         (":\\/\\/".into(), Trigger::Userinfo),
     ];
-    words.extend(
+    literals.extend(
         names::WORDS
             .iter()
             .enumerate()
             .map(|(i, w)| (w.word.to_owned(), Trigger::Word(i))),
     );
-    let stems = vendors::STEMS
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.literal.clone(), Trigger::Vendor(i)))
-        .collect();
-    [Search::new(words), Search::new(stems)]
+    literals.extend(
+        vendors::STEMS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.literal.clone(), Trigger::Vendor(i))),
+    );
+    literals.sort_by(|a, b| a.0.cmp(&b.0));
+    let (short, long): (Vec<_>, Vec<_>) = literals.into_iter().partition(|(l, _)| l.len() < 4);
+    let (first, second) = long.split_at(long.len().div_ceil(2));
+    [
+        Search::new(bucketed(short)),
+        Search::new(bucketed(first.to_vec())),
+        Search::new(bucketed(second.to_vec())),
+    ]
 });
+
+/// How many searches there are.
+const SEARCHES_LEN: usize = 3;
+
+/// Teddy's slim buckets.
+const BUCKETS: usize = 8;
+
+/// Orders sorted `literals` so that Teddy, which deals literal `i` to bucket `i % 8`
+/// (unless one with the same low nibbles is placed already), puts sorted neighbours
+/// together: the list is cut into 8 runs and dealt one from each run in turn.
+fn bucketed(literals: Vec<(String, Trigger)>) -> Vec<(String, Trigger)> {
+    let n = literals.len();
+    let (size, extra) = (n / BUCKETS, n % BUCKETS);
+    // Run k starts at `starts[k]`; the first `extra` runs have one more literal.
+    let starts: Vec<usize> = (0..BUCKETS).map(|k| k * size + k.min(extra)).collect();
+    let mut out = Vec::with_capacity(n);
+    for round in 0..size + usize::from(extra > 0) {
+        for (k, &start) in starts.iter().enumerate() {
+            if round < size + usize::from(k < extra) {
+                out.push(literals[start + round].clone());
+            }
+        }
+    }
+    out
+}
 
 /// Bytes of text lowercased and searched at a time.
 const CHUNK: usize = 16 * 1024;
@@ -272,7 +352,7 @@ fn scan_chunks(scan: &mut Scan<'_>, folded: &mut [u8]) {
     // Everything before this offset is inside a masked span.
     let mut covered: usize = 0;
     // Per search: whether the last chunk was dense with its literals.
-    let mut dense = [false; 2];
+    let mut dense = [false; SEARCHES_LEN];
     let mut pos = 0;
     loop {
         let end = (pos + chunk_len).min(bytes.len());
@@ -283,8 +363,10 @@ fn scan_chunks(scan: &mut Scan<'_>, folded: &mut [u8]) {
         let from = covered.saturating_sub(REACH).saturating_sub(pos).min(n);
         hits.clear();
         if from < n {
-            folded[from..n].copy_from_slice(&bytes[pos + from..end]);
-            folded[from..n].make_ascii_lowercase();
+            // One pass that copies and folds (the compiler vectorises it).
+            for (f, b) in folded[from..n].iter_mut().zip(&bytes[pos + from..end]) {
+                *f = b.to_ascii_lowercase();
+            }
             let chunk = Chunk {
                 folded: &folded[..n],
                 pos,
@@ -402,25 +484,65 @@ mod tests {
 
     #[test]
     fn the_searches_build_within_the_simd_limit() {
+        let mut all = Vec::new();
         for search in SEARCHES.iter() {
             assert_eq!(search.sparse.patterns_len(), search.triggers.len());
             assert_eq!(
                 aho_corasick::automaton::Automaton::patterns_len(&search.dense),
                 search.triggers.len()
             );
-            assert!(
-                search.triggers.len() <= 64,
-                "aho-corasick's SIMD search takes 64"
-            );
+            // Slim Teddy (one 8-bucket pass) takes 32.
+            assert!(search.triggers.len() <= 32, "{}", search.triggers.len());
+            if cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("ssse3") {
+                assert!(search.packed.is_some());
+            }
+            // At one place leftmost-longest reports only the longer of two literals: a
+            // vendor stem must not hide a word or structure literal, nor the reverse.
+            for (a, ta) in search.literals.iter().zip(&search.triggers) {
+                for (b, tb) in search.literals.iter().zip(&search.triggers) {
+                    let vendor = |t: &Trigger| matches!(t, Trigger::Vendor(_));
+                    assert!(
+                        a == b || !b.starts_with(a.as_str()) || vendor(ta) == vendor(tb),
+                        "{a} hides {b}"
+                    );
+                }
+            }
+            all.extend(search.literals.iter().cloned());
         }
+        // Every literal once, each trigger word and vendor stem in some search.
+        let count = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), count);
+        assert_eq!(count, 10 + names::WORDS.len() + vendors::STEMS.len());
         assert!(*OVERLAP >= "-----begin ".len());
         // `secret` ends with the `t` that starts `token`.
-        let words = &SEARCHES[0];
-        let secret = words
-            .triggers
-            .iter()
-            .position(|t| matches!(t, Trigger::Word(i) if names::WORDS[*i].word == "secret"));
-        assert!(words.overlapping[secret.unwrap()]);
+        let secret = SEARCHES.iter().find_map(|s| {
+            s.literals
+                .iter()
+                .position(|l| l == "secret")
+                .map(|i| s.overlapping[i])
+        });
+        assert_eq!(secret, Some(true));
+    }
+
+    #[test]
+    fn literals_are_dealt_to_buckets_in_sorted_runs() {
+        let lits: Vec<(String, Trigger)> = (0..19)
+            .map(|i| (format!("l{i:02}"), Trigger::Jwt))
+            .collect();
+        let dealt = bucketed(lits);
+        // 19 = 3 runs of 3 and 5 of 2; literal i goes to bucket i % 8.
+        let names: Vec<&str> = dealt.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            &names[..8],
+            ["l00", "l03", "l06", "l09", "l11", "l13", "l15", "l17"]
+        );
+        assert_eq!(
+            &names[8..16],
+            ["l01", "l04", "l07", "l10", "l12", "l14", "l16", "l18"]
+        );
+        assert_eq!(&names[16..], ["l02", "l05", "l08"]);
     }
 
     #[test]

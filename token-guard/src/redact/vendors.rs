@@ -59,8 +59,9 @@ impl Runs {
     }
 }
 
-/// Each alphabet as a table, for the hot loop that measures bodies.
-static TABLES: LazyLock<[[bool; 256]; BODIES]> = LazyLock::new(|| {
+/// Each alphabet as a table, for the hot loop that measures bodies (built at compile
+/// time: no lazy initialisation to check on every byte).
+static TABLES: [[bool; 256]; BODIES] = {
     const ALL: [Body; BODIES] = [
         Body::Alnum,
         Body::Word,
@@ -73,30 +74,35 @@ static TABLES: LazyLock<[[bool; 256]; BODIES]> = LazyLock::new(|| {
         Body::Dotted,
     ];
     let mut tables = [[false; 256]; BODIES];
-    for body in ALL {
-        for b in 0..=255u8 {
-            tables[body as usize][usize::from(b)] = body.test(b);
+    let mut i = 0;
+    while i < BODIES {
+        let mut b = 0;
+        while b < 256 {
+            tables[ALL[i] as usize][b] = ALL[i].test(b as u8);
+            b += 1;
         }
+        i += 1;
     }
     tables
-});
+};
 
 impl Body {
     fn allows(self, b: u8) -> bool {
         TABLES[self as usize][usize::from(b)]
     }
 
-    fn test(self, b: u8) -> bool {
+    const fn test(self, b: u8) -> bool {
+        let alnum = b.is_ascii_alphanumeric();
         match self {
-            Body::Alnum => is_alnum(b),
-            Body::Word => is_alnum(b) || b == b'_',
-            Body::Url => is_alnum(b) || b == b'_' || b == b'-',
-            Body::Dash => is_alnum(b) || b == b'-',
+            Body::Alnum => alnum,
+            Body::Word => alnum || b == b'_',
+            Body::Url => alnum || b == b'_' || b == b'-',
+            Body::Dash => alnum || b == b'-',
             Body::Hex => b.is_ascii_hexdigit(),
-            Body::Base32 => b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b),
+            Body::Base32 => b.is_ascii_uppercase() || b >= b'2' && b <= b'7',
             Body::Alpha => b.is_ascii_alphabetic(),
-            Body::Base64 => is_alnum(b) || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'),
-            Body::Dotted => is_alnum(b) || matches!(b, b'=' | b'_' | b'.' | b'-'),
+            Body::Base64 => alnum || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'),
+            Body::Dotted => alnum || matches!(b, b'=' | b'_' | b'.' | b'-'),
         }
     }
 }
@@ -290,10 +296,7 @@ fn check(scan: &mut Scan<'_>, vendor: &Vendor, start: usize) -> Option<usize> {
     let bytes = scan.bytes;
     let end = start + vendor.prefix.len();
     let prefix = vendor.prefix.as_bytes();
-    let same = bytes
-        .get(start..end)
-        .is_some_and(|at| at.iter().zip(prefix).all(|(a, b)| a == b));
-    if !same || (start > 0 && is_alnum(bytes[start - 1])) {
+    if !bytes[start..].starts_with(prefix) || (start > 0 && is_alnum(bytes[start - 1])) {
         return None;
     }
     // Every byte of the shortest body must be in the alphabet: its last one first, which
