@@ -6,6 +6,13 @@ mod keyutils;
 mod native;
 #[cfg(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd"))]
 mod secret_service;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    windows
+))]
 mod worker;
 
 #[cfg(not(target_os = "linux"))]

@@ -2,6 +2,7 @@
 //! umask, stale sockets removed safely, and the peer's uid checked (`SO_PEERCRED`).
 
 use std::io;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
