@@ -32,6 +32,15 @@
 #define HEARTH_VERSION_NUMBER \
     ((HEARTH_VERSION_MAJOR << 16) | (HEARTH_VERSION_MINOR << 8) | HEARTH_VERSION_PATCH)
 
+/* Deprecated functions keep working; compilers warn where they are called. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HEARTH_DEPRECATED(note) __attribute__((deprecated(note)))
+#elif defined(_MSC_VER)
+#define HEARTH_DEPRECATED(note) __declspec(deprecated(note))
+#else
+#define HEARTH_DEPRECATED(note)
+#endif
+
 
 // A list of key names, from `hearth_store_list_keys`. Read it with `hearth_key_list_len`
 // and `hearth_key_list_get`; free it with `hearth_key_list_free` (the strings it hands out
@@ -244,6 +253,7 @@ hearth_status hearth_store_delete(hearth_store *s, const char *key);
 // with a `\n` after each key (key names never contain a newline), and their count. Free
 // the string with `hearth_string_free`. The string must not be modified in place (no
 // `strtok`): copy it first.
+HEARTH_DEPRECATED("use hearth_store_list_keys")
 hearth_status hearth_store_list(hearth_store *s,
                                 const char *namespace_,
                                 char **out_keys,

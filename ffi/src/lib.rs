@@ -44,10 +44,13 @@ pub use store::{
     hearth_key_list, hearth_key_list_free, hearth_key_list_get, hearth_key_list_len,
     hearth_keyring_open, hearth_keyring_open_with_timeout, hearth_secret, hearth_secret_data,
     hearth_secret_free, hearth_store, hearth_store_backend, hearth_store_clear,
-    hearth_store_delete, hearth_store_free, hearth_store_get, hearth_store_list,
-    hearth_store_list_keys, hearth_store_open_default, hearth_store_open_default_with_timeout,
-    hearth_store_set, hearth_vault_open, hearth_vault_open_key_file,
+    hearth_store_delete, hearth_store_free, hearth_store_get, hearth_store_list_keys,
+    hearth_store_open_default, hearth_store_open_default_with_timeout, hearth_store_set,
+    hearth_vault_open, hearth_vault_open_key_file,
 };
+// Deprecated in favour of `hearth_store_list_keys`; still exported and still working.
+#[allow(deprecated)]
+pub use store::hearth_store_list;
 pub use tokens::{hearth_constant_time_eq, hearth_redact, hearth_token_generate};
 pub use wrapped::{
     hearth_key_provider, hearth_store_open_default_in, hearth_store_open_wrapped,

@@ -326,6 +326,7 @@ unsafe fn namespace_arg(namespace_: *const c_char) -> Result<Namespace, Failure>
 /// with a `\n` after each key (key names never contain a newline), and their count. Free
 /// the string with `hearth_string_free`. The string must not be modified in place (no
 /// `strtok`): copy it first.
+#[deprecated(since = "0.1.0", note = "use hearth_store_list_keys")]
 #[unsafe(no_mangle)]
 pub extern "C" fn hearth_store_list(
     s: *mut hearth_store,
