@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use hearth_net_policy::Confined;
+use hearth_guard::Confined;
 use libfuzzer_sys::fuzz_target;
 
 fn root() -> &'static Confined {

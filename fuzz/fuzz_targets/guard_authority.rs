@@ -3,7 +3,7 @@
 //! back to something that parses to the same thing.
 #![no_main]
 
-use hearth_net_policy::guard::{Authority, HostAllowlist, Origin, OriginAllowlist};
+use hearth_guard::{Authority, HostAllowlist, Origin, OriginAllowlist};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -24,56 +24,9 @@ pub enum Error {
         reason: &'static str,
     },
 
-    /// A rate limit, guard setting or path root that cannot be used as configured.
-    #[error("invalid guard configuration: {reason}")]
-    InvalidGuardConfig {
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-
-    /// The operating system's random number generator failed; nothing falls back to a
-    /// weaker source.
-    #[error("the operating system's random number generator failed")]
-    Rng,
-
     /// A private file or directory check failed (wrong owner, loose mode, symlink, I/O).
     #[error(transparent)]
     LocalFile(#[from] hearth_token_guard::Error),
-
-    /// Something other than a stale socket is at a socket path, or a live server holds it.
-    #[error("cannot bind {path}: {reason}")]
-    SocketInUse {
-        /// The socket path.
-        path: std::path::PathBuf,
-        /// What is there.
-        reason: &'static str,
-    },
-
-    /// A Unix-socket peer running as another user.
-    #[error("socket peer runs as uid {actual}, expected uid {expected}")]
-    PeerUidMismatch {
-        /// Our uid.
-        expected: u32,
-        /// The peer's uid.
-        actual: u32,
-    },
-
-    /// A local I/O operation failed.
-    #[error("{path}: {source}")]
-    LocalIo {
-        /// The path operated on.
-        path: std::path::PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// An untrusted path that [`Confined`](crate::Confined) refuses.
-    #[error("path refused: {reason}")]
-    PathRefused {
-        /// Which rule it broke.
-        reason: &'static str,
-    },
 
     /// A URL the client cannot use.
     #[error("invalid URL: {reason}")]
@@ -235,16 +188,12 @@ impl Error {
         match self {
             Self::InvalidPin { .. }
             | Self::InvalidHostPattern { .. }
-            | Self::InvalidGuardConfig { .. }
             | Self::InvalidUrl { .. }
             | Self::InvalidProxy { .. }
             | Self::BadCertificate { .. }
             | Self::Tls(_) => K::InvalidInput,
             Self::LocalFile(e) => e.kind(),
-            Self::SocketInUse { .. } => K::Busy,
-            Self::PeerUidMismatch { .. }
-            | Self::PathRefused { .. }
-            | Self::PlainHttpRefused { .. }
+            Self::PlainHttpRefused { .. }
             | Self::PinMismatch(_)
             | Self::PinChanged { .. }
             | Self::Handshake(_)
@@ -260,7 +209,7 @@ impl Error {
             | Self::Proxy { .. }
             | Self::BodyTruncated
             | Self::BodyMalformed => K::Network,
-            Self::Rng | Self::LocalIo { .. } | Self::PinStore(_) => K::Other,
+            Self::PinStore(_) => K::Other,
         }
     }
 }

@@ -19,9 +19,8 @@
 //!   ([`CertInfo`]) or [`Error::PinChanged`] with both keys; [`fetch_chain`] reads a chain
 //!   without trusting it.
 //!
-//! - Local servers: [`Confined`] / [`confine`] keep untrusted paths inside a root
-//!   (symlinks resolved); with feature `guard`, the [`guard`] module (`LocalGuard`, rate
-//!   limits, private Unix sockets).
+//! Guards for local servers (`LocalGuard`, rate limits, private Unix sockets, `Confined`)
+//! are in the `hearth-guard` crate.
 //!
 //! ```
 //! use hearth_net_policy::{PinPolicy, TlsPolicy};
@@ -40,11 +39,8 @@ mod cert_info;
 mod cert_problem;
 mod client;
 mod config;
-mod confine;
 mod connection;
 mod error;
-#[cfg(feature = "guard")]
-pub mod guard;
 mod host_pattern;
 mod pin;
 mod pins;
@@ -59,7 +55,6 @@ pub use cert_info::CertInfo;
 pub use cert_problem::{CertificateProblem, UntrustedReason};
 pub use client::{HttpsClient, Response, Timeouts, with_bearer};
 pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
-pub use confine::{Confined, confine};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;
 pub use host_pattern::HostPattern;

@@ -58,9 +58,8 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 ///   request head, 10 s per connection; every connection is closed when
 ///   [`wait`](Self::wait) returns, which has a timeout and a [`CancelHandle`].
 ///
-/// Note: the workspace's other accept loop is hearth-net-policy's guard server; this one
-/// is separate until the guards move to their own crate (issue 17), where both are meant
-/// to share one.
+/// Note: the workspace's other accept loop is hearth-guard's `serve`; this one is still
+/// separate (issue 17 is to make the receiver use hearth-guard's loop and Host check).
 ///
 /// ```no_run
 /// use hearth_pkce::{AuthorizationRequest, LoopbackReceiver};

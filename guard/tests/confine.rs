@@ -4,7 +4,7 @@
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
-use hearth_net_policy::{Confined, Error, confine};
+use hearth_guard::{Confined, Error, confine};
 
 fn tree(name: &str) -> (PathBuf, Confined) {
     let base = std::env::temp_dir().join(format!("hearth-confine-{name}-{}", std::process::id()));

@@ -22,7 +22,7 @@ use crate::Error;
 ///
 /// ```
 /// use std::os::unix::fs::PermissionsExt;
-/// use hearth_net_policy::guard::{bind_private_socket, check_peer_uid};
+/// use hearth_guard::{bind_private_socket, check_peer_uid};
 ///
 /// let dir = std::env::temp_dir().join(format!("hearth-doc-sock-{}", std::process::id()));
 /// let path = dir.join("ui.sock");
@@ -33,7 +33,7 @@ use crate::Error;
 /// let (server_side, _) = listener.accept().unwrap();
 /// check_peer_uid(&server_side)?; // same user: admitted
 /// # std::fs::remove_dir_all(&dir).unwrap();
-/// # Ok::<(), hearth_net_policy::Error>(())
+/// # Ok::<(), hearth_guard::Error>(())
 /// ```
 pub fn bind_private_socket(path: &Path) -> Result<UnixListener, Error> {
     let io_err = |source| Error::LocalIo {

@@ -1,4 +1,5 @@
-//! Guards for local servers (feature `guard`).
+//! Guards for local servers: what a desktop app's or home server's HTTP endpoint needs
+//! before it answers anyone.
 //!
 //! - [`LocalGuard`]: peer, `Host` (DNS rebinding), `Origin` and `Sec-Fetch-Site`,
 //!   credentials (session token or [`KeyRegistry`](hearth_token_guard::apikey::KeyRegistry)
@@ -9,15 +10,35 @@
 //! - [`HostAllowlist`], [`OriginAllowlist`] and their strict parsers [`Authority`] and
 //!   [`Origin`].
 //! - [`bind_private_socket`] and [`check_peer_uid`]: Unix sockets for this user only.
+//! - [`Confined`] / [`confine`]: untrusted paths kept inside a root (symlinks resolved).
+//! - [`serve`]: an accept loop applying the guard, with connection caps.
+//!
+//! ```
+//! use hearth_guard::{Decision, LocalGuard};
+//!
+//! // Secure defaults: loopback peers and Host names only, and no credential configured,
+//! // so a page on evil.example that rebinds its name to 127.0.0.1 is refused.
+//! let guard = LocalGuard::new();
+//! let (request, ()) = http::Request::get("/items")
+//!     .header("host", "evil.example:8096")
+//!     .body(())?
+//!     .into_parts();
+//! assert!(matches!(guard.check(&request, "127.0.0.1:50000".parse()?), Decision::Deny(_)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! The body cap covers HTTP request bodies (and a WebSocket upgrade request); once a
 //! connection is upgraded, cap frame and message sizes in the WebSocket library (for
 //! example tungstenite's `max_message_size`), which sees the frames.
 
+#![forbid(unsafe_code)]
+
 mod authority;
 mod clock;
+mod confine;
 mod credentials;
 mod decision;
+mod error;
 mod layer;
 mod local_guard;
 mod rate_limit;
@@ -26,7 +47,10 @@ mod server;
 mod unix_socket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
+pub use confine::{Confined, confine};
 pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
+pub use error::Error;
+pub use hearth_token_guard::ErrorKind;
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
 pub use local_guard::{DEFAULT_MAX_BODY, LocalGuard, Network};
 pub use rate_limit::{

@@ -17,13 +17,13 @@ pub const MAX_WINDOW_REQUESTS: u32 = 10_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hearth_net_policy::guard::Limit;
+/// use hearth_guard::Limit;
 ///
 /// let general = Limit::sliding_window(60, Duration::from_secs(60))?;
 /// let streaming = Limit::token_bucket(100, Duration::from_secs(60), 20)?;
 /// assert!(Limit::sliding_window(0, Duration::from_secs(1)).is_err());
 /// # let _ = (general, streaming);
-/// # Ok::<(), hearth_net_policy::Error>(())
+/// # Ok::<(), hearth_guard::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -102,7 +102,7 @@ fn check_period(period: Duration) -> Result<(), Error> {
 }
 
 fn invalid(reason: &'static str) -> Error {
-    Error::InvalidGuardConfig { reason }
+    Error::InvalidConfig { reason }
 }
 
 #[cfg(test)]
@@ -122,10 +122,7 @@ mod tests {
             Limit::sliding_window(MAX_WINDOW_REQUESTS + 1, s),
             Limit::sliding_window(10, Duration::from_micros(10)),
         ] {
-            assert!(
-                matches!(bad, Err(Error::InvalidGuardConfig { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(bad, Err(Error::InvalidConfig { .. })), "{bad:?}");
         }
     }
 

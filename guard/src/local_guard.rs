@@ -51,7 +51,7 @@ pub enum Network {
 /// ```
 /// use std::net::SocketAddr;
 /// use std::time::Duration;
-/// use hearth_net_policy::guard::{Caller, Decision, DenyReason, Limit, LocalGuard};
+/// use hearth_guard::{Caller, Decision, DenyReason, Limit, LocalGuard};
 /// use hearth_token_guard::SessionToken;
 ///
 /// let session = SessionToken::generate()?;
@@ -208,7 +208,7 @@ impl LocalGuard {
     /// localhost bypass are not restricted; exempt paths never reach this check.
     pub fn require(mut self, prefix: &str, permission: &str) -> Result<Self, Error> {
         hearth_token_guard::apikey::Permission::parse(permission).map_err(|_| {
-            Error::InvalidGuardConfig {
+            Error::InvalidConfig {
                 reason: "a required permission is resource:action",
             }
         })?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hearth_net_policy::guard::{Caller, Limit, LocalGuard, ServeOptions, serve};
+use hearth_guard::{Caller, Limit, LocalGuard, ServeOptions, serve};
 use hearth_token_guard::apikey::{KeyRegistry, Role};
 use http_body_util::{BodyExt, Full};
 

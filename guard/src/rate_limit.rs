@@ -33,7 +33,7 @@ const SHARDS: usize = 16;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hearth_net_policy::guard::RetryAfter;
+/// use hearth_guard::RetryAfter;
 ///
 /// let wait = RetryAfter::new(Duration::from_millis(1200));
 /// assert_eq!(wait.header_value(), "2", "Retry-After is whole seconds, rounded up");
@@ -74,7 +74,7 @@ impl RetryAfter {
 /// ```
 /// use std::net::IpAddr;
 /// use std::time::Duration;
-/// use hearth_net_policy::guard::{Limit, RateLimiter};
+/// use hearth_guard::{Limit, RateLimiter};
 ///
 /// let limiter = RateLimiter::new(Limit::sliding_window(2, Duration::from_secs(60))?)?;
 /// let client: IpAddr = "127.0.0.1".parse().unwrap();
@@ -83,7 +83,7 @@ impl RetryAfter {
 /// let refused = limiter.check(&client).unwrap_err();
 /// assert!(refused.duration() <= Duration::from_secs(60));
 /// assert!(limiter.check(&"another client").is_ok(), "each client has its own budget");
-/// # Ok::<(), hearth_net_policy::Error>(())
+/// # Ok::<(), hearth_guard::Error>(())
 /// ```
 pub struct RateLimiter {
     limit: Limit,
@@ -279,14 +279,14 @@ impl<S: Slot> Shards<S> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use hearth_net_policy::guard::{GlobalLimiter, Limit};
+/// use hearth_guard::{GlobalLimiter, Limit};
 ///
 /// let key_creation = GlobalLimiter::new(Limit::token_bucket(5, Duration::from_secs(60), 5)?);
 /// for _ in 0..5 {
 ///     assert!(key_creation.check().is_ok());
 /// }
 /// assert!(key_creation.check().is_err());
-/// # Ok::<(), hearth_net_policy::Error>(())
+/// # Ok::<(), hearth_guard::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct GlobalLimiter {

@@ -7,7 +7,7 @@
 //! - memory per tracked key: a fresh child process per limiter inserts 1,000,000 `u64`
 //!   keys and reports its VmRSS growth (as the anchors in ../shared/research did).
 //!
-//! Run: `cargo bench -p hearth-net-policy --features guard --bench rate_limit`
+//! Run: `cargo bench -p hearth-guard --bench rate_limit`
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use governor::{Quota, RateLimiter as Governor};
-use hearth_net_policy::guard::{GlobalLimiter, Limit, RateLimiter};
+use hearth_guard::{GlobalLimiter, Limit, RateLimiter};
 
 #[path = "../../benches-common/estimates.rs"]
 mod estimates;

@@ -59,7 +59,7 @@ pub type GuardedRequest = Request<Limited<Incoming>>;
 /// use std::sync::Arc;
 /// use bytes::Bytes;
 /// use http_body_util::Full;
-/// use hearth_net_policy::guard::{Caller, LocalGuard, ServeOptions, serve};
+/// use hearth_guard::{Caller, LocalGuard, ServeOptions, serve};
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

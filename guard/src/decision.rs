@@ -27,7 +27,7 @@ pub enum Decision {
 /// reads credentials from, cached by the browser for ten minutes.
 ///
 /// ```
-/// use hearth_net_policy::guard::{Decision, LocalGuard};
+/// use hearth_guard::{Decision, LocalGuard};
 ///
 /// let guard = LocalGuard::new().allow_origin("tauri://localhost")?;
 /// let preflight = http::Request::options("/api/items")
@@ -174,7 +174,7 @@ impl fmt::Display for DenyReason {
 /// A refusal: the reason, and for [`DenyReason::RateLimited`] when to retry.
 ///
 /// ```
-/// use hearth_net_policy::guard::{Denial, DenyReason};
+/// use hearth_guard::{Denial, DenyReason};
 ///
 /// let denial = Denial::new(DenyReason::HostNotAllowed);
 /// let response: http::Response<String> = denial.to_response();

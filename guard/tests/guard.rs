@@ -1,14 +1,11 @@
 //! `LocalGuard` decisions across its parts, in process: peers, DNS-rebinding vectors,
 //! credentials, bypass, per-path limits and permissions, the layer's streamed body cap.
-#![cfg(feature = "guard")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearth_net_policy::guard::{
-    Caller, Decision, DenyReason, Limit, LocalGuard, LocalGuardLayer, Network,
-};
+use hearth_guard::{Caller, Decision, DenyReason, Limit, LocalGuard, LocalGuardLayer, Network};
 use hearth_token_guard::SessionToken;
 use hearth_token_guard::apikey::{KeyRegistry, Role};
 use http::Request;

@@ -48,7 +48,7 @@ const DEVICES: &[&str] = &[
 /// A root directory that untrusted relative paths are resolved inside.
 ///
 /// ```
-/// use hearth_net_policy::Confined;
+/// use hearth_guard::Confined;
 ///
 /// let root = std::env::temp_dir().join(format!("hearth-doc-confine-{}", std::process::id()));
 /// std::fs::create_dir_all(root.join("music"))?;
@@ -136,7 +136,7 @@ impl Confined {
 ///
 /// ```
 /// let root = std::env::temp_dir();
-/// assert!(hearth_net_policy::confine(&root, "../x").is_err());
+/// assert!(hearth_guard::confine(&root, "../x").is_err());
 /// ```
 pub fn confine(root: impl AsRef<Path>, untrusted: &str) -> Result<PathBuf, Error> {
     Confined::new(root)?.resolve(untrusted)

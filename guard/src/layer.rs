@@ -42,7 +42,7 @@ pub struct PeerAddr(pub SocketAddr);
 /// use std::task::{Context, Poll};
 /// use http::{Request, Response};
 /// use http_body_util::Limited;
-/// use hearth_net_policy::guard::{Caller, LocalGuard, LocalGuardLayer, PeerAddr};
+/// use hearth_guard::{Caller, LocalGuard, LocalGuardLayer, PeerAddr};
 /// use tower_layer::Layer;
 /// use tower_service::Service;
 ///

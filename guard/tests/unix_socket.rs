@@ -1,6 +1,6 @@
 //! The private Unix socket helper with real sockets, a real umask of 000, and (as root) a
 //! real process of another user connecting.
-#![cfg(all(feature = "guard", target_os = "linux"))]
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -8,8 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hearth_net_policy::Error;
-use hearth_net_policy::guard::{bind_private_socket, check_peer_uid, peer_uid};
+use hearth_guard::Error;
+use hearth_guard::{bind_private_socket, check_peer_uid, peer_uid};
 
 const CLIENT_ENV: &str = "HEARTH_SOCKET_CLIENT";
 

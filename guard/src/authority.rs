@@ -13,7 +13,7 @@ use crate::Error;
 /// A parsed `Host` value: the lowercase host (IPv6 without brackets) and the port if given.
 ///
 /// ```
-/// use hearth_net_policy::guard::Authority;
+/// use hearth_guard::Authority;
 ///
 /// let host = Authority::parse_host("LocalHost:8080").unwrap();
 /// assert_eq!((host.host(), host.port()), ("localhost", Some(8080)));
@@ -110,7 +110,7 @@ fn parse_port(text: &str) -> Option<u16> {
 /// A parsed `Origin` value: scheme, host and port (the scheme's default when absent).
 ///
 /// ```
-/// use hearth_net_policy::guard::Origin;
+/// use hearth_guard::Origin;
 ///
 /// let o = Origin::parse("tauri://localhost").unwrap();
 /// assert_eq!((o.scheme(), o.host(), o.port()), ("tauri", "localhost", None));
@@ -187,7 +187,7 @@ impl Ports {
 /// Hosts the server answers to: `name` (any port), `name:port`, `[::1]`, `[::1]:port`.
 ///
 /// ```
-/// use hearth_net_policy::guard::HostAllowlist;
+/// use hearth_guard::HostAllowlist;
 ///
 /// let hosts = HostAllowlist::loopback();
 /// assert!(hosts.admits("127.0.0.1:8080"));
@@ -217,7 +217,7 @@ impl HostAllowlist {
 
     /// Adds a host (`name` for any port, or `name:port`).
     pub fn allow(mut self, entry: &str) -> Result<Self, Error> {
-        let parsed = Authority::parse_host(entry).ok_or(Error::InvalidGuardConfig {
+        let parsed = Authority::parse_host(entry).ok_or(Error::InvalidConfig {
             reason: "a Host allowlist entry is name, name:port, [ipv6] or [ipv6]:port",
         })?;
         let ports = match parsed.port {
@@ -247,7 +247,7 @@ impl HostAllowlist {
 /// servers, and it admits pages from any other local server, so say so in your docs).
 ///
 /// ```
-/// use hearth_net_policy::guard::OriginAllowlist;
+/// use hearth_guard::OriginAllowlist;
 ///
 /// let origins = OriginAllowlist::empty()
 ///     .allow("tauri://localhost")?
@@ -259,7 +259,7 @@ impl HostAllowlist {
 /// assert!(origins.admits("http://127.0.0.1:5173"));
 /// assert!(!origins.admits("https://evil.example"));
 /// assert!(!origins.admits("null"));
-/// # Ok::<(), hearth_net_policy::Error>(())
+/// # Ok::<(), hearth_guard::Error>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct OriginAllowlist(Vec<(String, String, Ports)>);
@@ -272,7 +272,7 @@ impl OriginAllowlist {
 
     /// Adds an origin entry.
     pub fn allow(mut self, entry: &str) -> Result<Self, Error> {
-        let invalid = Error::InvalidGuardConfig {
+        let invalid = Error::InvalidConfig {
             reason: "an Origin allowlist entry is scheme://host, scheme://host:port or scheme://host:*",
         };
         let (text, ports) = match entry.strip_suffix(":*") {
