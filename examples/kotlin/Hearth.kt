@@ -180,7 +180,7 @@ private class ProviderCallback(private val provider: KeyProvider, private val wr
             out.write(0, result, 0, result.size)
             if (Native.SIZE_T_SIZE == 8) outLen.setLong(0, result.size.toLong()) else outLen.setInt(0, result.size)
             return Status.OK
-        } catch (e: Exception) {
+        } catch (e: Throwable) { // an Error too: JNA would turn it into 0 (HEARTH_OK)
             return if (wrapping) Status.ERROR else Status.INTEGRITY
         } finally {
             bytes.fill(0)

@@ -125,6 +125,18 @@ fn vault_key(
             if wrapped.is_empty() {
                 return Err(integrity("the key provider wrapped the key into nothing"));
             }
+            // A wrap that answers OK without writing (or writes garbage) would lock the
+            // vault for good: the wrapped key must unwrap to the key before it is kept.
+            let mut back = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|_| {
+                integrity("the key provider cannot unwrap what it wrapped; nothing was written")
+            })?;
+            let same = hearth_token_guard::constant_time_eq(&back, key.expose_secret());
+            wipe(&mut back);
+            if !same {
+                return Err(integrity(
+                    "the key provider's wrapped key does not unwrap to the key; nothing was written",
+                ));
+            }
             match private_file::write(wrapped_path, &wrapped, WriteMode::CreateNew) {
                 Ok(()) => Ok(key),
                 // Another process made the key first: use theirs.
@@ -247,4 +259,38 @@ pub extern "C" fn hearth_version_number() -> u32 {
     part(env!("CARGO_PKG_VERSION_MAJOR")) << 16
         | part(env!("CARGO_PKG_VERSION_MINOR")) << 8
         | part(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers OK and writes nothing (a Kotlin callback whose Error JNA turned into 0).
+    unsafe extern "C" fn silent(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut u8,
+        _: *mut usize,
+    ) -> hearth_status {
+        HEARTH_OK
+    }
+
+    #[test]
+    fn a_wrap_that_writes_nothing_is_refused_and_leaves_no_wrapped_key() {
+        let dir = std::env::temp_dir().join(format!("hearth-wrap-silent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let provider = hearth_key_provider {
+            ctx: std::ptr::null_mut(),
+            wrap: Some(silent),
+            unwrap: Some(silent),
+            drop: None,
+        };
+        let wrapped = dir.join("app.key.wrapped");
+        let err = vault_key(&provider, &dir.join("app.hearth"), &wrapped).unwrap_err();
+        assert_eq!(err.status, HEARTH_INTEGRITY);
+        assert!(!wrapped.exists(), "a key that cannot be unwrapped was kept");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
