@@ -14,7 +14,8 @@ import com.sun.jna.Pointer
 import com.sun.jna.Structure
 import com.sun.jna.ptr.PointerByReference
 import java.io.Closeable
-import java.lang.ref.Cleaner
+import java.lang.ref.PhantomReference
+import java.lang.ref.ReferenceQueue
 import java.nio.ByteBuffer
 import java.nio.CharBuffer
 import java.util.concurrent.locks.ReentrantReadWriteLock
@@ -52,9 +53,58 @@ internal interface HearthNative : Library {
     fun hearth_store_free(store: Pointer?)
 }
 
+/**
+ * Runs a cleanup action once its owner is unreachable, or at once on [Cleanable.clean]:
+ * `java.lang.ref.Cleaner` rebuilt on phantom references, because Cleaner needs Android 13
+ * (API 33) and this binding supports API 24. The action must not refer to its owner.
+ */
+internal class NativeCleaner {
+    inner class Cleanable(owner: Any, private var action: Runnable?) :
+        PhantomReference<Any>(owner, queue) {
+        /** Runs the action now, once; later calls and the collector do nothing. */
+        fun clean() {
+            val a = synchronized(this) { action.also { action = null } } ?: return
+            live.remove(this)
+            a.run()
+        }
+    }
+
+    private val queue = ReferenceQueue<Any>()
+    /** Keeps the phantom references themselves reachable until they have run. */
+    private val live = java.util.Collections.newSetFromMap(java.util.concurrent.ConcurrentHashMap<Cleanable, Boolean>())
+
+    fun register(owner: Any, action: Runnable): Cleanable = Cleanable(owner, action).also { live.add(it) }
+
+    init {
+        val t = Thread({
+            while (true) {
+                try {
+                    (queue.remove() as Cleanable).clean()
+                } catch (e: InterruptedException) {
+                    // keep running: the cleaner lives as long as the process
+                } catch (e: Throwable) {
+                    // an action's failure must not stop the others
+                }
+            }
+        }, "hearth-cleaner")
+        t.isDaemon = true
+        t.start()
+    }
+}
+
 internal object Lib {
     /** Frees what callers forgot to close (wiping secrets first). */
-    val cleaner: Cleaner = Cleaner.create()
+    val cleaner = NativeCleaner()
+
+    /**
+     * Keeps `o` reachable up to this point (Reference.reachabilityFence needs API 28): a
+     * volatile write the compiler cannot drop or move above the calls before it.
+     */
+    @Volatile private var sink: Any? = null
+    fun keepAlive(o: Any) {
+        sink = o
+        sink = null
+    }
 
     val native: HearthNative = Native.load(
         "hearth",
@@ -120,6 +170,13 @@ interface KeyProvider {
 }
 
 /**
+ * Thrown by a [KeyProvider] whose key cannot be used until the user authenticates (an
+ * Android Keystore key bound to user authentication): the open fails with
+ * [HearthBusyException], and the app authenticates the user and opens again.
+ */
+class KeyProviderLockedException(message: String, cause: Throwable? = null) : Exception(message, cause)
+
+/**
  * A [KeyProvider] over a JCA KeyStore (PKCS12 file): AES-256-GCM under a key kept in the
  * KeyStore under `alias`, created on first use. On Android use a provider over
  * `AndroidKeyStore` instead (the key never leaves the hardware); this one is for JVMs.
@@ -180,6 +237,8 @@ private class ProviderCallback(private val provider: KeyProvider, private val wr
             out.write(0, result, 0, result.size)
             if (Native.SIZE_T_SIZE == 8) outLen.setLong(0, result.size.toLong()) else outLen.setInt(0, result.size)
             return Status.OK
+        } catch (e: KeyProviderLockedException) {
+            return Status.BUSY
         } catch (e: Throwable) { // an Error too: JNA would turn it into 0 (HEARTH_OK)
             return if (wrapping) Status.ERROR else Status.INTEGRITY
         } finally {
@@ -235,15 +294,17 @@ class SecretBuffer internal constructor(memory: Memory, val size: Int) : Closeab
         m.read(0, dest, 0, size)
     }
 
-    /** Whether the secret equals `expected` (not constant time: for tests and UI). */
+    /** Whether the secret equals `expected`, compared in constant time (one bulk copy). */
     @Synchronized
     fun matches(expected: ByteArray): Boolean {
         val m = memory ?: return false
         if (expected.size != size) return false
-        for (i in expected.indices) {
-            if (m.getByte(i.toLong()) != expected[i]) return false
+        val copy = m.getByteArray(0, size)
+        try {
+            return java.security.MessageDigest.isEqual(copy, expected)
+        } finally {
+            copy.fill(0)
         }
-        return true
     }
 
     @Synchronized
@@ -266,8 +327,15 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
     private val cleanup = Lib.cleaner.register(this, FreeStore(handle))
 
     companion object {
-        /** Opens (creating if missing) the vault at `path`; `passphrase` is wiped after use. */
+        /**
+         * Opens (creating if missing) the vault at `path`; `passphrase` is wiped after use.
+         * A passphrase holding U+0000 is refused (C would cut it there, silently).
+         */
         fun openVault(path: String, passphrase: CharArray): HearthStore {
+            if (passphrase.any { it == '\u0000' }) {
+                passphrase.fill('\u0000')
+                throw IllegalArgumentException("the passphrase must not contain U+0000")
+            }
             // Encoded into one buffer sized for the worst case, so the encoder never grows
             // it (a grown buffer would leave an unwiped copy behind).
             val encoder = Charsets.UTF_8.newEncoder()
@@ -313,8 +381,9 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
             val out = PointerByReference()
             Lib.check(Lib.native.hearth_store_open_wrapped(dir, app, native, out))
             // The callbacks must outlive the call: keep them reachable until here.
-            java.lang.ref.Reference.reachabilityFence(wrap)
-            java.lang.ref.Reference.reachabilityFence(unwrap)
+            Lib.keepAlive(native)
+            Lib.keepAlive(wrap)
+            Lib.keepAlive(unwrap)
             return HearthStore(out.value)
         }
 
@@ -333,6 +402,9 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
             val h = handle ?: throw IllegalStateException("store closed")
             return block(h)
         } finally {
+            // `this` must stay reachable while the native call runs, or the cleaner could
+            // free the handle under it.
+            Lib.keepAlive(this)
             lock.readLock().unlock()
         }
     }

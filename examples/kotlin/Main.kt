@@ -7,6 +7,9 @@ import hearth.HearthIntegrityException
 import hearth.HearthStore
 import hearth.JcaKeyProvider
 import hearth.Pkce
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 
 var failures = 0
@@ -78,31 +81,60 @@ fun main(args: Array<String>) {
         check("reopened: nothing lost", store.get("jellytau::kept")!!.use { it.matches("v".toByteArray()) })
     }
     check("the passphrase array was wiped", passphrase.all { it == '\u0000' })
+    val nul = "pass\u0000word".toCharArray()
+    val nulRefused = try {
+        HearthStore.openVault("$dir/nul/v.hearth", nul).close()
+        false
+    } catch (e: IllegalArgumentException) {
+        true
+    }
+    check("a passphrase holding U+0000 is refused, and wiped", nulRefused && nul.all { it == '\u0000' })
+
+    // What a caller forgets to close is cleaned once the collector finds it unreachable.
+    val cleaned = AtomicBoolean(false)
+    hearth.Lib.cleaner.register(Any(), Runnable { cleaned.set(true) })
+    val until = System.nanoTime() + 30_000_000_000L
+    while (!cleaned.get() && System.nanoTime() < until) {
+        System.gc()
+        Thread.sleep(10)
+    }
+    check("a forgotten object's cleanup runs after it is collected", cleaned.get())
 
     // 8 threads calling while another closes the store: no crash; calls after close throw.
+    // The store is closed only once every thread has made a call, and every thread stops
+    // only on the IllegalStateException of a closed store: the close overlaps the calls.
     val store = HearthStore.openVaultWithKeyFile("$dir/vault2/v.hearth", "$dir/vault2/v.key")
     store.set("race::k", "v".toByteArray())
     val crashed = AtomicInteger(0)
-    val afterClose = AtomicInteger(0)
+    val sawClose = AtomicInteger(0)
+    val started = CountDownLatch(8)
     val threads = (0 until 8).map {
         Thread {
-            for (i in 0 until 200) {
+            val deadline = System.nanoTime() + 60_000_000_000L
+            var first = true
+            while (System.nanoTime() < deadline) {
                 try {
                     store.get("race::k")?.close()
                     store.list("race")
                 } catch (e: IllegalStateException) {
-                    afterClose.incrementAndGet()
+                    sawClose.incrementAndGet()
+                    break
                 } catch (e: Throwable) {
                     crashed.incrementAndGet()
+                    break
+                } finally {
+                    if (first) started.countDown()
+                    first = false
                 }
             }
         }
     }
     threads.forEach { it.start() }
-    Thread.sleep(20)
+    check("every thread made a call before the close", started.await(60, TimeUnit.SECONDS))
     store.close()
-    threads.forEach { it.join() }
+    threads.forEach { it.join(60_000) }
     check("no call failed otherwise while the store closed", crashed.get() == 0)
+    check("every thread was calling when the store closed", sawClose.get() == 8)
     val thrown = try {
         store.get("race::k")
         false

@@ -61,9 +61,12 @@ typedef int32_t hearth_status;
 // A host key provider: it wraps Hearth's vault key so that only the host (a hardware
 // keystore) can unwrap it. Hearth calls `wrap` once, when it creates the key, and
 // `unwrap` on every open; then `drop` (if not NULL), once, before the open function
-// returns. `ctx` is passed to each. A callback returns `HEARTH_OK` or another status;
-// it writes at most `*out_len` bytes to `out` and sets `*out_len` to what it wrote.
-typedef struct {
+// returns. `ctx` is passed to each. A callback returns `HEARTH_OK`; `HEARTH_BUSY` when its
+// key waits for the user to authenticate (the open is then `HEARTH_BUSY`: authenticate and
+// open again); any other status is a failure (`HEARTH_INTEGRITY` for an unwrap,
+// `HEARTH_ERROR` for a wrap). It writes at most `*out_len` bytes to `out` and sets
+// `*out_len` to what it wrote.
+typedef struct hearth_key_provider {
   // The host's state, passed to every callback.
   void *ctx;
   // Wraps `key` (32 bytes) into `out`.
@@ -177,7 +180,9 @@ size_t hearth_last_error(char *buf, size_t len);
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.
-hearth_status hearth_vault_open(const char *path, const char *passphrase, hearth_store **out);
+hearth_status hearth_vault_open(const char *path,
+                                const char *passphrase,
+                                struct hearth_store **out);
 
 // Opens (creating if missing) the vault at `path`, unlocked by the 32-byte key file at
 // `key_file` (created 0600 with random bytes on first use).
@@ -186,7 +191,7 @@ hearth_status hearth_vault_open(const char *path, const char *passphrase, hearth
 // with it; until then several threads may use it at once.
 hearth_status hearth_vault_open_key_file(const char *path,
                                          const char *key_file,
-                                         hearth_store **out);
+                                         struct hearth_store **out);
 
 // Opens the OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on
 // Windows). Every call waits at most 5 seconds for the keyring; a missing daemon is
@@ -194,7 +199,7 @@ hearth_status hearth_vault_open_key_file(const char *path,
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.
-hearth_status hearth_keyring_open(hearth_store **out);
+hearth_status hearth_keyring_open(struct hearth_store **out);
 
 // Opens the OS keyring as `hearth_keyring_open` does, with every call waiting at most
 // `timeout_ms` milliseconds (1 to 600 000; anything else is `HEARTH_INVALID_ARGUMENT`).
@@ -203,7 +208,7 @@ hearth_status hearth_keyring_open(hearth_store **out);
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.
-hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, hearth_store **out);
+hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, struct hearth_store **out);
 
 // Opens the best store for `app` (1-64 of `[a-z0-9_-]`): the OS keyring holding a vault
 // key when it answers, else the vault in the platform's data directory with a key file.
@@ -211,7 +216,7 @@ hearth_status hearth_keyring_open_with_timeout(uint32_t timeout_ms, hearth_store
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.
-hearth_status hearth_store_open_default(const char *app, hearth_store **out);
+hearth_status hearth_store_open_default(const char *app, struct hearth_store **out);
 
 // Opens the store for `app` as `hearth_store_open_default` does, with every keyring call
 // waiting at most `timeout_ms` milliseconds (1 to 600 000). The backend chosen on first
@@ -222,30 +227,33 @@ hearth_status hearth_store_open_default(const char *app, hearth_store **out);
 // with it; until then several threads may use it at once.
 hearth_status hearth_store_open_default_with_timeout(const char *app,
                                                      uint32_t timeout_ms,
-                                                     hearth_store **out);
+                                                     struct hearth_store **out);
 
 // The backend a store uses (`"vault"`, `"secret-service"`, `"hybrid"`, ...). Free with
 // `hearth_string_free`.
-hearth_status hearth_store_backend(hearth_store *s, char **out_name);
+hearth_status hearth_store_backend(struct hearth_store *s, char **out_name);
 
 // Stores `len` bytes at `value` under `key` (`app::segment[::segment...]`), replacing any
 // previous value. `value` may be NULL when `len` is 0.
-hearth_status hearth_store_set(hearth_store *s, const char *key, const uint8_t *value, size_t len);
+hearth_status hearth_store_set(struct hearth_store *s,
+                               const char *key,
+                               const uint8_t *value,
+                               size_t len);
 
 // Reads the secret under `key`; `HEARTH_NOT_FOUND` when there is none. Free the result
 // with `hearth_secret_free`.
-hearth_status hearth_store_get(hearth_store *s, const char *key, hearth_secret **out);
+hearth_status hearth_store_get(struct hearth_store *s, const char *key, struct hearth_secret **out);
 
 // The bytes of a secret (valid until `hearth_secret_free`) and their count in
 // `*out_len`. NULL `secret` gives NULL and length 0. The bytes are not NUL-terminated.
-const uint8_t *hearth_secret_data(const hearth_secret *secret, size_t *out_len);
+const uint8_t *hearth_secret_data(const struct hearth_secret *secret, size_t *out_len);
 
 // Overwrites a secret's bytes with zeros and frees it. NULL does nothing.
-void hearth_secret_free(hearth_secret *secret);
+void hearth_secret_free(struct hearth_secret *secret);
 
 // Deletes the secret under `key`; `HEARTH_NOT_FOUND` when there was none (nothing is
 // changed either way for other keys).
-hearth_status hearth_store_delete(hearth_store *s, const char *key);
+hearth_status hearth_store_delete(struct hearth_store *s, const char *key);
 
 // Deprecated: use `hearth_store_list_keys`, which returns a list that needs no parsing.
 //
@@ -254,7 +262,7 @@ hearth_status hearth_store_delete(hearth_store *s, const char *key);
 // the string with `hearth_string_free`. The string must not be modified in place (no
 // `strtok`): copy it first.
 HEARTH_DEPRECATED("use hearth_store_list_keys")
-hearth_status hearth_store_list(hearth_store *s,
+hearth_status hearth_store_list(struct hearth_store *s,
                                 const char *namespace_,
                                 char **out_keys,
                                 size_t *out_count);
@@ -270,27 +278,27 @@ hearth_status hearth_store_list(hearth_store *s,
 //     hearth_key_list_free(keys);
 // }
 // ```
-hearth_status hearth_store_list_keys(hearth_store *s,
+hearth_status hearth_store_list_keys(struct hearth_store *s,
                                      const char *namespace_,
-                                     hearth_key_list **out);
+                                     struct hearth_key_list **out);
 
 // How many keys `l` holds (0 for NULL).
-size_t hearth_key_list_len(const hearth_key_list *l);
+size_t hearth_key_list_len(const struct hearth_key_list *l);
 
 // The `i`-th key of `l` (sorted), valid until `hearth_key_list_free(l)`; NULL when `l`
 // is NULL or `i` is out of range. Must not be modified or freed.
-const char *hearth_key_list_get(const hearth_key_list *l, size_t i);
+const char *hearth_key_list_get(const struct hearth_key_list *l, size_t i);
 
 // Frees a list from `hearth_store_list_keys` and the strings it handed out. NULL does
 // nothing; each list is freed once, after every thread is done with it.
-void hearth_key_list_free(hearth_key_list *l);
+void hearth_key_list_free(struct hearth_key_list *l);
 
 // Deletes every secret under `namespace_` (a logout) and writes how many to
 // `*out_count` (which may be NULL).
-hearth_status hearth_store_clear(hearth_store *s, const char *namespace_, size_t *out_count);
+hearth_status hearth_store_clear(struct hearth_store *s, const char *namespace_, size_t *out_count);
 
 // Closes a store. NULL does nothing. Secrets already read stay valid.
-void hearth_store_free(hearth_store *s);
+void hearth_store_free(struct hearth_store *s);
 
 // Generates a random token of `bytes` bytes (16-1024; 32 is a good default) from the OS
 // generator, as URL-safe base64 without padding. Free with `hearth_string_free`.
@@ -326,8 +334,8 @@ hearth_status hearth_redact(const char *text, char **out_redacted);
 // with it; until then several threads may use it at once.
 hearth_status hearth_store_open_wrapped(const char *dir,
                                         const char *app,
-                                        const hearth_key_provider *provider,
-                                        hearth_store **out);
+                                        const struct hearth_key_provider *provider,
+                                        struct hearth_store **out);
 
 // Opens (creating if missing) the vault at `path` with a raw 32-byte key the caller
 // holds (e.g. unwrapped by its own keystore). Free with `hearth_store_free`.
@@ -337,7 +345,7 @@ hearth_status hearth_store_open_wrapped(const char *dir,
 hearth_status hearth_vault_open_raw_key(const char *path,
                                         const uint8_t *key,
                                         size_t key_len,
-                                        hearth_store **out);
+                                        struct hearth_store **out);
 
 // Opens the best store for `app` as `hearth_store_open_default` does, with every file
 // (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
@@ -346,7 +354,9 @@ hearth_status hearth_vault_open_raw_key(const char *path,
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.
-hearth_status hearth_store_open_default_in(const char *dir, const char *app, hearth_store **out);
+hearth_status hearth_store_open_default_in(const char *dir,
+                                           const char *app,
+                                           struct hearth_store **out);
 
 // The library's version as a number, `MAJOR << 16 | MINOR << 8 | PATCH`, to compare
 // with the header's `HEARTH_VERSION_NUMBER` at run time.

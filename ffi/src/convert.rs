@@ -191,6 +191,44 @@ mod tests {
         /// data (pointers hold 0x7F bytes).
         static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
+    thread_local! {
+        /// Armed on the token test's thread only: every freed block's bytes are logged.
+        static LOGGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// The bytes of the blocks freed while logging, each followed by a 0 (no allocation:
+    /// the log lives in a fixed static buffer and is written from `dealloc`).
+    struct FreedLog {
+        bytes: [u8; 1 << 16],
+        len: usize,
+        overflowed: bool,
+    }
+
+    impl FreedLog {
+        fn record(&mut self, block: &[u8]) {
+            let room = self.bytes.len() - self.len;
+            if block.len() + 1 > room {
+                self.overflowed = true;
+                return;
+            }
+            self.bytes[self.len..self.len + block.len()].copy_from_slice(block);
+            self.len += block.len() + 1;
+            self.bytes[self.len - 1] = 0;
+        }
+
+        fn holds(&self, needle: &[u8]) -> bool {
+            self.bytes[..self.len]
+                .windows(needle.len())
+                .any(|w| w == needle)
+        }
+    }
+
+    static FREED: std::sync::Mutex<FreedLog> = std::sync::Mutex::new(FreedLog {
+        bytes: [0; 1 << 16],
+        len: 0,
+        overflowed: false,
+    });
+
     static UNWIPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     const MARK: u8 = 0x7F;
 
@@ -209,6 +247,14 @@ mod tests {
                 if block.contains(&MARK) {
                     UNWIPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
+            }
+            if LOGGING.with(std::cell::Cell::get) {
+                // SAFETY: as above.
+                let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+                FREED
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .record(block);
             }
             // SAFETY: forwarded contract.
             unsafe { std::alloc::System.dealloc(ptr, layout) }
@@ -241,6 +287,68 @@ mod tests {
         }
         ARMED.with(|a| a.set(false));
         assert_eq!(UNWIPED.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    /// Runs `make` (an export that hands out a secret string) and frees what it gave with
+    /// logging on; the freed blocks must hold none of the secret's bytes.
+    fn assert_no_freed_copy(
+        what: &str,
+        mut make: impl FnMut(&mut *mut c_char) -> crate::hearth_status,
+    ) {
+        {
+            let mut log = FREED.lock().unwrap();
+            log.len = 0;
+            log.overflowed = false;
+        }
+        let mut out: *mut c_char = std::ptr::null_mut();
+        LOGGING.with(|l| l.set(true));
+        let status = make(&mut out);
+        LOGGING.with(|l| l.set(false));
+        assert_eq!(status, crate::HEARTH_OK, "{what}");
+        // SAFETY: the export returned a NUL-terminated string.
+        let secret = unsafe { CStr::from_ptr(out) }.to_bytes().to_vec();
+        LOGGING.with(|l| l.set(true));
+        hearth_string_free(out);
+        LOGGING.with(|l| l.set(false));
+        let log = FREED.lock().unwrap();
+        assert!(!log.overflowed, "{what}: the log overflowed");
+        assert!(
+            log.len > 0,
+            "{what}: nothing freed was seen (the check would not fail)"
+        );
+        assert!(
+            !log.holds(&secret),
+            "{what}: a freed block held the secret ({} bytes)",
+            secret.len()
+        );
+    }
+
+    #[test]
+    fn no_freed_buffer_holds_a_generated_token_state_or_verifier() {
+        // The check can fail: a freed copy is found.
+        {
+            let mut log = FREED.lock().unwrap();
+            log.len = 0;
+            LOGGING.with(|l| l.set(true));
+            drop(log);
+            drop(b"0123456789abcdefghijklmnop".to_vec());
+            LOGGING.with(|l| l.set(false));
+            assert!(FREED.lock().unwrap().holds(b"0123456789abcdefghijklmnop"));
+        }
+        // Every token length the export can give up to 200 characters (16..=150 bytes).
+        for bytes in hearth_token_guard::MIN_SECRET_BYTES..=150 {
+            assert_no_freed_copy(&format!("hearth_token_generate({bytes})"), |out| {
+                crate::hearth_token_generate(bytes, out)
+            });
+        }
+        assert_no_freed_copy("hearth_state_generate", |out| {
+            crate::hearth_state_generate(out)
+        });
+        let mut challenge: *mut c_char = std::ptr::null_mut();
+        assert_no_freed_copy("hearth_pkce_generate", |out| {
+            crate::hearth_pkce_generate(out, &mut challenge)
+        });
+        hearth_string_free(challenge);
     }
 
     #[test]

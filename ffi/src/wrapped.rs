@@ -10,14 +10,21 @@ use hearth_token_guard::SecretBytes;
 use hearth_token_guard::private_file::{self, WriteMode};
 
 use crate::convert::{bytes_arg, check_out, str_arg, wipe};
-use crate::status::{Failure, HEARTH_INTEGRITY, HEARTH_OK, boundary, hearth_status};
+use zeroize::Zeroizing;
+
+use crate::status::{
+    Failure, HEARTH_BUSY, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_OK, boundary, hearth_status,
+};
 use crate::store::{hand_out, hearth_store};
 
 /// A host key provider: it wraps Hearth's vault key so that only the host (a hardware
 /// keystore) can unwrap it. Hearth calls `wrap` once, when it creates the key, and
 /// `unwrap` on every open; then `drop` (if not NULL), once, before the open function
-/// returns. `ctx` is passed to each. A callback returns `HEARTH_OK` or another status;
-/// it writes at most `*out_len` bytes to `out` and sets `*out_len` to what it wrote.
+/// returns. `ctx` is passed to each. A callback returns `HEARTH_OK`; `HEARTH_BUSY` when its
+/// key waits for the user to authenticate (the open is then `HEARTH_BUSY`: authenticate and
+/// open again); any other status is a failure (`HEARTH_INTEGRITY` for an unwrap,
+/// `HEARTH_ERROR` for a wrap). It writes at most `*out_len` bytes to `out` and sets
+/// `*out_len` to what it wrote.
 #[repr(C)]
 #[allow(non_camel_case_types, reason = "the C name")]
 pub struct hearth_key_provider {
@@ -61,29 +68,46 @@ fn app_name(app: &str) -> Result<(), Failure> {
 const MAX_WRAPPED: usize = 4096;
 const KEY_LEN: usize = 32;
 
+/// A provider's wrap or unwrap callback.
+type Callback =
+    unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, *mut usize) -> hearth_status;
+
 /// Calls `f(ctx, input, out, out_len)` with a buffer of `cap` bytes; the bytes it wrote.
+/// The buffer is wiped whole (the provider may have written past what it reported); the
+/// result wipes itself when dropped. A failure is the provider's status.
 fn call(
-    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, *mut usize) -> hearth_status,
+    f: Callback,
     ctx: *mut c_void,
     input: &[u8],
     cap: usize,
-) -> Result<Vec<u8>, hearth_status> {
+) -> Result<Zeroizing<Vec<u8>>, hearth_status> {
     let mut out = vec![0u8; cap];
     let mut len = cap;
     // SAFETY: the provider's contract (the header's rule): `input` is readable for its
     // length, `out` writable for `len` bytes, `len` a valid pointer; the callback writes
     // at most `len` bytes.
     let status = unsafe { f(ctx, input.as_ptr(), input.len(), out.as_mut_ptr(), &mut len) };
-    if status != HEARTH_OK || len > cap {
-        wipe(&mut out);
-        return Err(if status == HEARTH_OK {
-            HEARTH_INTEGRITY
-        } else {
-            status
-        });
+    let result = match (status, out.get(..len)) {
+        (HEARTH_OK, Some(written)) => Ok(Zeroizing::new(written.to_vec())),
+        (HEARTH_OK, None) => Err(HEARTH_INTEGRITY),
+        (status, _) => Err(status),
+    };
+    wipe(&mut out);
+    result
+}
+
+/// What a provider's failure means to the caller: a locked provider (`HEARTH_BUSY`: the
+/// user has not authenticated) is busy, so that the host can authenticate and retry; any
+/// other failure is `otherwise`. A provider's own numbers are never handed on as they are.
+fn provider_failure(status: hearth_status, otherwise: hearth_status, message: &str) -> Failure {
+    if status == HEARTH_BUSY {
+        Failure::new(
+            HEARTH_BUSY,
+            "the key provider is locked (the user has not authenticated): authenticate and retry",
+        )
+    } else {
+        Failure::new(otherwise, message)
     }
-    out.truncate(len);
-    Ok(out)
 }
 
 /// The vault key of `dir/app.hearth`: unwrapped from `dir/app.key.wrapped`, or made and
@@ -101,17 +125,19 @@ fn vault_key(
     };
     match private_file::read(wrapped_path, MAX_WRAPPED) {
         Ok(wrapped) => {
-            let mut key = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8)
-                .map_err(|_| integrity("the key provider could not unwrap the vault key"))?;
+            let key = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|s| {
+                provider_failure(
+                    s,
+                    HEARTH_INTEGRITY,
+                    "the key provider could not unwrap the vault key",
+                )
+            })?;
             if key.len() != KEY_LEN {
-                wipe(&mut key);
                 return Err(integrity(
                     "the key provider unwrapped a key that is not 32 bytes",
                 ));
             }
-            let secret = SecretBytes::from_slice(&key);
-            wipe(&mut key);
-            Ok(secret)
+            Ok(SecretBytes::from_slice(&key))
         }
         Err(hearth_token_guard::Error::NotFound { .. }) => {
             if vault.exists() {
@@ -120,19 +146,27 @@ fn vault_key(
                 ));
             }
             let key = SecretBytes::generate(KEY_LEN)?;
-            let wrapped = call(wrap, provider.ctx, key.expose_secret(), MAX_WRAPPED)
-                .map_err(|s| Failure::new(s, "the key provider could not wrap the vault key"))?;
+            let wrapped =
+                call(wrap, provider.ctx, key.expose_secret(), MAX_WRAPPED).map_err(|s| {
+                    provider_failure(
+                        s,
+                        HEARTH_ERROR,
+                        "the key provider could not wrap the vault key",
+                    )
+                })?;
             if wrapped.is_empty() {
                 return Err(integrity("the key provider wrapped the key into nothing"));
             }
             // A wrap that answers OK without writing (or writes garbage) would lock the
             // vault for good: the wrapped key must unwrap to the key before it is kept.
-            let mut back = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|_| {
-                integrity("the key provider cannot unwrap what it wrapped; nothing was written")
+            let back = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|s| {
+                provider_failure(
+                    s,
+                    HEARTH_INTEGRITY,
+                    "the key provider cannot unwrap what it wrapped; nothing was written",
+                )
             })?;
-            let same = hearth_token_guard::constant_time_eq(&back, key.expose_secret());
-            wipe(&mut back);
-            if !same {
+            if !hearth_token_guard::constant_time_eq(&back, key.expose_secret()) {
                 return Err(integrity(
                     "the key provider's wrapped key does not unwrap to the key; nothing was written",
                 ));
@@ -274,6 +308,57 @@ mod tests {
         _: *mut usize,
     ) -> hearth_status {
         HEARTH_OK
+    }
+
+    /// Answers "locked" (a keystore key bound to user authentication, before the user
+    /// authenticated) or a number that is no status at all.
+    unsafe extern "C" fn locked(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut u8,
+        _: *mut usize,
+    ) -> hearth_status {
+        HEARTH_BUSY
+    }
+
+    unsafe extern "C" fn odd(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut u8,
+        _: *mut usize,
+    ) -> hearth_status {
+        42
+    }
+
+    #[test]
+    fn a_locked_provider_is_busy_and_any_other_failure_is_a_known_status() {
+        let dir = std::env::temp_dir().join(format!("hearth-wrap-locked-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let provider = |f: Callback| hearth_key_provider {
+            ctx: std::ptr::null_mut(),
+            wrap: Some(f),
+            unwrap: Some(f),
+            drop: None,
+        };
+        let wrapped = dir.join("app.key.wrapped");
+        let vault = dir.join("app.hearth");
+        let busy = vault_key(&provider(locked), &vault, &wrapped).unwrap_err();
+        assert_eq!(busy.status, HEARTH_BUSY);
+        assert_eq!(
+            vault_key(&provider(odd), &vault, &wrapped)
+                .unwrap_err()
+                .status,
+            HEARTH_ERROR
+        );
+        private_file::write(&wrapped, &[7u8; 60], WriteMode::CreateNew).unwrap();
+        let unwrap_busy = vault_key(&provider(locked), &vault, &wrapped).unwrap_err();
+        assert_eq!(unwrap_busy.status, HEARTH_BUSY);
+        let unwrap_odd = vault_key(&provider(odd), &vault, &wrapped).unwrap_err();
+        assert_eq!(unwrap_odd.status, HEARTH_INTEGRITY);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

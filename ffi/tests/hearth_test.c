@@ -310,6 +310,12 @@ static void test_default_and_keyring(void) {
     char *name = NULL;
     CHECK(hearth_store_backend(s, &name) == HEARTH_OK);
     printf("# default store for ctest: %s\n", name);
+    /* With the keyring required, the chain's first choice must answer: the hybrid store
+     * (the vault, its key and rollback counter in the keyring), never a fallback. */
+    const char *required = getenv("HEARTH_REQUIRE_KEYRING");
+    if (required != NULL && strcmp(required, "1") == 0) {
+        CHECK(name != NULL && strcmp(name, "hybrid") == 0);
+    }
     hearth_string_free(name);
     exercise_store(s, "ctest");
     hearth_store_free(s);
@@ -474,12 +480,15 @@ static void test_key_provider(const char *dir) {
 static void test_default_in(const char *dir) {
     char *ddir = join(dir, "default-in");
     hearth_store *s = NULL;
-    /* Under valgrind a keyring on the bus may not answer in time: busy, never a switch. */
+    /* Only in a slow run (valgrind, ASan: the harness gives those a longer limit) may a
+     * keyring on the bus not answer within this function's default 5 s: then busy, never
+     * a switch to a weaker store. Elsewhere it must open and write. */
+    int slow = getenv("HEARTH_TEST_KEYRING_TIMEOUT_MS") != NULL;
     hearth_status st = hearth_store_open_default_in(ddir, "dapp", &s);
-    CHECK(st == HEARTH_OK || st == HEARTH_BUSY);
+    CHECK(st == HEARTH_OK || (slow && st == HEARTH_BUSY));
     if (st == HEARTH_OK) {
         st = hearth_store_set(s, "dapp::k", (const uint8_t *)"v", 1);
-        CHECK(st == HEARTH_OK || st == HEARTH_BUSY);
+        CHECK(st == HEARTH_OK || (slow && st == HEARTH_BUSY));
         hearth_store_free(s);
     }
     CHECK(hearth_store_open_default_in(NULL, "dapp", &s) == HEARTH_INVALID_ARGUMENT);

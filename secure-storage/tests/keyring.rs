@@ -16,17 +16,19 @@ use hearth_token_guard::SecretBytes;
 /// keyring, which a test must never touch.
 fn secret_service_available() -> bool {
     let required = std::env::var_os("HEARTH_REQUIRE_KEYRING").is_some();
-    let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
+    let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS");
+    // The bus must be scripts/with-keyring's own (it names it in HEARTH_PRIVATE_BUS).
+    let private = bus.is_some() && bus == std::env::var_os("HEARTH_PRIVATE_BUS");
     assert!(
-        bus || !required,
-        "HEARTH_REQUIRE_KEYRING is set but there is no D-Bus session"
+        private || !required,
+        "HEARTH_REQUIRE_KEYRING is set outside scripts/with-keyring's private D-Bus session"
     );
-    if !required {
+    if !private {
         eprintln!(
             "not under scripts/with-keyring: Secret Service test not run (it would use this session's own keyring)"
         );
     }
-    required
+    private
 }
 
 /// An app name no other test (or run) uses.

@@ -239,7 +239,7 @@ fn two_writers(_: &()) {
 /// after each of its writes; then the newest copy older than the final file, and the
 /// oldest, are restored in turn, and each must be `RolledBack` — the keyring's counter was
 /// never lowered by a late, out-of-order recording from the other process. On the Secret
-/// Service when a session bus is there (scripts/with-keyring), else kernel keyutils.
+/// Service on scripts/with-keyring's private session bus, else kernel keyutils.
 #[cfg(feature = "keyring")]
 mod hybrid_race {
     use super::*;
@@ -248,7 +248,9 @@ mod hybrid_race {
     pub(super) const CHILD_ENV: &str = "HEARTH_HYBRID_RACE_CHILD";
 
     fn keyring() -> KeyringStore {
-        let backend = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        // Secret Service only on scripts/with-keyring's private bus, never a desktop's.
+        let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS");
+        let backend = if bus.is_some() && bus == std::env::var_os("HEARTH_PRIVATE_BUS") {
             KeyringBackend::Native
         } else {
             KeyringBackend::Keyutils

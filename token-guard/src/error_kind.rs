@@ -1,5 +1,29 @@
 //! [`ErrorKind`]: what a caller can do about a failure, the same for every Hearth crate.
 
+/// Declares [`ErrorKind`] with [`ErrorKind::ALL`] and [`ErrorKind::name`] generated from the
+/// same list, so that a new kind cannot be left out of either (the CLI's and the C API's
+/// table tests iterate `ALL`).
+macro_rules! error_kinds {
+    ($(#[$meta:meta])* pub enum ErrorKind { $($(#[$doc:meta])* $kind:ident,)+ }) => {
+        $(#[$meta])*
+        pub enum ErrorKind { $($(#[$doc])* $kind,)+ }
+
+        impl ErrorKind {
+            /// Every kind, in the README table's order.
+            pub const ALL: [Self; [$(stringify!($kind)),+].len()] = [$(Self::$kind),+];
+
+            /// The kind's name as the README table writes it (`InvalidInput`).
+            #[must_use]
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$kind => stringify!($kind),)+
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
 /// The kind of a failure, across Hearth's crates (as `std::io::ErrorKind` is for I/O):
 /// every crate's `Error::kind()` returns one, and the CLI's exit codes and the C API's
 /// status codes are each one `match` on it, following the table in the README.
@@ -33,32 +57,21 @@ pub enum ErrorKind {
     /// Anything else: I/O, the OS random generator, a bug.
     Other,
 }
+}
 
-impl ErrorKind {
-    /// Every kind, in the README table's order.
-    pub const ALL: [Self; 8] = [
-        Self::InvalidInput,
-        Self::NotFound,
-        Self::Refused,
-        Self::Integrity,
-        Self::Busy,
-        Self::Unavailable,
-        Self::Network,
-        Self::Other,
-    ];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The kind's name as the README table writes it (`InvalidInput`).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::InvalidInput => "InvalidInput",
-            Self::NotFound => "NotFound",
-            Self::Refused => "Refused",
-            Self::Integrity => "Integrity",
-            Self::Busy => "Busy",
-            Self::Unavailable => "Unavailable",
-            Self::Network => "Network",
-            Self::Other => "Other",
+    #[test]
+    fn every_kind_is_listed_once_under_its_own_name() {
+        let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        for kind in ErrorKind::ALL {
+            assert_eq!(format!("{kind:?}"), kind.name());
         }
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
     }
 }

@@ -30,8 +30,20 @@ pub(crate) fn lib_dir() -> PathBuf {
         .clone()
 }
 
+/// Whether this process's session bus is scripts/with-keyring's private one (its address
+/// equals `HEARTH_PRIVATE_BUS`); `HEARTH_REQUIRE_KEYRING` without it is a mistake.
+pub(crate) fn private_bus() -> bool {
+    let bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS");
+    let private = bus.is_some() && bus == std::env::var_os("HEARTH_PRIVATE_BUS");
+    assert!(
+        private || std::env::var_os("HEARTH_REQUIRE_KEYRING").is_none(),
+        "HEARTH_REQUIRE_KEYRING is set outside scripts/with-keyring's private D-Bus session"
+    );
+    private
+}
+
 /// Runs `program args... dir/run` with `envs`, killed after `limit`; echoes its output.
-/// Without `HEARTH_REQUIRE_KEYRING` it runs with no D-Bus session.
+/// It keeps the D-Bus session only when that is scripts/with-keyring's private one.
 /// Its stdout and stderr are read while it runs (a large report must not block it).
 pub(crate) fn run(
     program: &str,
@@ -41,10 +53,10 @@ pub(crate) fn run(
     limit: Duration,
 ) -> Output {
     let mut command = Command::new(program);
-    // Outside scripts/with-keyring (which starts a private D-Bus and keyring and sets
-    // HEARTH_REQUIRE_KEYRING), the program gets no session bus: a test never touches the
-    // developer's own keyring.
-    if std::env::var_os("HEARTH_REQUIRE_KEYRING").is_none() {
+    // Outside scripts/with-keyring (which starts a private D-Bus and keyring and names its
+    // address in HEARTH_PRIVATE_BUS), the program gets no session bus: a test never
+    // touches the developer's own keyring.
+    if !private_bus() {
         command.env_remove("DBUS_SESSION_BUS_ADDRESS");
     }
     let mut child = command
