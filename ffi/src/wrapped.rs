@@ -299,38 +299,22 @@ pub extern "C" fn hearth_version_number() -> u32 {
 mod tests {
     use super::*;
 
-    /// Answers OK and writes nothing (a Kotlin callback whose Error JNA turned into 0).
-    unsafe extern "C" fn silent(
+    /// A callback that writes nothing and answers `S`: `HEARTH_OK` (a Kotlin callback
+    /// whose Error JNA turned into 0), `HEARTH_BUSY` (a keystore key bound to user
+    /// authentication, before the user authenticated), or a number that is no status.
+    unsafe extern "C" fn answering<const S: hearth_status>(
         _: *mut c_void,
         _: *const u8,
         _: usize,
         _: *mut u8,
         _: *mut usize,
     ) -> hearth_status {
-        HEARTH_OK
+        S
     }
 
-    /// Answers "locked" (a keystore key bound to user authentication, before the user
-    /// authenticated) or a number that is no status at all.
-    unsafe extern "C" fn locked(
-        _: *mut c_void,
-        _: *const u8,
-        _: usize,
-        _: *mut u8,
-        _: *mut usize,
-    ) -> hearth_status {
-        HEARTH_BUSY
-    }
-
-    unsafe extern "C" fn odd(
-        _: *mut c_void,
-        _: *const u8,
-        _: usize,
-        _: *mut u8,
-        _: *mut usize,
-    ) -> hearth_status {
-        42
-    }
+    const SILENT: Callback = answering::<HEARTH_OK>;
+    const LOCKED: Callback = answering::<HEARTH_BUSY>;
+    const ODD: Callback = answering::<42>;
 
     #[test]
     fn a_locked_provider_is_busy_and_any_other_failure_is_a_known_status() {
@@ -345,18 +329,18 @@ mod tests {
         };
         let wrapped = dir.join("app.key.wrapped");
         let vault = dir.join("app.hearth");
-        let busy = vault_key(&provider(locked), &vault, &wrapped).unwrap_err();
+        let busy = vault_key(&provider(LOCKED), &vault, &wrapped).unwrap_err();
         assert_eq!(busy.status, HEARTH_BUSY);
         assert_eq!(
-            vault_key(&provider(odd), &vault, &wrapped)
+            vault_key(&provider(ODD), &vault, &wrapped)
                 .unwrap_err()
                 .status,
             HEARTH_ERROR
         );
         private_file::write(&wrapped, &[7u8; 60], WriteMode::CreateNew).unwrap();
-        let unwrap_busy = vault_key(&provider(locked), &vault, &wrapped).unwrap_err();
+        let unwrap_busy = vault_key(&provider(LOCKED), &vault, &wrapped).unwrap_err();
         assert_eq!(unwrap_busy.status, HEARTH_BUSY);
-        let unwrap_odd = vault_key(&provider(odd), &vault, &wrapped).unwrap_err();
+        let unwrap_odd = vault_key(&provider(ODD), &vault, &wrapped).unwrap_err();
         assert_eq!(unwrap_odd.status, HEARTH_INTEGRITY);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -368,8 +352,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let provider = hearth_key_provider {
             ctx: std::ptr::null_mut(),
-            wrap: Some(silent),
-            unwrap: Some(silent),
+            wrap: Some(SILENT),
+            unwrap: Some(SILENT),
             drop: None,
         };
         let wrapped = dir.join("app.key.wrapped");
