@@ -112,7 +112,7 @@ impl Search {
 
     /// Appends the hits in `folded[from..]` (the chunk at `pos`) that start before
     /// `limit`.
-    fn hits(&self, chunk: &Chunk<'_>, dense: bool, hits: &mut Vec<(usize, usize, Trigger)>) {
+    fn hits(&self, chunk: &Chunk<'_>, dense: bool, hits: &mut Hits) {
         let folded = chunk.folded;
         if dense {
             self.dense_hits(chunk, hits);
@@ -125,7 +125,7 @@ impl Search {
                     break; // found again, whole, in the next chunk
                 }
                 let i = m.pattern().as_usize();
-                hits.push((chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]));
+                hits.push(chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]);
                 at = if self.overlapping[i] {
                     m.start() + 1
                 } else {
@@ -141,7 +141,7 @@ impl Search {
                     break 'search; // found again, whole, in the next chunk
                 }
                 let i = m.pattern().as_usize();
-                hits.push((chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]));
+                hits.push(chunk.pos + m.start(), chunk.pos + m.end(), self.triggers[i]);
                 if self.overlapping[i] {
                     at = m.start() + 1;
                     continue 'search;
@@ -154,7 +154,7 @@ impl Search {
 
 impl Search {
     /// [`hits`](Self::hits) by walking the DFA byte by byte, reporting every literal.
-    fn dense_hits(&self, chunk: &Chunk<'_>, hits: &mut Vec<(usize, usize, Trigger)>) {
+    fn dense_hits(&self, chunk: &Chunk<'_>, hits: &mut Hits) {
         use aho_corasick::Anchored;
         use aho_corasick::automaton::Automaton as _;
         let dfa = &self.dense;
@@ -170,7 +170,7 @@ impl Search {
                     let start = end - dfa.pattern_len(pid);
                     if start < chunk.limit {
                         let t = self.triggers[pid.as_usize()];
-                        hits.push((chunk.pos + start, chunk.pos + end, t));
+                        hits.push(chunk.pos + start, chunk.pos + end, t);
                     }
                 }
             }
@@ -187,6 +187,34 @@ struct Chunk<'a> {
     from: usize,
     /// Hits starting here or later are left to the next chunk.
     limit: usize,
+}
+
+/// The hits in one chunk: where each literal starts and ends, and what it introduces.
+#[derive(Default)]
+struct Hits {
+    list: Vec<(usize, usize, Trigger)>,
+    /// Whether they were pushed in text order (of two at one place, the longer first), so
+    /// that no sort is needed: checked at each push, where the last hit is at hand.
+    in_order: bool,
+}
+
+impl Hits {
+    fn clear(&mut self) {
+        self.list.clear();
+        self.in_order = true;
+    }
+
+    #[inline]
+    fn push(&mut self, start: usize, end: usize, trigger: Trigger) {
+        if let Some(&(s, e, _)) = self.list.last() {
+            self.in_order &= s < start || s == start && e >= end;
+        }
+        self.list.push((start, end, trigger));
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
+    }
 }
 
 /// A chunk with more hits than one per this many bytes is searched in dense mode.
@@ -305,8 +333,8 @@ impl Scan<'_> {
         // line of overlapping secrets (`://a:b@://a:b@…`) stays one span, not one per hit.
         if self.out.len() > self.first
             && let Some(last) = self.out.last_mut()
-            && last.detector == detector
             && (last.range.start..=last.range.end).contains(&range.start)
+            && last.detector == detector
         {
             last.range.end = last.range.end.max(range.end);
             return;
@@ -348,7 +376,7 @@ fn scan_chunks(scan: &mut Scan<'_>, folded: &mut [u8]) {
     let bytes = scan.bytes;
     let chunk_len = folded.len();
     let overlap = *OVERLAP;
-    let mut hits: Vec<(usize, usize, Trigger)> = Vec::new();
+    let mut hits = Hits::default();
     // Everything before this offset is inside a masked span.
     let mut covered: usize = 0;
     // Per search: whether the last chunk was dense with its literals.
@@ -381,10 +409,10 @@ fn scan_chunks(scan: &mut Scan<'_>, folded: &mut [u8]) {
         }
         // In text order; of two literals at one place, the longer first. Each search's hits
         // come (nearly) in order, and a stable sort merges such runs in linear time.
-        if !hits.is_sorted_by_key(|&(s, e, _)| (s, usize::MAX - e)) {
-            hits.sort_by_key(|&(s, e, _)| (s, usize::MAX - e));
+        if !hits.in_order {
+            hits.list.sort_by_key(|&(s, e, _)| (s, usize::MAX - e));
         }
-        for &(start, end, trigger) in &hits {
+        for &(start, end, trigger) in &hits.list {
             if start < covered && !worth_checking_inside(trigger, end, covered) {
                 continue;
             }

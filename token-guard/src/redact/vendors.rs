@@ -295,16 +295,16 @@ pub(super) fn check_stem(scan: &mut Scan<'_>, stem: &Stem, start: usize) -> Opti
 fn check(scan: &mut Scan<'_>, vendor: &Vendor, start: usize) -> Option<usize> {
     let bytes = scan.bytes;
     let end = start + vendor.prefix.len();
-    let prefix = vendor.prefix.as_bytes();
-    if !bytes[start..].starts_with(prefix) || (start > 0 && is_alnum(bytes[start - 1])) {
-        return None;
-    }
-    // Every byte of the shortest body must be in the alphabet: its last one first, which
-    // rejects most near misses (`ghp_ghp_…`) without measuring a run.
+    // Every byte of the shortest body must be in the alphabet: its last one first, before
+    // anything else, which rejects most near misses (`ghp_ghp_…`) in one load.
     if !bytes
         .get(end + vendor.min - 1)
         .is_some_and(|&b| vendor.body.allows(b))
     {
+        return None;
+    }
+    let prefix = vendor.prefix.as_bytes();
+    if !bytes[start..].starts_with(prefix) || (start > 0 && is_alnum(bytes[start - 1])) {
         return None;
     }
     let body_end = scan.runs.end(bytes, vendor.body, end);
