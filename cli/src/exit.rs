@@ -16,8 +16,8 @@ Exit codes:
      without --force, a secret over the size limit, plain HTTP, a pin mismatch, an
      untrusted certificate)
   5  integrity failure or wrong key (malformed, tampered or rolled-back data)
-  6  secure storage unavailable: the keyring is locked or did not answer; unlock it and
-     retry";
+  6  busy or unavailable: the keyring is locked, absent or did not answer, a lock or a
+     sign-in timed out; unlock the keyring or wait, and retry";
 
 /// A failed command: what to print and how to exit.
 #[derive(Debug)]

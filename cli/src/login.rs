@@ -56,8 +56,8 @@ pub(crate) struct LoginArgs {
 pub(crate) fn pkce(args: PkceArgs) -> Result<(), Failure> {
     let verifier = match &args.verifier {
         Some(v) => CodeVerifier::parse(v).map_err(|e| Failure::usage(e.to_string()))?,
-        None => CodeVerifier::generate_with_len(args.bytes)
-            .map_err(|e| Failure::usage(e.to_string()))?,
+        // A length out of range is a usage error (2), a failed OS generator a failure (1).
+        None => CodeVerifier::generate_with_len(args.bytes)?,
     };
     let challenge = verifier.challenge();
     let mut out = io::stdout().lock();
@@ -72,7 +72,7 @@ pub(crate) fn pkce(args: PkceArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn state() -> Result<(), Failure> {
-    let state = State::generate().map_err(|e| Failure::usage(e.to_string()))?;
+    let state = State::generate()?;
     writeln!(io::stdout().lock(), "{}", state.expose_secret())?;
     Ok(())
 }

@@ -65,9 +65,16 @@ internal class NativeCleaner {
         fun clean() {
             val a = synchronized(this) { action.also { action = null } } ?: return
             live.remove(this)
-            a.run()
+            try {
+                a.run()
+            } finally {
+                ran.incrementAndGet()
+            }
         }
     }
+
+    /** How many actions have run (by [Cleanable.clean] or the collector): for tests. */
+    val ran = java.util.concurrent.atomic.AtomicLong()
 
     private val queue = ReferenceQueue<Any>()
     /** Keeps the phantom references themselves reachable until they have run. */
@@ -177,31 +184,83 @@ interface KeyProvider {
 class KeyProviderLockedException(message: String, cause: Throwable? = null) : Exception(message, cause)
 
 /**
+ * Thrown by a [KeyProvider] whose key can never unwrap again (an Android Keystore key
+ * invalidated when the screen lock was removed or biometrics re-enrolled, or deleted): the
+ * open fails with [HearthIntegrityException]. Any other exception from a provider means
+ * that it could not ask its keystore, which says nothing about the vault: the open fails
+ * with [HearthException] (status ERROR) and may be retried.
+ */
+class KeyProviderInvalidatedException(message: String, cause: Throwable? = null) : Exception(message, cause)
+
+/**
  * A [KeyProvider] over a JCA KeyStore (PKCS12 file): AES-256-GCM under a key kept in the
- * KeyStore under `alias`, created on first use. On Android use a provider over
- * `AndroidKeyStore` instead (the key never leaves the hardware); this one is for JVMs.
+ * KeyStore under `alias`, created on first use. `password` is wiped once the key is
+ * loaded; it must come from somewhere other than the vault's directory (a usable key
+ * beside the vault protects nothing). The file is created 0600 and written whole (a
+ * temporary file, fsync, rename); creation is serialised across threads and processes
+ * by a lock file, so two first opens cannot make two keys. On Android use
+ * `AndroidKeystoreProvider` instead (the key never leaves the hardware); this one is for
+ * JVMs.
  */
 class JcaKeyProvider(private val path: String, password: CharArray, private val alias: String = "hearth") : KeyProvider {
-    private val password = password.copyOf()
-    private val key: javax.crypto.SecretKey = load()
+    private val key: javax.crypto.SecretKey = try {
+        load(password)
+    } finally {
+        password.fill('\u0000')
+    }
 
-    private fun load(): javax.crypto.SecretKey {
-        val ks = java.security.KeyStore.getInstance("PKCS12")
-        val file = java.io.File(path)
+    private fun load(password: CharArray): javax.crypto.SecretKey {
+        val file = java.io.File(path).absoluteFile
+        val dir = file.parentFile
+        dir.mkdirs()
         val protection = java.security.KeyStore.PasswordProtection(password)
-        if (file.exists()) {
-            file.inputStream().use { ks.load(it, password) }
-            val entry = ks.getEntry(alias, protection) as java.security.KeyStore.SecretKeyEntry
-            return entry.secretKey
+        try {
+            java.io.RandomAccessFile(java.io.File(dir, file.name + ".lock"), "rw").use { lockFile ->
+                val held = lockFile.channel.lock()
+                try {
+                    val ks = java.security.KeyStore.getInstance("PKCS12")
+                    if (file.exists()) {
+                        file.inputStream().use { ks.load(it, password) }
+                        val entry = ks.getEntry(alias, protection) as? java.security.KeyStore.SecretKeyEntry
+                            ?: throw KeyProviderInvalidatedException("the KeyStore holds no key under the alias")
+                        return entry.secretKey
+                    }
+                    ks.load(null, password)
+                    val gen = javax.crypto.KeyGenerator.getInstance("AES")
+                    gen.init(256)
+                    val key = gen.generateKey()
+                    ks.setEntry(alias, java.security.KeyStore.SecretKeyEntry(key), protection)
+                    store(ks, password, file)
+                    return key
+                } finally {
+                    held.release()
+                }
+            }
+        } finally {
+            protection.destroy()
         }
-        ks.load(null, password)
-        val gen = javax.crypto.KeyGenerator.getInstance("AES")
-        gen.init(256)
-        val key = gen.generateKey()
-        ks.setEntry(alias, java.security.KeyStore.SecretKeyEntry(key), protection)
-        file.parentFile?.mkdirs()
-        file.outputStream().use { ks.store(it, password) }
-        return key
+    }
+
+    /** Writes `ks` to `file`: a 0600 temporary file beside it, fsync, rename, fsync the directory. */
+    private fun store(ks: java.security.KeyStore, password: CharArray, file: java.io.File) {
+        val dir = file.parentFile.toPath()
+        val owner = java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")
+        val tmp = java.nio.file.Files.createTempFile(
+            dir,
+            file.name,
+            ".tmp",
+            java.nio.file.attribute.PosixFilePermissions.asFileAttribute(owner)
+        )
+        try {
+            java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE).use { ch ->
+                ks.store(java.nio.channels.Channels.newOutputStream(ch), password)
+                ch.force(true)
+            }
+            java.nio.file.Files.move(tmp, file.toPath(), java.nio.file.StandardCopyOption.ATOMIC_MOVE)
+            java.nio.channels.FileChannel.open(dir, java.nio.file.StandardOpenOption.READ).use { it.force(true) }
+        } finally {
+            java.nio.file.Files.deleteIfExists(tmp)
+        }
     }
 
     override fun wrap(key: ByteArray): ByteArray {
@@ -224,25 +283,39 @@ class JcaKeyProvider(private val path: String, password: CharArray, private val 
     }
 }
 
-/** Adapts a [KeyProvider] to `hearth_key_provider`'s callbacks. */
+/**
+ * Adapts a [KeyProvider] to `hearth_key_provider`'s callbacks. What an exception means:
+ * [KeyProviderLockedException] is BUSY; a wrapped key that does not decrypt
+ * (`AEADBadTagException` and the other `BadPaddingException`s, `IllegalBlockSizeException`,
+ * an `IllegalArgumentException` for a malformed one) or [KeyProviderInvalidatedException]
+ * is INTEGRITY for an unwrap; anything else (the keystore did not answer) is ERROR, which
+ * the open reports as a retryable failure, never as a damaged vault.
+ */
 private class ProviderCallback(private val provider: KeyProvider, private val wrapping: Boolean) : WrapCallback {
     override fun invoke(ctx: Pointer?, input: Pointer?, inputLen: SizeT, out: Pointer, outLen: Pointer): Int {
-        val n = inputLen.toInt()
-        val bytes = if (n == 0 || input == null) ByteArray(0) else input.getByteArray(0, n)
+        var bytes: ByteArray? = null
         var result: ByteArray? = null
         try {
-            result = if (wrapping) provider.wrap(bytes) else provider.unwrap(bytes)
+            val n = inputLen.toInt()
+            val input = if (n == 0 || input == null) ByteArray(0) else input.getByteArray(0, n)
+            bytes = input
+            result = if (wrapping) provider.wrap(input) else provider.unwrap(input)
             val cap = if (Native.SIZE_T_SIZE == 8) outLen.getLong(0) else outLen.getInt(0).toLong()
             if (result.size > cap) return Status.ERROR
             out.write(0, result, 0, result.size)
             if (Native.SIZE_T_SIZE == 8) outLen.setLong(0, result.size.toLong()) else outLen.setInt(0, result.size)
             return Status.OK
-        } catch (e: KeyProviderLockedException) {
-            return Status.BUSY
         } catch (e: Throwable) { // an Error too: JNA would turn it into 0 (HEARTH_OK)
-            return if (wrapping) Status.ERROR else Status.INTEGRITY
+            return when (e) {
+                is KeyProviderLockedException -> Status.BUSY
+                is KeyProviderInvalidatedException,
+                is javax.crypto.BadPaddingException,
+                is javax.crypto.IllegalBlockSizeException,
+                is IllegalArgumentException -> if (wrapping) Status.ERROR else Status.INTEGRITY
+                else -> Status.ERROR
+            }
         } finally {
-            bytes.fill(0)
+            bytes?.fill(0)
             result?.fill(0)
         }
     }
@@ -269,9 +342,12 @@ class HearthRefusedException(message: String) : HearthException(Status.POLICY_RE
 class HearthBusyException(message: String) : HearthException(Status.BUSY, message)
 class HearthUnavailableException(message: String) : HearthException(Status.UNAVAILABLE, message)
 
-/** Wipes and frees native memory: a Cleaner action that holds no reference to its owner. */
-private class Wipe(private val memory: Memory) : Runnable {
-    override fun run() {
+/**
+ * Wipes and frees native memory: a cleaner action that holds no reference to its owner,
+ * only its lock, which every reader holds: memory is never freed under a read.
+ */
+private class Wipe(private val memory: Memory, private val lock: Any) : Runnable {
+    override fun run() = synchronized(lock) {
         memory.clear()
         memory.close()
     }
@@ -283,40 +359,52 @@ private class Wipe(private val memory: Memory) : Runnable {
  * freed when it is garbage collected.
  */
 class SecretBuffer internal constructor(memory: Memory, val size: Int) : Closeable {
+    private val lock = Any()
     private var memory: Memory? = memory
-    private val cleanup = Lib.cleaner.register(this, Wipe(memory))
+    private val cleanup = Lib.cleaner.register(this, Wipe(memory, lock))
 
-    /** Copies the secret into `dest` (the caller wipes it: `dest.fill(0)`). */
-    @Synchronized
-    fun copyInto(dest: ByteArray) {
+    /** Copies the secret into `dest` (the caller wipes it: `dest.fill(0)`); throws after [close]. */
+    fun copyInto(dest: ByteArray) = synchronized(lock) {
         val m = memory ?: throw IllegalStateException("closed")
         require(dest.size >= size) { "destination too small" }
         m.read(0, dest, 0, size)
     }
 
-    /** Whether the secret equals `expected`, compared in constant time (one bulk copy). */
-    @Synchronized
-    fun matches(expected: ByteArray): Boolean {
-        val m = memory ?: return false
-        if (expected.size != size) return false
-        val copy = m.getByteArray(0, size)
-        try {
-            return java.security.MessageDigest.isEqual(copy, expected)
-        } finally {
-            copy.fill(0)
+    /** Whether the secret equals `expected`, compared in constant time (one bulk copy); throws after [close]. */
+    fun matches(expected: ByteArray): Boolean = synchronized(lock) {
+        val m = memory ?: throw IllegalStateException("closed")
+        if (expected.size != size) {
+            false
+        } else {
+            val copy = m.getByteArray(0, size)
+            try {
+                java.security.MessageDigest.isEqual(copy, expected)
+            } finally {
+                copy.fill(0)
+            }
         }
     }
 
-    @Synchronized
-    override fun close() {
+    override fun close() = synchronized(lock) {
         if (memory != null) cleanup.clean()
         memory = null
     }
 }
 
-/** Frees a store handle that was never closed (no other thread can be using it then). */
-private class FreeStore(private val handle: Pointer) : Runnable {
-    override fun run() = Lib.native.hearth_store_free(handle)
+/**
+ * Frees a store handle, once: on [HearthStore.close] or when the store was never closed.
+ * It takes the store's write lock, so it waits for every call in flight whatever the
+ * collector concluded about reachability.
+ */
+private class FreeStore(private val handle: Pointer, private val lock: ReentrantReadWriteLock) : Runnable {
+    override fun run() {
+        lock.writeLock().lock()
+        try {
+            Lib.native.hearth_store_free(handle)
+        } finally {
+            lock.writeLock().unlock()
+        }
+    }
 }
 
 /** An open Hearth store: the vault, or the fallback chain's choice. */
@@ -324,7 +412,7 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
     /** Calls hold the read lock, [close] the write lock: no call runs on a freed handle. */
     private val lock = ReentrantReadWriteLock()
     private var handle: Pointer? = handle
-    private val cleanup = Lib.cleaner.register(this, FreeStore(handle))
+    private val cleanup = Lib.cleaner.register(this, FreeStore(handle, lock))
 
     companion object {
         /**
@@ -367,10 +455,13 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
         }
 
         /**
-         * Opens (creating on first use) the vault `dir/APP.hearth`, whose random key is kept
-         * only wrapped by `provider` (beside it, in `APP.key.wrapped`): nothing in `dir`
-         * unlocks it without the provider. A key the provider cannot unwrap is
-         * [HearthIntegrityException].
+         * Opens (creating on first use) the vault `dir/APP/vault.hearth`, whose random key
+         * is kept only wrapped by `provider` (beside it, in `key.wrapped`, with a check
+         * value): nothing in `dir` unlocks it without the provider. `dir` may be shared
+         * (Android's `filesDir`): `dir/APP` is created 0700. A key the provider cannot
+         * unwrap, or unwraps to another key, is [HearthIntegrityException]; a locked
+         * provider is [HearthBusyException]; a provider that could not ask its keystore is
+         * a [HearthException] with status ERROR (retry).
          */
         fun openWrapped(dir: String, app: String, provider: KeyProvider): HearthStore {
             val native = NativeKeyProvider()
@@ -497,29 +588,28 @@ class HearthStore private constructor(handle: Pointer) : Closeable {
  * S256 challenge. [close] wipes and frees it (a Cleaner does if it is forgotten).
  */
 class PkceVerifier internal constructor(verifier: Pointer, val challenge: String) : Closeable {
+    private val lock = Any()
     private var verifier: Pointer? = verifier
-    private val cleanup = Lib.cleaner.register(this, FreeString(verifier))
+    private val cleanup = Lib.cleaner.register(this, FreeString(verifier, lock))
 
     /** The verifier's bytes, into `dest` (at least 43 bytes; the caller wipes it); its length. */
-    @Synchronized
-    fun copyInto(dest: ByteArray): Int {
+    fun copyInto(dest: ByteArray): Int = synchronized(lock) {
         val v = verifier ?: throw IllegalStateException("closed")
         val n = v.indexOf(0, 0.toByte()).toInt()
         require(dest.size >= n) { "destination too small" }
         v.read(0, dest, 0, n)
-        return n
+        n
     }
 
-    @Synchronized
-    override fun close() {
+    override fun close() = synchronized(lock) {
         if (verifier != null) cleanup.clean()
         verifier = null
     }
 }
 
-/** Frees (and so wipes) a string Hearth returned. */
-private class FreeString(private val s: Pointer) : Runnable {
-    override fun run() = Lib.native.hearth_string_free(s)
+/** Frees (and so wipes) a string Hearth returned, under its owner's lock. */
+private class FreeString(private val s: Pointer, private val lock: Any) : Runnable {
+    override fun run() = synchronized(lock) { Lib.native.hearth_string_free(s) }
 }
 
 /** PKCE (RFC 7636, S256). */

@@ -68,13 +68,14 @@ fun main(args: Array<String>) {
         }
         check("a bad key is IllegalArgumentException", badKey)
     }
+    val wrongPassphrase = "Xq7-distinct-passphrase"
     val wrong = try {
-        HearthStore.openVault(vault, "wrong".toCharArray()).close()
+        HearthStore.openVault(vault, wrongPassphrase.toCharArray()).close()
         false
     } catch (e: HearthIntegrityException) {
-        // The message names the problem, never the passphrase.
+        // The message names the problem, never the passphrase (nor a part of it).
         val m = e.message ?: ""
-        m.contains("wrong key or passphrase") && !m.contains("\"wrong\"") && !m.contains(" wrong.")
+        m.contains("wrong key or passphrase") && !m.contains(wrongPassphrase) && !m.contains("distinct")
     }
     check("a wrong passphrase is HearthIntegrityException", wrong)
     HearthStore.openVault(vault, passphrase).use { store ->
@@ -99,6 +100,17 @@ fun main(args: Array<String>) {
         Thread.sleep(10)
     }
     check("a forgotten object's cleanup runs after it is collected", cleaned.get())
+
+    // A forgotten store, secret and verifier are each freed (and the secrets wiped) by
+    // their own cleanup once collected.
+    val ranBefore = hearth.Lib.cleaner.ran.get()
+    forgetOne(dir)
+    val forgotten = System.nanoTime() + 30_000_000_000L
+    while (hearth.Lib.cleaner.ran.get() < ranBefore + 3 && System.nanoTime() < forgotten) {
+        System.gc()
+        Thread.sleep(10)
+    }
+    check("a forgotten store, secret and verifier are freed after collection", hearth.Lib.cleaner.ran.get() >= ranBefore + 3)
 
     // 8 threads calling while another closes the store: no crash; calls after close throw.
     // The store is closed only once every thread has made a call, and every thread stops
@@ -143,23 +155,51 @@ fun main(args: Array<String>) {
     }
     check("a call after close throws IllegalStateException", thrown)
 
-    // A host key provider (a PKCS12 KeyStore here; the Android Keystore on a device).
-    val ks = JcaKeyProvider("$dir/keys.p12", "ks-password".toCharArray())
+    // A host key provider (a PKCS12 KeyStore here, kept away from the vault's directory;
+    // the Android Keystore on a device). The recorder keeps the vault key it was asked to
+    // wrap, to look for it on disk.
+    val ksPath = "$dir/keystore/keys.p12"
+    val ks = Recording(JcaKeyProvider(ksPath, "ks-password".toCharArray()))
     HearthStore.openWrapped("$dir/wrapped", "kapp", ks).use { s ->
         s.set("kapp::token", "wrapped-secret".toByteArray())
     }
-    HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider("$dir/keys.p12", "ks-password".toCharArray())).use { s ->
+    val perms = java.nio.file.Files.getPosixFilePermissions(java.nio.file.Paths.get(ksPath))
+    check("the keystore file is 0600", java.nio.file.attribute.PosixFilePermissions.toString(perms) == "rw-------")
+    HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider(ksPath, "ks-password".toCharArray())).use { s ->
         check("a wrapped-key vault reopens", s.get("kapp::token")!!.use { it.matches("wrapped-secret".toByteArray()) })
     }
     val otherProvider = try {
-        HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider("$dir/other.p12", "x".toCharArray())).close()
+        HearthStore.openWrapped("$dir/wrapped", "kapp", JcaKeyProvider("$dir/keystore/other.p12", "x".toCharArray())).close()
         false
     } catch (e: HearthIntegrityException) {
         true
     }
     check("another keystore cannot unwrap it (HearthIntegrityException)", otherProvider)
-    val wrappedFile = java.io.File("$dir/wrapped/kapp.key.wrapped").readBytes()
-    check("only the wrapped key lies beside the vault (IV, ciphertext, tag)", wrappedFile.size == 12 + 32 + 16)
+    val failing = try {
+        HearthStore.openWrapped("$dir/wrapped", "kapp", Failing()).close()
+        false
+    } catch (e: HearthIntegrityException) {
+        false
+    } catch (e: hearth.HearthException) {
+        e.status == hearth.Status.ERROR
+    }
+    check("a keystore that does not answer is a retryable ERROR, not integrity", failing)
+    val appDir = java.io.File("$dir/wrapped/kapp")
+    val wrappedFile = java.io.File(appDir, "key.wrapped").readBytes()
+    check(
+        "the wrapped key file: magic, check value, then IV, ciphertext, tag",
+        wrappedFile.size == 4 + 32 + 12 + 32 + 16
+    )
+    val key = ks.key
+    val holders = appDir.listFiles()!!.filter { f ->
+        val bytes = f.readBytes()
+        key != null && (0..key.size - 8).any { k ->
+            val w = key.copyOfRange(k, k + 8)
+            (0..bytes.size - 8).any { i -> bytes.copyOfRange(i, i + 8).contentEquals(w) }
+        }
+    }
+    check("no file beside the vault holds 8 bytes of its key", key != null && holders.isEmpty() && appDir.listFiles()!!.size >= 2)
+    key?.fill(0)
 
     // A verifier kept in native memory.
     Pkce.generate().use { v ->
@@ -171,4 +211,28 @@ fun main(args: Array<String>) {
     }
     println("# failures: $failures")
     if (failures > 0) System.exit(1)
+}
+
+/** Opens a store, reads a secret and makes a verifier, and closes none of them. */
+fun forgetOne(dir: String) {
+    val store = HearthStore.openVaultWithKeyFile("$dir/forgotten/v.hearth", "$dir/forgotten/v.key")
+    store.set("forgotten::k", "v".toByteArray())
+    store.get("forgotten::k")
+    Pkce.generate()
+}
+
+/** A provider that keeps a copy of the key it wraps (a test's probe, never for real use). */
+class Recording(private val inner: hearth.KeyProvider) : hearth.KeyProvider {
+    var key: ByteArray? = null
+    override fun wrap(key: ByteArray): ByteArray {
+        this.key = key.copyOf()
+        return inner.wrap(key)
+    }
+    override fun unwrap(wrapped: ByteArray): ByteArray = inner.unwrap(wrapped)
+}
+
+/** A provider whose keystore never answers. */
+class Failing : hearth.KeyProvider {
+    override fun wrap(key: ByteArray): ByteArray = throw java.security.KeyStoreException("no answer")
+    override fun unwrap(wrapped: ByteArray): ByteArray = throw java.security.KeyStoreException("no answer")
 }

@@ -59,13 +59,21 @@ typedef struct hearth_store hearth_store;
 typedef int32_t hearth_status;
 
 // A host key provider: it wraps Hearth's vault key so that only the host (a hardware
-// keystore) can unwrap it. Hearth calls `wrap` once, when it creates the key, and
-// `unwrap` on every open; then `drop` (if not NULL), once, before the open function
-// returns. `ctx` is passed to each. A callback returns `HEARTH_OK`; `HEARTH_BUSY` when its
-// key waits for the user to authenticate (the open is then `HEARTH_BUSY`: authenticate and
-// open again); any other status is a failure (`HEARTH_INTEGRITY` for an unwrap,
-// `HEARTH_ERROR` for a wrap). It writes at most `*out_len` bytes to `out` and sets
-// `*out_len` to what it wrote.
+// keystore) can unwrap it. Hearth calls `wrap` when it creates the key (and then `unwrap`
+// once, to check that what was wrapped unwraps to the key), and `unwrap` on every open;
+// then `drop` (if not NULL), once, before the open function returns. `ctx` is passed to
+// each. A callback writes at most `*out_len` bytes to `out`, sets `*out_len` to what it
+// wrote and returns:
+// - `HEARTH_OK`;
+// - `HEARTH_BUSY` when its key waits for the user to authenticate (the open is then
+//   `HEARTH_BUSY`: authenticate and open again);
+// - `HEARTH_ERROR` for a failure that says nothing about the wrapped key (the keystore
+//   did not answer): the open is `HEARTH_ERROR` and may be retried;
+// - anything else (`HEARTH_INTEGRITY` for a wrapped key that does not decrypt) is a
+//   failed unwrap, `HEARTH_INTEGRITY`, or a failed wrap, `HEARTH_ERROR`.
+//
+// The struct is copied when the open function starts. Callbacks must return normally: a
+// C++ exception or a `longjmp` out of one is undefined behaviour.
 typedef struct hearth_key_provider {
   // The host's state, passed to every callback.
   void *ctx;
@@ -318,11 +326,14 @@ hearth_status hearth_constant_time_eq(const uint8_t *a,
 // `hearth_string_free`.
 hearth_status hearth_redact(const char *text, char **out_redacted);
 
-// Opens (creating on first use) the vault `dir/APP.hearth`, whose random key is kept only
-// wrapped by `provider` (in `dir/APP.key.wrapped`): nothing beside the vault unlocks it.
-// A key the provider cannot unwrap, or a missing wrapped key beside an existing vault,
-// is `HEARTH_INTEGRITY`. `provider->drop` is called before this returns. Free the store
-// with `hearth_store_free`; it may be used from several threads at once.
+// Opens (creating on first use) the vault `dir/APP/vault.hearth`, whose random key is
+// kept only wrapped by `provider` (in `dir/APP/key.wrapped`, with a check value that tells
+// the key from any other): nothing beside the vault unlocks it. `dir` may be shared with
+// others of the app's files (Android's `filesDir`, mode 0771): `dir/APP` is created 0700,
+// and checked before the provider is asked for anything. A key the provider cannot
+// unwrap, or unwraps to a different key, or a missing wrapped key beside an existing
+// vault, is `HEARTH_INTEGRITY`; a locked provider is `HEARTH_BUSY`. `provider->drop` is
+// called before this returns.
 //
 // ```c
 // hearth_key_provider p = { .ctx = keystore, .wrap = ks_wrap, .unwrap = ks_unwrap };
@@ -348,9 +359,12 @@ hearth_status hearth_vault_open_raw_key(const char *path,
                                         struct hearth_store **out);
 
 // Opens the best store for `app` as `hearth_store_open_default` does, with every file
-// (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
-// instead of the platform's data directory: for processes without HOME (Android). Free
-// with `hearth_store_free`.
+// (the backend marker, the hybrid vault, the fallback vault and its key file) under
+// `dir/APP` instead of the platform's data directory: for desktop processes without HOME
+// (system services, sandboxes). Its last fallback keeps a key file beside the vault, which
+// protects nothing on a device without a keyring, so on Android it is
+// `HEARTH_UNAVAILABLE`: use `hearth_store_open_wrapped` with a Keystore provider there.
+// Free with `hearth_store_free`.
 //
 // Ownership: free the store with `hearth_store_free`, once, after every thread is done
 // with it; until then several threads may use it at once.

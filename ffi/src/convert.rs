@@ -316,9 +316,11 @@ mod tests {
             log.len > 0,
             "{what}: nothing freed was seen (the check would not fail)"
         );
+        // Any 8 bytes of it: a partial copy (a prefix cut off, a chunk of a buffer) counts.
+        let part = secret.windows(8).find(|w| log.holds(w));
         assert!(
-            !log.holds(&secret),
-            "{what}: a freed block held the secret ({} bytes)",
+            part.is_none(),
+            "{what}: a freed block held part of the secret ({} bytes)",
             secret.len()
         );
     }

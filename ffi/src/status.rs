@@ -183,8 +183,43 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_ffi_readme_table_agrees_with_the_root_one() {
+        // ffi/README.md: | code | name | meaning | CLI exit code |
+        let readme = include_str!("../README.md");
+        let rows: Vec<(hearth_status, String)> = readme
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("| ") && l.contains("`HEARTH_"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (
+                    cells[1].parse().expect("a status number"),
+                    cells[4].to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), 9, "one row per status");
+        for (kind, exit, status) in root_rows() {
+            let row = rows.iter().find(|(code, _)| *code == status);
+            assert_eq!(
+                row.map(|r| r.1.as_str()),
+                Some(exit.as_str()),
+                "{kind}: status {status}"
+            );
+        }
+    }
+
     /// README's "Errors" table: (kind, status).
     fn table() -> Vec<(String, hearth_status)> {
+        root_rows()
+            .into_iter()
+            .map(|(kind, _, status)| (kind, status))
+            .collect()
+    }
+
+    /// README's "Errors" table: (kind, exit code, status).
+    fn root_rows() -> Vec<(String, String, hearth_status)> {
         let readme = include_str!("../../README.md");
         let section = readme.split("## Errors").nth(1).expect("an Errors section");
         section
@@ -197,7 +232,7 @@ mod tests {
                     .next()
                     .and_then(|n| n.trim_end_matches(')').parse().ok())
                     .expect("a status number");
-                (cells[1].to_owned(), status)
+                (cells[1].to_owned(), cells[3].to_owned(), status)
             })
             .collect()
     }

@@ -13,19 +13,29 @@ use crate::convert::{bytes_arg, check_out, str_arg, wipe};
 use zeroize::Zeroizing;
 
 use crate::status::{
-    Failure, HEARTH_BUSY, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_OK, boundary, hearth_status,
+    Failure, HEARTH_BUSY, HEARTH_ERROR, HEARTH_INTEGRITY, HEARTH_OK, HEARTH_UNAVAILABLE, boundary,
+    hearth_status,
 };
 use crate::store::{hand_out, hearth_store};
 
 /// A host key provider: it wraps Hearth's vault key so that only the host (a hardware
-/// keystore) can unwrap it. Hearth calls `wrap` once, when it creates the key, and
-/// `unwrap` on every open; then `drop` (if not NULL), once, before the open function
-/// returns. `ctx` is passed to each. A callback returns `HEARTH_OK`; `HEARTH_BUSY` when its
-/// key waits for the user to authenticate (the open is then `HEARTH_BUSY`: authenticate and
-/// open again); any other status is a failure (`HEARTH_INTEGRITY` for an unwrap,
-/// `HEARTH_ERROR` for a wrap). It writes at most `*out_len` bytes to `out` and sets
-/// `*out_len` to what it wrote.
+/// keystore) can unwrap it. Hearth calls `wrap` when it creates the key (and then `unwrap`
+/// once, to check that what was wrapped unwraps to the key), and `unwrap` on every open;
+/// then `drop` (if not NULL), once, before the open function returns. `ctx` is passed to
+/// each. A callback writes at most `*out_len` bytes to `out`, sets `*out_len` to what it
+/// wrote and returns:
+/// - `HEARTH_OK`;
+/// - `HEARTH_BUSY` when its key waits for the user to authenticate (the open is then
+///   `HEARTH_BUSY`: authenticate and open again);
+/// - `HEARTH_ERROR` for a failure that says nothing about the wrapped key (the keystore
+///   did not answer): the open is `HEARTH_ERROR` and may be retried;
+/// - anything else (`HEARTH_INTEGRITY` for a wrapped key that does not decrypt) is a
+///   failed unwrap, `HEARTH_INTEGRITY`, or a failed wrap, `HEARTH_ERROR`.
+///
+/// The struct is copied when the open function starts. Callbacks must return normally: a
+/// C++ exception or a `longjmp` out of one is undefined behaviour.
 #[repr(C)]
+#[derive(Clone, Copy)]
 #[allow(non_camel_case_types, reason = "the C name")]
 pub struct hearth_key_provider {
     /// The host's state, passed to every callback.
@@ -54,7 +64,7 @@ pub struct hearth_key_provider {
     pub drop: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
 }
 
-/// Checks an app name that becomes part of a file name under the caller's directory: a
+/// Checks an app name that becomes a directory name under the caller's directory: a
 /// valid namespace, and never a path (`/`, `\\`, `.`, `..`).
 fn app_name(app: &str) -> Result<(), Failure> {
     Namespace::app(app)?;
@@ -96,22 +106,78 @@ fn call(
     result
 }
 
-/// What a provider's failure means to the caller: a locked provider (`HEARTH_BUSY`: the
-/// user has not authenticated) is busy, so that the host can authenticate and retry; any
-/// other failure is `otherwise`. A provider's own numbers are never handed on as they are.
+/// What a provider's failure means to the caller. A locked provider (`HEARTH_BUSY`: the
+/// user has not authenticated) is busy, so that the host can authenticate and retry; a
+/// provider's own `HEARTH_ERROR` (it could not ask its keystore) stays an error, which says
+/// nothing about the wrapped key; anything else is `otherwise`. A provider's own numbers
+/// are never handed on as they are.
 fn provider_failure(status: hearth_status, otherwise: hearth_status, message: &str) -> Failure {
-    if status == HEARTH_BUSY {
-        Failure::new(
+    match status {
+        HEARTH_BUSY => Failure::new(
             HEARTH_BUSY,
             "the key provider is locked (the user has not authenticated): authenticate and retry",
-        )
-    } else {
-        Failure::new(otherwise, message)
+        ),
+        HEARTH_ERROR => Failure::new(
+            HEARTH_ERROR,
+            "the key provider failed without judging the key (its keystore did not answer): retry",
+        ),
+        _ => Failure::new(otherwise, message),
     }
 }
 
-/// The vault key of `dir/app.hearth`: unwrapped from `dir/app.key.wrapped`, or made and
-/// wrapped on first use.
+/// The wrapped-key file: this magic, the key's check value, then what the provider wrapped.
+const MAGIC: &[u8; 4] = b"HWK1";
+const CHECK_LEN: usize = 32;
+
+/// The vault key's check value: HMAC-SHA256 under the key of a fixed label. It tells a key
+/// that unwrapped to something else (a replaced keystore key, an edited file, a provider
+/// that answers OK without writing) from the key, and reveals nothing of it.
+fn key_check(key: &[u8]) -> [u8; CHECK_LEN] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let tag = ring::hmac::sign(&key, b"hearth wrapped vault key check v1");
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// The parts of a wrapped-key file: the check value and the provider's bytes.
+fn parse_wrapped(file: &[u8]) -> Result<(&[u8], &[u8]), Failure> {
+    match file.strip_prefix(MAGIC.as_slice()) {
+        Some(rest) if rest.len() > CHECK_LEN => Ok(rest.split_at(CHECK_LEN)),
+        _ => Err(Failure::new(
+            HEARTH_INTEGRITY,
+            "the wrapped vault key file is damaged (not a Hearth wrapped key)",
+        )),
+    }
+}
+
+/// Unwraps `wrapped` and checks the result against `check`.
+fn unwrap_checked(
+    unwrap: Callback,
+    ctx: *mut c_void,
+    wrapped: &[u8],
+    check: &[u8],
+    what: &str,
+) -> Result<SecretBytes, Failure> {
+    let integrity = |m: &str| Failure::new(HEARTH_INTEGRITY, m);
+    let key = call(unwrap, ctx, wrapped, KEY_LEN * 8)
+        .map_err(|s| provider_failure(s, HEARTH_INTEGRITY, what))?;
+    if key.len() != KEY_LEN {
+        return Err(integrity(
+            "the key provider unwrapped a key that is not 32 bytes",
+        ));
+    }
+    if !hearth_token_guard::constant_time_eq(&key_check(&key), check) {
+        return Err(integrity(
+            "the key provider unwrapped a different key than it wrapped (its key was replaced, \
+             or the wrapped key file was changed)",
+        ));
+    }
+    Ok(SecretBytes::from_slice(&key))
+}
+
+/// The vault key of `vault`: unwrapped from `wrapped_path`, or made and wrapped on first
+/// use.
 fn vault_key(
     provider: &hearth_key_provider,
     vault: &Path,
@@ -123,22 +189,20 @@ fn vault_key(
             "the key provider's wrap and unwrap must not be NULL",
         ));
     };
-    match private_file::read(wrapped_path, MAX_WRAPPED) {
-        Ok(wrapped) => {
-            let key = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|s| {
-                provider_failure(
-                    s,
-                    HEARTH_INTEGRITY,
-                    "the key provider could not unwrap the vault key",
-                )
-            })?;
-            if key.len() != KEY_LEN {
-                return Err(integrity(
-                    "the key provider unwrapped a key that is not 32 bytes",
-                ));
-            }
-            Ok(SecretBytes::from_slice(&key))
+    match private_file::read(wrapped_path, MAGIC.len() + CHECK_LEN + MAX_WRAPPED) {
+        Ok(file) => {
+            let (check, wrapped) = parse_wrapped(&file)?;
+            unwrap_checked(
+                unwrap,
+                provider.ctx,
+                wrapped,
+                check,
+                "the key provider could not unwrap the vault key",
+            )
         }
+        Err(hearth_token_guard::Error::TooLong { .. }) => Err(integrity(
+            "the wrapped vault key file is damaged (longer than any wrapped key)",
+        )),
         Err(hearth_token_guard::Error::NotFound { .. }) => {
             if vault.exists() {
                 return Err(integrity(
@@ -146,6 +210,7 @@ fn vault_key(
                 ));
             }
             let key = SecretBytes::generate(KEY_LEN)?;
+            let check = key_check(key.expose_secret());
             let wrapped =
                 call(wrap, provider.ctx, key.expose_secret(), MAX_WRAPPED).map_err(|s| {
                     provider_failure(
@@ -159,19 +224,15 @@ fn vault_key(
             }
             // A wrap that answers OK without writing (or writes garbage) would lock the
             // vault for good: the wrapped key must unwrap to the key before it is kept.
-            let back = call(unwrap, provider.ctx, &wrapped, KEY_LEN * 8).map_err(|s| {
-                provider_failure(
-                    s,
-                    HEARTH_INTEGRITY,
-                    "the key provider cannot unwrap what it wrapped; nothing was written",
-                )
-            })?;
-            if !hearth_token_guard::constant_time_eq(&back, key.expose_secret()) {
-                return Err(integrity(
-                    "the key provider's wrapped key does not unwrap to the key; nothing was written",
-                ));
-            }
-            match private_file::write(wrapped_path, &wrapped, WriteMode::CreateNew) {
+            unwrap_checked(
+                unwrap,
+                provider.ctx,
+                &wrapped,
+                &check,
+                "the key provider cannot unwrap what it wrapped; nothing was written",
+            )?;
+            let file = [MAGIC.as_slice(), &check, &wrapped].concat();
+            match private_file::write(wrapped_path, &file, WriteMode::CreateNew) {
                 Ok(()) => Ok(key),
                 // Another process made the key first: use theirs.
                 Err(hearth_token_guard::Error::AlreadyExists { .. }) => {
@@ -184,11 +245,14 @@ fn vault_key(
     }
 }
 
-/// Opens (creating on first use) the vault `dir/APP.hearth`, whose random key is kept only
-/// wrapped by `provider` (in `dir/APP.key.wrapped`): nothing beside the vault unlocks it.
-/// A key the provider cannot unwrap, or a missing wrapped key beside an existing vault,
-/// is `HEARTH_INTEGRITY`. `provider->drop` is called before this returns. Free the store
-/// with `hearth_store_free`; it may be used from several threads at once.
+/// Opens (creating on first use) the vault `dir/APP/vault.hearth`, whose random key is
+/// kept only wrapped by `provider` (in `dir/APP/key.wrapped`, with a check value that tells
+/// the key from any other): nothing beside the vault unlocks it. `dir` may be shared with
+/// others of the app's files (Android's `filesDir`, mode 0771): `dir/APP` is created 0700,
+/// and checked before the provider is asked for anything. A key the provider cannot
+/// unwrap, or unwraps to a different key, or a missing wrapped key beside an existing
+/// vault, is `HEARTH_INTEGRITY`; a locked provider is `HEARTH_BUSY`. `provider->drop` is
+/// called before this returns.
 ///
 /// ```c
 /// hearth_key_provider p = { .ctx = keystore, .wrap = ks_wrap, .unwrap = ks_unwrap };
@@ -205,17 +269,21 @@ pub extern "C" fn hearth_store_open_wrapped(
     provider: *const hearth_key_provider,
     out: *mut *mut hearth_store,
 ) -> hearth_status {
-    // SAFETY: NULL or a valid provider (the header's rule), read before anything else.
-    let provider = unsafe { provider.as_ref() };
+    // SAFETY: NULL or a valid, aligned provider (the header's rule), copied before
+    // anything else so that nothing here borrows the caller's memory across a callback.
+    let provider = (!provider.is_null()).then(|| unsafe { provider.read() });
     let status = boundary(|| {
         check_out(out, "out")?;
-        let provider = provider.ok_or_else(|| Failure::invalid("provider is NULL"))?;
+        let provider = provider
+            .as_ref()
+            .ok_or_else(|| Failure::invalid("provider is NULL"))?;
         // SAFETY: NUL-terminated strings or NULL (checked).
         let (dir, app) = unsafe { (str_arg(dir, "dir")?, str_arg(app, "app")?) };
         app_name(app)?;
-        let dir = PathBuf::from(dir);
-        let vault = dir.join(format!("{app}.hearth"));
-        let key = vault_key(provider, &vault, &dir.join(format!("{app}.key.wrapped")))?;
+        let dir = PathBuf::from(dir).join(app);
+        private_file::ensure_private_dir(&dir)?;
+        let vault = dir.join("vault.hearth");
+        let key = vault_key(provider, &vault, &dir.join("key.wrapped"))?;
         let store = EncryptedFileStore::open(vault, KeySource::RawKey(key))?;
         hand_out(Box::new(store), out);
         Ok(())
@@ -254,9 +322,12 @@ pub extern "C" fn hearth_vault_open_raw_key(
 }
 
 /// Opens the best store for `app` as `hearth_store_open_default` does, with every file
-/// (the backend marker, the hybrid vault, the fallback vault and its key file) under `dir`
-/// instead of the platform's data directory: for processes without HOME (Android). Free
-/// with `hearth_store_free`.
+/// (the backend marker, the hybrid vault, the fallback vault and its key file) under
+/// `dir/APP` instead of the platform's data directory: for desktop processes without HOME
+/// (system services, sandboxes). Its last fallback keeps a key file beside the vault, which
+/// protects nothing on a device without a keyring, so on Android it is
+/// `HEARTH_UNAVAILABLE`: use `hearth_store_open_wrapped` with a Keystore provider there.
+/// Free with `hearth_store_free`.
 ///
 /// Ownership: free the store with `hearth_store_free`, once, after every thread is done
 /// with it; until then several threads may use it at once.
@@ -271,6 +342,13 @@ pub extern "C" fn hearth_store_open_default_in(
         // SAFETY: NUL-terminated strings or NULL (checked).
         let (dir, app) = unsafe { (str_arg(dir, "dir")?, str_arg(app, "app")?) };
         app_name(app)?;
+        if cfg!(target_os = "android") {
+            return Err(Failure::new(
+                HEARTH_UNAVAILABLE,
+                "Android has no keyring and a key file beside the vault protects nothing: \
+                 use hearth_store_open_wrapped with an Android Keystore provider",
+            ));
+        }
         let dir = PathBuf::from(dir).join(app);
         let (store, _report) = Storage::for_app(app)
             .with_marker(dir.join("backend"))
@@ -314,52 +392,140 @@ mod tests {
 
     const SILENT: Callback = answering::<HEARTH_OK>;
     const LOCKED: Callback = answering::<HEARTH_BUSY>;
+    const FAILING: Callback = answering::<HEARTH_ERROR>;
     const ODD: Callback = answering::<42>;
+
+    /// A provider of `wrap` and `unwrap` with no context or drop.
+    fn provider(wrap: Callback, unwrap: Callback) -> hearth_key_provider {
+        hearth_key_provider {
+            ctx: std::ptr::null_mut(),
+            wrap: Some(wrap),
+            unwrap: Some(unwrap),
+            drop: None,
+        }
+    }
+
+    /// "Wraps" by XOR with `M` (a test's stand-in for a keystore): its own inverse.
+    unsafe extern "C" fn xor<const M: u8>(
+        _: *mut c_void,
+        input: *const u8,
+        input_len: usize,
+        out: *mut u8,
+        out_len: *mut usize,
+    ) -> hearth_status {
+        // SAFETY: the caller's contract: `input` readable for `input_len`, `out` writable
+        // for `*out_len` bytes.
+        unsafe {
+            if *out_len < input_len {
+                return HEARTH_ERROR;
+            }
+            for i in 0..input_len {
+                *out.add(i) = *input.add(i) ^ M;
+            }
+            *out_len = input_len;
+        }
+        HEARTH_OK
+    }
+
+    /// Answers OK with 32 bytes reported and none written.
+    unsafe extern "C" fn claims_32(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut u8,
+        out_len: *mut usize,
+    ) -> hearth_status {
+        // SAFETY: the caller's contract: `out_len` is valid.
+        unsafe { *out_len = 32 };
+        HEARTH_OK
+    }
+
+    /// Reports more bytes than the buffer holds.
+    unsafe extern "C" fn overstates(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut u8,
+        out_len: *mut usize,
+    ) -> hearth_status {
+        // SAFETY: the caller's contract: `out_len` is valid.
+        unsafe { *out_len += 1 };
+        HEARTH_OK
+    }
+
+    /// A fresh directory for one test.
+    fn fresh(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hearth-wrap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 
     #[test]
     fn a_locked_provider_is_busy_and_any_other_failure_is_a_known_status() {
-        let dir = std::env::temp_dir().join(format!("hearth-wrap-locked-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let provider = |f: Callback| hearth_key_provider {
-            ctx: std::ptr::null_mut(),
-            wrap: Some(f),
-            unwrap: Some(f),
-            drop: None,
-        };
-        let wrapped = dir.join("app.key.wrapped");
-        let vault = dir.join("app.hearth");
-        let busy = vault_key(&provider(LOCKED), &vault, &wrapped).unwrap_err();
-        assert_eq!(busy.status, HEARTH_BUSY);
-        assert_eq!(
-            vault_key(&provider(ODD), &vault, &wrapped)
-                .unwrap_err()
-                .status,
-            HEARTH_ERROR
-        );
-        private_file::write(&wrapped, &[7u8; 60], WriteMode::CreateNew).unwrap();
-        let unwrap_busy = vault_key(&provider(LOCKED), &vault, &wrapped).unwrap_err();
-        assert_eq!(unwrap_busy.status, HEARTH_BUSY);
-        let unwrap_odd = vault_key(&provider(ODD), &vault, &wrapped).unwrap_err();
-        assert_eq!(unwrap_odd.status, HEARTH_INTEGRITY);
+        let dir = fresh("locked");
+        let wrapped = dir.join("key.wrapped");
+        let vault = dir.join("vault.hearth");
+        let status = |p: hearth_key_provider| vault_key(&p, &vault, &wrapped).unwrap_err().status;
+        assert_eq!(status(provider(LOCKED, LOCKED)), HEARTH_BUSY);
+        assert_eq!(status(provider(FAILING, FAILING)), HEARTH_ERROR);
+        assert_eq!(status(provider(ODD, ODD)), HEARTH_ERROR);
+        let file = [MAGIC.as_slice(), &[0u8; CHECK_LEN], &[7u8; 60]].concat();
+        private_file::write(&wrapped, &file, WriteMode::CreateNew).unwrap();
+        assert_eq!(status(provider(ODD, LOCKED)), HEARTH_BUSY);
+        assert_eq!(status(provider(ODD, FAILING)), HEARTH_ERROR);
+        assert_eq!(status(provider(ODD, ODD)), HEARTH_INTEGRITY);
+        assert_eq!(status(provider(ODD, overstates)), HEARTH_INTEGRITY);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_wrap_that_writes_nothing_is_refused_and_leaves_no_wrapped_key() {
-        let dir = std::env::temp_dir().join(format!("hearth-wrap-silent-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let provider = hearth_key_provider {
-            ctx: std::ptr::null_mut(),
-            wrap: Some(SILENT),
-            unwrap: Some(SILENT),
-            drop: None,
-        };
-        let wrapped = dir.join("app.key.wrapped");
-        let err = vault_key(&provider, &dir.join("app.hearth"), &wrapped).unwrap_err();
-        assert_eq!(err.status, HEARTH_INTEGRITY);
-        assert!(!wrapped.exists(), "a key that cannot be unwrapped was kept");
+        let dir = fresh("silent");
+        let wrapped = dir.join("key.wrapped");
+        for p in [provider(SILENT, SILENT), provider(claims_32, claims_32)] {
+            let err = vault_key(&p, &dir.join("vault.hearth"), &wrapped).unwrap_err();
+            assert_eq!(err.status, HEARTH_INTEGRITY);
+            assert!(!wrapped.exists(), "a key that cannot be unwrapped was kept");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_wrapped_key_unwraps_and_nothing_beside_the_vault_holds_the_key() {
+        let dir = fresh("check");
+        let (vault, wrapped) = (dir.join("vault.hearth"), dir.join("key.wrapped"));
+        let good = provider(xor::<0x5A>, xor::<0x5A>);
+        let open =
+            || vault_key(&good, &vault, &wrapped).unwrap_or_else(|f| panic!("{}", f.message));
+        let (key, again) = (open(), open());
+        assert_eq!(key.expose_secret(), again.expose_secret());
+        let file = std::fs::read(&wrapped).unwrap();
+        assert!(
+            key.expose_secret()
+                .windows(8)
+                .all(|w| !file.windows(8).any(|f| f == w)),
+            "the wrapped key file holds part of the key"
+        );
+        // The vault file is missing (a crash between the two writes): an unwrap that
+        // answers OK with another key, or with nothing written, is still refused.
+        for p in [
+            provider(xor::<0x5A>, xor::<0x33>),
+            provider(xor::<0x5A>, claims_32),
+            provider(xor::<0x5A>, SILENT),
+        ] {
+            let err = vault_key(&p, &vault, &wrapped).unwrap_err();
+            assert_eq!(err.status, HEARTH_INTEGRITY, "{}", err.message);
+        }
+        // A damaged file: a flipped check byte, no magic, or longer than any wrapped key.
+        let mut flipped = file.clone();
+        flipped[MAGIC.len()] ^= 1;
+        let long = [file.as_slice(), &[0u8; MAX_WRAPPED + 1]].concat();
+        for bytes in [flipped, file[MAGIC.len()..].to_vec(), long] {
+            private_file::write(&wrapped, &bytes, WriteMode::Replace).unwrap();
+            let err = vault_key(&good, &vault, &wrapped).unwrap_err();
+            assert_eq!(err.status, HEARTH_INTEGRITY, "{}", err.message);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

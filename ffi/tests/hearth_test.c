@@ -12,6 +12,7 @@
  *
  * Prints one "ok"/"not ok" line per check and exits non-zero if any failed.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,15 +396,17 @@ struct writer {
  * stand-in for a hardware keystore), counts its calls, and can be told to refuse. */
 struct host {
     uint8_t pad;
-    int refuse;
+    int refuse;  /* 1: answer HEARTH_INTEGRITY; 2: answer OK, 32 bytes, none written */
     int wraps, unwraps, drops;
+    uint8_t key[32]; /* the last key wrapped, to look for it on disk */
 };
 
 static hearth_status host_wrap(void *ctx, const uint8_t *key, size_t key_len, uint8_t *out,
                                size_t *out_len) {
     struct host *h = ctx;
     h->wraps++;
-    if (*out_len < key_len + 4) return HEARTH_ERROR;
+    if (*out_len < key_len + 4 || key_len != sizeof h->key) return HEARTH_ERROR;
+    memcpy(h->key, key, key_len);
     memcpy(out, "WRAP", 4);
     for (size_t i = 0; i < key_len; i++) out[4 + i] = key[i] ^ h->pad;
     *out_len = key_len + 4;
@@ -414,6 +417,10 @@ static hearth_status host_unwrap(void *ctx, const uint8_t *wrapped, size_t wrapp
                                  uint8_t *out, size_t *out_len) {
     struct host *h = ctx;
     h->unwraps++;
+    if (h->refuse == 2) {
+        *out_len = 32;
+        return HEARTH_OK;
+    }
     if (h->refuse || wrapped_len < 4 || memcmp(wrapped, "WRAP", 4) != 0) return HEARTH_INTEGRITY;
     if (*out_len < wrapped_len - 4) return HEARTH_ERROR;
     for (size_t i = 4; i < wrapped_len; i++) out[i - 4] = wrapped[i] ^ h->pad;
@@ -452,18 +459,43 @@ static void test_key_provider(const char *dir) {
     h.refuse = 0;
     h.pad = 0x33;
     CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_INTEGRITY);
-    /* Nothing usable lies beside the vault: the wrapped key is not the key. */
-    char *wrapped = join(dir, "wrapped/wapp.key.wrapped");
+    h.pad = 0x5A;
+    h.refuse = 2;
+    CHECK(hearth_store_open_wrapped(wdir, "wapp", &p, &s) == HEARTH_INTEGRITY);
+    h.refuse = 0;
+    /* Nothing usable lies beside the vault: no file under the app's directory holds any
+     * 8 bytes of the key, and the wrapped bytes do not open the vault. */
+    char *appdir = join(dir, "wrapped/wapp");
+    DIR *d = opendir(appdir);
+    CHECK(d != NULL);
+    int files = 0, holds_key = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.') continue;
+        char *path = join(appdir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        static uint8_t content[1 << 16];
+        size_t n = f ? fread(content, 1, sizeof content, f) : 0;
+        if (f) fclose(f);
+        files++;
+        for (size_t i = 0; i + 8 <= n; i++)
+            for (size_t k = 0; k + 8 <= sizeof h.key; k++)
+                holds_key |= memcmp(content + i, h.key + k, 8) == 0;
+        free(path);
+    }
+    if (d) closedir(d);
+    CHECK(files >= 2 && !holds_key);
+    char *wrapped = join(dir, "wrapped/wapp/key.wrapped");
     FILE *f = fopen(wrapped, "rb");
-    uint8_t buf[64];
+    uint8_t buf[128];
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (f) fclose(f);
-    CHECK(n == 36 && memcmp(buf, "WRAP", 4) == 0);
-    char *vault = join(dir, "wrapped/wapp.hearth");
-    CHECK(hearth_vault_open_raw_key(vault, buf + 4, 32, &s) == HEARTH_INTEGRITY);
+    /* Hearth's magic and check value, then what the host wrapped. */
+    CHECK(n == 72 && memcmp(buf, "HWK1", 4) == 0 && memcmp(buf + 36, "WRAP", 4) == 0);
+    char *vault = join(dir, "wrapped/wapp/vault.hearth");
+    CHECK(hearth_vault_open_raw_key(vault, buf + 40, 32, &s) == HEARTH_INTEGRITY);
     /* The raw-key open itself, and its argument checks. */
     uint8_t key[32];
-    for (int i = 0; i < 32; i++) key[i] = buf[4 + i] ^ 0x5A;
+    memcpy(key, h.key, sizeof key);
     CHECK(hearth_vault_open_raw_key(vault, key, 32, &s) == HEARTH_OK);
     hearth_store_free(s);
     CHECK(hearth_vault_open_raw_key(vault, key, 31, &s) == HEARTH_INVALID_ARGUMENT);
@@ -472,8 +504,10 @@ static void test_key_provider(const char *dir) {
     hearth_key_provider half = {.ctx = &h, .wrap = host_wrap};
     CHECK(hearth_store_open_wrapped(wdir, "other", &half, &s) == HEARTH_INVALID_ARGUMENT);
     memset(key, 0, sizeof key);
+    memset(h.key, 0, sizeof h.key);
     free(vault);
     free(wrapped);
+    free(appdir);
     free(wdir);
 }
 

@@ -191,6 +191,8 @@ impl Error {
             | Self::MalformedTokenResponse { .. } => K::Integrity,
             Self::Expired | Self::Denied { .. } | Self::UnsupportedTokenType { .. } => K::Refused,
             #[cfg(feature = "client")]
+            Self::TokenRequest { .. } if self.is_retryable() => K::Network,
+            #[cfg(feature = "client")]
             Self::TokenRequest { .. } => K::Refused,
             Self::TokenEndpointStatus { .. } if self.is_retryable() => K::Network,
             Self::TokenEndpointStatus { .. } => K::Refused,

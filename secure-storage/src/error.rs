@@ -124,6 +124,11 @@ pub enum Error {
     #[error("refused: {0}")]
     InsecurePermissions(#[source] hearth_token_guard::Error),
 
+    /// Another failure of the file layer (`hearth-token-guard`), classified as it
+    /// classifies it: [`kind`](Self::kind) is its own.
+    #[error(transparent)]
+    File(hearth_token_guard::Error),
+
     /// The OS keyring is locked (a collection waiting for a prompt nobody can answer).
     #[error("the {backend} keyring is locked")]
     Locked {
@@ -239,10 +244,7 @@ impl From<hearth_token_guard::Error> for Error {
             | T::WrongOwner { .. }
             | T::WrongFileType { .. }) => Error::InsecurePermissions(e),
             T::TooLong { limit } => Error::TooLarge { limit },
-            other => Error::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(other),
-            },
+            other => Error::File(other),
         }
     }
 }
@@ -280,6 +282,7 @@ impl Error {
             Self::BackendFailed { .. } | Self::Rng | Self::TaskFailed { .. } | Self::Io { .. } => {
                 K::Other
             }
+            Self::File(e) => e.kind(),
         }
     }
 }
