@@ -65,15 +65,12 @@ internal class NativeCleaner {
         fun clean() {
             val a = synchronized(this) { action.also { action = null } } ?: return
             live.remove(this)
-            try {
-                a.run()
-            } finally {
-                ran.incrementAndGet()
-            }
+            a.run()
+            ran.incrementAndGet()
         }
     }
 
-    /** How many actions have run (by [Cleanable.clean] or the collector): for tests. */
+    /** How many actions have run to completion (by [Cleanable.clean] or the collector): for tests. */
     val ran = java.util.concurrent.atomic.AtomicLong()
 
     private val queue = ReferenceQueue<Any>()
@@ -169,7 +166,14 @@ internal class NativeKeyProvider : Structure() {
 
 /**
  * Wraps and unwraps Hearth's vault key with a key the host keeps (the Android Keystore, a
- * PKCS12 KeyStore): see [HearthStore.openWrapped]. `unwrap` throws when it cannot.
+ * PKCS12 KeyStore): see [HearthStore.openWrapped]. `unwrap` throws when it cannot, and
+ * what it throws decides what the open reports:
+ * - [KeyProviderLockedException]: [HearthBusyException] (authenticate, open again);
+ * - `javax.crypto.AEADBadTagException` (the wrapped key does not decrypt),
+ *   [KeyProviderInvalidatedException] or an `IllegalArgumentException` (a malformed
+ *   wrapped key): [HearthIntegrityException], the vault cannot be read again;
+ * - anything else (the keystore did not answer): [HearthException] with status ERROR,
+ *   to retry; nothing is known to be wrong with the vault.
  */
 interface KeyProvider {
     fun wrap(key: ByteArray): ByteArray
@@ -185,10 +189,9 @@ class KeyProviderLockedException(message: String, cause: Throwable? = null) : Ex
 
 /**
  * Thrown by a [KeyProvider] whose key can never unwrap again (an Android Keystore key
- * invalidated when the screen lock was removed or biometrics re-enrolled, or deleted): the
- * open fails with [HearthIntegrityException]. Any other exception from a provider means
- * that it could not ask its keystore, which says nothing about the vault: the open fails
- * with [HearthException] (status ERROR) and may be retried.
+ * invalidated when the screen lock was removed or biometrics re-enrolled, or deleted): an
+ * open fails with [HearthIntegrityException]. What every exception of a provider means is
+ * listed at [KeyProvider].
  */
 class KeyProviderInvalidatedException(message: String, cause: Throwable? = null) : Exception(message, cause)
 
@@ -209,7 +212,16 @@ class JcaKeyProvider(private val path: String, password: CharArray, private val 
         password.fill('\u0000')
     }
 
+    private companion object {
+        /** Threads of this process take turns (a FileLock is held per process, not per thread). */
+        val creating = Any()
+    }
+
     private fun load(password: CharArray): javax.crypto.SecretKey {
+        return synchronized(creating) { loadLocked(password) }
+    }
+
+    private fun loadLocked(password: CharArray): javax.crypto.SecretKey {
         val file = java.io.File(path).absoluteFile
         val dir = file.parentFile
         dir.mkdirs()
@@ -284,12 +296,9 @@ class JcaKeyProvider(private val path: String, password: CharArray, private val 
 }
 
 /**
- * Adapts a [KeyProvider] to `hearth_key_provider`'s callbacks. What an exception means:
- * [KeyProviderLockedException] is BUSY; a wrapped key that does not decrypt
- * (`AEADBadTagException` and the other `BadPaddingException`s, `IllegalBlockSizeException`,
- * an `IllegalArgumentException` for a malformed one) or [KeyProviderInvalidatedException]
- * is INTEGRITY for an unwrap; anything else (the keystore did not answer) is ERROR, which
- * the open reports as a retryable failure, never as a damaged vault.
+ * Adapts a [KeyProvider] to `hearth_key_provider`'s callbacks, mapping its exceptions as
+ * [KeyProvider] lists (`IllegalBlockSizeException` is not an integrity failure: Android's
+ * keystore raises it for system errors too).
  */
 private class ProviderCallback(private val provider: KeyProvider, private val wrapping: Boolean) : WrapCallback {
     override fun invoke(ctx: Pointer?, input: Pointer?, inputLen: SizeT, out: Pointer, outLen: Pointer): Int {
@@ -309,8 +318,7 @@ private class ProviderCallback(private val provider: KeyProvider, private val wr
             return when (e) {
                 is KeyProviderLockedException -> Status.BUSY
                 is KeyProviderInvalidatedException,
-                is javax.crypto.BadPaddingException,
-                is javax.crypto.IllegalBlockSizeException,
+                is javax.crypto.AEADBadTagException,
                 is IllegalArgumentException -> if (wrapping) Status.ERROR else Status.INTEGRITY
                 else -> Status.ERROR
             }

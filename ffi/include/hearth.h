@@ -67,10 +67,13 @@ typedef int32_t hearth_status;
 // - `HEARTH_OK`;
 // - `HEARTH_BUSY` when its key waits for the user to authenticate (the open is then
 //   `HEARTH_BUSY`: authenticate and open again);
-// - `HEARTH_ERROR` for a failure that says nothing about the wrapped key (the keystore
-//   did not answer): the open is `HEARTH_ERROR` and may be retried;
-// - anything else (`HEARTH_INTEGRITY` for a wrapped key that does not decrypt) is a
-//   failed unwrap, `HEARTH_INTEGRITY`, or a failed wrap, `HEARTH_ERROR`.
+// - `HEARTH_INTEGRITY` from `unwrap` for a wrapped key that does not decrypt (its tag
+//   fails, the keystore key is gone for good): the open is `HEARTH_INTEGRITY`, and the
+//   vault cannot be read again;
+// - anything else for a failure that says nothing about the wrapped key (the keystore
+//   did not answer, the device is not unlocked yet): the open is `HEARTH_ERROR` and may
+//   be retried. An unwrap that answers `HEARTH_OK` with another key is caught by the
+//   key's check value (`HEARTH_INTEGRITY`).
 //
 // The struct is copied when the open function starts. Callbacks must return normally: a
 // C++ exception or a `longjmp` out of one is undefined behaviour.

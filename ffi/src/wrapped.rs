@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hearth_secure_storage::{EncryptedFileStore, KeySource, Namespace, Storage};
 use hearth_token_guard::SecretBytes;
-use hearth_token_guard::private_file::{self, WriteMode};
+use hearth_token_guard::private_file::{self, DirLock, LOCK_TIMEOUT, WriteMode};
 
 use crate::convert::{bytes_arg, check_out, str_arg, wipe};
 use zeroize::Zeroizing;
@@ -27,10 +27,13 @@ use crate::store::{hand_out, hearth_store};
 /// - `HEARTH_OK`;
 /// - `HEARTH_BUSY` when its key waits for the user to authenticate (the open is then
 ///   `HEARTH_BUSY`: authenticate and open again);
-/// - `HEARTH_ERROR` for a failure that says nothing about the wrapped key (the keystore
-///   did not answer): the open is `HEARTH_ERROR` and may be retried;
-/// - anything else (`HEARTH_INTEGRITY` for a wrapped key that does not decrypt) is a
-///   failed unwrap, `HEARTH_INTEGRITY`, or a failed wrap, `HEARTH_ERROR`.
+/// - `HEARTH_INTEGRITY` from `unwrap` for a wrapped key that does not decrypt (its tag
+///   fails, the keystore key is gone for good): the open is `HEARTH_INTEGRITY`, and the
+///   vault cannot be read again;
+/// - anything else for a failure that says nothing about the wrapped key (the keystore
+///   did not answer, the device is not unlocked yet): the open is `HEARTH_ERROR` and may
+///   be retried. An unwrap that answers `HEARTH_OK` with another key is caught by the
+///   key's check value (`HEARTH_INTEGRITY`).
 ///
 /// The struct is copied when the open function starts. Callbacks must return normally: a
 /// C++ exception or a `longjmp` out of one is undefined behaviour.
@@ -108,20 +111,22 @@ fn call(
 
 /// What a provider's failure means to the caller. A locked provider (`HEARTH_BUSY`: the
 /// user has not authenticated) is busy, so that the host can authenticate and retry; a
-/// provider's own `HEARTH_ERROR` (it could not ask its keystore) stays an error, which says
-/// nothing about the wrapped key; anything else is `otherwise`. A provider's own numbers
-/// are never handed on as they are.
-fn provider_failure(status: hearth_status, otherwise: hearth_status, message: &str) -> Failure {
+/// provider that says the wrapped key does not decrypt (`HEARTH_INTEGRITY`) is
+/// `integrity` (`HEARTH_INTEGRITY` for an unwrap, `HEARTH_ERROR` for a wrap); any other
+/// answer says nothing about the wrapped key and is a retryable `HEARTH_ERROR`, so that no
+/// app deletes a vault over a keystore that did not answer. A provider's own numbers are
+/// never handed on as they are.
+fn provider_failure(status: hearth_status, integrity: hearth_status, message: &str) -> Failure {
     match status {
         HEARTH_BUSY => Failure::new(
             HEARTH_BUSY,
             "the key provider is locked (the user has not authenticated): authenticate and retry",
         ),
-        HEARTH_ERROR => Failure::new(
+        HEARTH_INTEGRITY => Failure::new(integrity, message),
+        _ => Failure::new(
             HEARTH_ERROR,
             "the key provider failed without judging the key (its keystore did not answer): retry",
         ),
-        _ => Failure::new(otherwise, message),
     }
 }
 
@@ -177,72 +182,87 @@ fn unwrap_checked(
 }
 
 /// The vault key of `vault`: unwrapped from `wrapped_path`, or made and wrapped on first
-/// use.
+/// use. `dir` is their directory, locked while a key is made so that two first opens
+/// cannot race (the second finds the first's wrapped key).
 fn vault_key(
     provider: &hearth_key_provider,
+    dir: &Path,
     vault: &Path,
     wrapped_path: &Path,
 ) -> Result<SecretBytes, Failure> {
-    let integrity = |m: &str| Failure::new(HEARTH_INTEGRITY, m);
     let (Some(wrap), Some(unwrap)) = (provider.wrap, provider.unwrap) else {
         return Err(Failure::invalid(
             "the key provider's wrap and unwrap must not be NULL",
         ));
     };
-    match private_file::read(wrapped_path, MAGIC.len() + CHECK_LEN + MAX_WRAPPED) {
-        Ok(file) => {
-            let (check, wrapped) = parse_wrapped(&file)?;
-            unwrap_checked(
-                unwrap,
-                provider.ctx,
-                wrapped,
-                check,
-                "the key provider could not unwrap the vault key",
-            )
-        }
-        Err(hearth_token_guard::Error::TooLong { .. }) => Err(integrity(
+    if let Some(file) = read_wrapped(wrapped_path)? {
+        return unwrap_file(unwrap, provider.ctx, &file);
+    }
+    let lock = DirLock::acquire(dir, LOCK_TIMEOUT)?;
+    // Under the lock: another open may have made the key since the read above.
+    if let Some(file) = read_wrapped(wrapped_path)? {
+        return unwrap_file(unwrap, provider.ctx, &file);
+    }
+    // A wrapped key is written (under this lock) before its vault is created, so a vault
+    // without one lost its key: nothing can read it.
+    if vault.exists() {
+        return Err(Failure::new(
+            HEARTH_INTEGRITY,
+            "the vault exists but its wrapped key is missing: the secrets cannot be read",
+        ));
+    }
+    let key = SecretBytes::generate(KEY_LEN)?;
+    let check = key_check(key.expose_secret());
+    let wrapped = call(wrap, provider.ctx, key.expose_secret(), MAX_WRAPPED).map_err(|s| {
+        provider_failure(
+            s,
+            HEARTH_ERROR,
+            "the key provider could not wrap the vault key",
+        )
+    })?;
+    if wrapped.is_empty() {
+        return Err(Failure::new(
+            HEARTH_INTEGRITY,
+            "the key provider wrapped the key into nothing",
+        ));
+    }
+    // A wrap that answers OK without writing (or writes garbage) would lock the vault for
+    // good: the wrapped key must unwrap to the key before it is kept.
+    unwrap_checked(
+        unwrap,
+        provider.ctx,
+        &wrapped,
+        &check,
+        "the key provider cannot unwrap what it wrapped; nothing was written",
+    )?;
+    let file = [MAGIC.as_slice(), &check, &wrapped].concat();
+    private_file::write_locked(&lock, wrapped_path, &file, WriteMode::CreateNew)?;
+    Ok(key)
+}
+
+/// The wrapped-key file, or `None` if there is none yet.
+fn read_wrapped(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    match private_file::read(path, MAGIC.len() + CHECK_LEN + MAX_WRAPPED) {
+        Ok(file) => Ok(Some(file)),
+        Err(hearth_token_guard::Error::NotFound { .. }) => Ok(None),
+        Err(hearth_token_guard::Error::TooLong { .. }) => Err(Failure::new(
+            HEARTH_INTEGRITY,
             "the wrapped vault key file is damaged (longer than any wrapped key)",
         )),
-        Err(hearth_token_guard::Error::NotFound { .. }) => {
-            if vault.exists() {
-                return Err(integrity(
-                    "the vault exists but its wrapped key is missing: the secrets cannot be read",
-                ));
-            }
-            let key = SecretBytes::generate(KEY_LEN)?;
-            let check = key_check(key.expose_secret());
-            let wrapped =
-                call(wrap, provider.ctx, key.expose_secret(), MAX_WRAPPED).map_err(|s| {
-                    provider_failure(
-                        s,
-                        HEARTH_ERROR,
-                        "the key provider could not wrap the vault key",
-                    )
-                })?;
-            if wrapped.is_empty() {
-                return Err(integrity("the key provider wrapped the key into nothing"));
-            }
-            // A wrap that answers OK without writing (or writes garbage) would lock the
-            // vault for good: the wrapped key must unwrap to the key before it is kept.
-            unwrap_checked(
-                unwrap,
-                provider.ctx,
-                &wrapped,
-                &check,
-                "the key provider cannot unwrap what it wrapped; nothing was written",
-            )?;
-            let file = [MAGIC.as_slice(), &check, &wrapped].concat();
-            match private_file::write(wrapped_path, &file, WriteMode::CreateNew) {
-                Ok(()) => Ok(key),
-                // Another process made the key first: use theirs.
-                Err(hearth_token_guard::Error::AlreadyExists { .. }) => {
-                    vault_key(provider, vault, wrapped_path)
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The key in a wrapped-key file, checked against its check value.
+fn unwrap_file(unwrap: Callback, ctx: *mut c_void, file: &[u8]) -> Result<SecretBytes, Failure> {
+    let (check, wrapped) = parse_wrapped(file)?;
+    unwrap_checked(
+        unwrap,
+        ctx,
+        wrapped,
+        check,
+        "the key provider could not unwrap the vault key",
+    )
 }
 
 /// Opens (creating on first use) the vault `dir/APP/vault.hearth`, whose random key is
@@ -269,9 +289,10 @@ pub extern "C" fn hearth_store_open_wrapped(
     provider: *const hearth_key_provider,
     out: *mut *mut hearth_store,
 ) -> hearth_status {
-    // SAFETY: NULL or a valid, aligned provider (the header's rule), copied before
-    // anything else so that nothing here borrows the caller's memory across a callback.
-    let provider = (!provider.is_null()).then(|| unsafe { provider.read() });
+    // SAFETY: NULL or a readable provider (the header's rule), copied before anything
+    // else so that nothing here borrows the caller's memory across a callback; any bit
+    // pattern of its pointer fields is a valid value, and no alignment is assumed.
+    let provider = (!provider.is_null()).then(|| unsafe { provider.read_unaligned() });
     let status = boundary(|| {
         check_out(out, "out")?;
         let provider = provider
@@ -283,7 +304,7 @@ pub extern "C" fn hearth_store_open_wrapped(
         let dir = PathBuf::from(dir).join(app);
         private_file::ensure_private_dir(&dir)?;
         let vault = dir.join("vault.hearth");
-        let key = vault_key(provider, &vault, &dir.join("key.wrapped"))?;
+        let key = vault_key(provider, &dir, &vault, &dir.join("key.wrapped"))?;
         let store = EncryptedFileStore::open(vault, KeySource::RawKey(key))?;
         hand_out(Box::new(store), out);
         Ok(())
@@ -393,6 +414,7 @@ mod tests {
     const SILENT: Callback = answering::<HEARTH_OK>;
     const LOCKED: Callback = answering::<HEARTH_BUSY>;
     const FAILING: Callback = answering::<HEARTH_ERROR>;
+    const REFUSING: Callback = answering::<HEARTH_INTEGRITY>;
     const ODD: Callback = answering::<42>;
 
     /// A provider of `wrap` and `unwrap` with no context or drop.
@@ -466,7 +488,8 @@ mod tests {
         let dir = fresh("locked");
         let wrapped = dir.join("key.wrapped");
         let vault = dir.join("vault.hearth");
-        let status = |p: hearth_key_provider| vault_key(&p, &vault, &wrapped).unwrap_err().status;
+        let status =
+            |p: hearth_key_provider| vault_key(&p, &dir, &vault, &wrapped).unwrap_err().status;
         assert_eq!(status(provider(LOCKED, LOCKED)), HEARTH_BUSY);
         assert_eq!(status(provider(FAILING, FAILING)), HEARTH_ERROR);
         assert_eq!(status(provider(ODD, ODD)), HEARTH_ERROR);
@@ -474,7 +497,8 @@ mod tests {
         private_file::write(&wrapped, &file, WriteMode::CreateNew).unwrap();
         assert_eq!(status(provider(ODD, LOCKED)), HEARTH_BUSY);
         assert_eq!(status(provider(ODD, FAILING)), HEARTH_ERROR);
-        assert_eq!(status(provider(ODD, ODD)), HEARTH_INTEGRITY);
+        assert_eq!(status(provider(ODD, ODD)), HEARTH_ERROR);
+        assert_eq!(status(provider(ODD, REFUSING)), HEARTH_INTEGRITY);
         assert_eq!(status(provider(ODD, overstates)), HEARTH_INTEGRITY);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -484,11 +508,35 @@ mod tests {
         let dir = fresh("silent");
         let wrapped = dir.join("key.wrapped");
         for p in [provider(SILENT, SILENT), provider(claims_32, claims_32)] {
-            let err = vault_key(&p, &dir.join("vault.hearth"), &wrapped).unwrap_err();
+            let err = vault_key(&p, &dir, &dir.join("vault.hearth"), &wrapped).unwrap_err();
             assert_eq!(err.status, HEARTH_INTEGRITY);
             assert!(!wrapped.exists(), "a key that cannot be unwrapped was kept");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn first_opens_at_once_agree_on_one_key() {
+        for round in 0..20 {
+            let dir = fresh(&format!("race{round}"));
+            let (vault, wrapped) = (dir.join("vault.hearth"), dir.join("key.wrapped"));
+            let keys: Vec<Vec<u8>> = std::thread::scope(|scope| {
+                let opens: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let p = provider(xor::<0x5A>, xor::<0x5A>);
+                            vault_key(&p, &dir, &vault, &wrapped)
+                                .unwrap_or_else(|f| panic!("{}", f.message))
+                                .expose_secret()
+                                .to_vec()
+                        })
+                    })
+                    .collect();
+                opens.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]), "round {round}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     #[test]
@@ -497,7 +545,7 @@ mod tests {
         let (vault, wrapped) = (dir.join("vault.hearth"), dir.join("key.wrapped"));
         let good = provider(xor::<0x5A>, xor::<0x5A>);
         let open =
-            || vault_key(&good, &vault, &wrapped).unwrap_or_else(|f| panic!("{}", f.message));
+            || vault_key(&good, &dir, &vault, &wrapped).unwrap_or_else(|f| panic!("{}", f.message));
         let (key, again) = (open(), open());
         assert_eq!(key.expose_secret(), again.expose_secret());
         let file = std::fs::read(&wrapped).unwrap();
@@ -514,7 +562,7 @@ mod tests {
             provider(xor::<0x5A>, claims_32),
             provider(xor::<0x5A>, SILENT),
         ] {
-            let err = vault_key(&p, &vault, &wrapped).unwrap_err();
+            let err = vault_key(&p, &dir, &vault, &wrapped).unwrap_err();
             assert_eq!(err.status, HEARTH_INTEGRITY, "{}", err.message);
         }
         // A damaged file: a flipped check byte, no magic, or longer than any wrapped key.
@@ -523,7 +571,7 @@ mod tests {
         let long = [file.as_slice(), &[0u8; MAX_WRAPPED + 1]].concat();
         for bytes in [flipped, file[MAGIC.len()..].to_vec(), long] {
             private_file::write(&wrapped, &bytes, WriteMode::Replace).unwrap();
-            let err = vault_key(&good, &vault, &wrapped).unwrap_err();
+            let err = vault_key(&good, &dir, &vault, &wrapped).unwrap_err();
             assert_eq!(err.status, HEARTH_INTEGRITY, "{}", err.message);
         }
         std::fs::remove_dir_all(&dir).unwrap();

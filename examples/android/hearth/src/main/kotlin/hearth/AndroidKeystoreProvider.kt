@@ -11,7 +11,9 @@ import android.security.keystore.KeyPermanentlyInvalidatedException
 import android.security.keystore.KeyProperties
 import android.security.keystore.UserNotAuthenticatedException
 import java.security.KeyStore
+import java.security.UnrecoverableKeyException
 import javax.crypto.Cipher
+import javax.crypto.IllegalBlockSizeException
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
@@ -46,11 +48,21 @@ class AndroidKeystoreProvider(
 
     private fun keyStore(): KeyStore = KeyStore.getInstance("AndroidKeyStore").apply { load(null) }
 
-    /** The key under `alias`; made if missing and `create` (a wrap), else invalidated (an unwrap). */
-    private fun key(create: Boolean): SecretKey = synchronized(keys) {
-        val existing = keyStore().getEntry(alias, null) as? KeyStore.SecretKeyEntry
-        if (existing != null) return@synchronized existing.secretKey
-        if (!create) throw KeyProviderInvalidatedException("the keystore holds no key under the alias")
+    /**
+     * The key under `alias`, for an unwrap: a missing one, or one the keystore cannot load
+     * any more (keystore2 reports an invalidated key so, at lookup), is invalidated.
+     */
+    private fun existingKey(): SecretKey = synchronized(keys) {
+        val entry = try {
+            keyStore().getEntry(alias, null) as? KeyStore.SecretKeyEntry
+        } catch (e: UnrecoverableKeyException) {
+            throw KeyProviderInvalidatedException("the keystore cannot load the key any more", e)
+        }
+        entry?.secretKey ?: throw KeyProviderInvalidatedException("the keystore holds no key under the alias")
+    }
+
+    /** A new key under `alias` (call with `keys` held). */
+    private fun newKey(): SecretKey {
         val spec = KeyGenParameterSpec.Builder(alias, KeyProperties.PURPOSE_ENCRYPT or KeyProperties.PURPOSE_DECRYPT)
             .setBlockModes(KeyProperties.BLOCK_MODE_GCM)
             .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
@@ -86,21 +98,52 @@ class AndroidKeystoreProvider(
     }
 
     override fun wrap(key: ByteArray): ByteArray {
-        // The keystore draws the IV; it is stored in front of the ciphertext.
-        val cipher = try {
-            cipher { it.init(Cipher.ENCRYPT_MODE, key(create = true)) }
-        } catch (e: KeyProviderInvalidatedException) {
-            // A key invalidated before this vault existed: whatever it wrapped is lost
-            // already, so the new vault gets a new key.
-            synchronized(keys) { keyStore().deleteEntry(alias) }
-            cipher { it.init(Cipher.ENCRYPT_MODE, key(create = true)) }
+        // A wrap makes a new vault. Looking the key up, replacing one that can no longer be
+        // used (invalidated before this vault existed: whatever it wrapped is lost already)
+        // and starting the cipher are one step under the lock, so that no other thread's
+        // fresh key is deleted in between. The keystore draws the IV; it is stored in
+        // front of the ciphertext.
+        val cipher = synchronized(keys) {
+            val current = try {
+                (keyStore().getEntry(alias, null) as? KeyStore.SecretKeyEntry)?.secretKey
+            } catch (e: UnrecoverableKeyException) {
+                null
+            }
+            val usable = current?.let { k ->
+                try {
+                    cipher { it.init(Cipher.ENCRYPT_MODE, k) }
+                } catch (e: KeyProviderInvalidatedException) {
+                    null
+                }
+            }
+            usable ?: run {
+                keyStore().deleteEntry(alias)
+                val fresh = newKey()
+                cipher { it.init(Cipher.ENCRYPT_MODE, fresh) }
+            }
         }
         return cipher.iv + cipher.doFinal(key)
     }
 
     override fun unwrap(wrapped: ByteArray): ByteArray {
         require(wrapped.size > 12) { "not a wrapped key" }
-        val cipher = cipher { it.init(Cipher.DECRYPT_MODE, key(create = false), GCMParameterSpec(128, wrapped, 0, 12)) }
-        return cipher.doFinal(wrapped, 12, wrapped.size - 12)
+        val cipher = cipher { it.init(Cipher.DECRYPT_MODE, existingKey(), GCMParameterSpec(128, wrapped, 0, 12)) }
+        try {
+            return cipher.doFinal(wrapped, 12, wrapped.size - 12)
+        } catch (e: IllegalBlockSizeException) {
+            // Android's keystore raises this for every failure at finish but a bad tag:
+            // what it means is in its cause.
+            var cause: Throwable? = e.cause
+            while (cause != null) {
+                if (cause is UserNotAuthenticatedException) {
+                    throw KeyProviderLockedException("the user has not authenticated recently", e)
+                }
+                if (cause is KeyPermanentlyInvalidatedException) {
+                    throw KeyProviderInvalidatedException("the keystore key was invalidated", e)
+                }
+                cause = cause.cause
+            }
+            throw e // a keystore failure: retryable, says nothing about the vault
+        }
     }
 }
