@@ -128,8 +128,15 @@ pub enum DenyReason {
     BodyTooLarge,
     /// The client's rate limit for this path is spent.
     RateLimited,
+    /// The peer presented too many failed credentials; its next ones are not even looked
+    /// up until its budget recovers ([`LocalGuard::failed_auth_limit`](crate::LocalGuard::failed_auth_limit)).
+    TooManyFailedAttempts,
     /// The key registry could not be read: refused, not admitted.
     Unavailable,
+    /// The path has more than one spelling (`//`, a dot segment, `%2F`, an escaped
+    /// letter, a backslash, NUL): refused so that no path rule can be escaped (see
+    /// [`check_canonical_path`](crate::check_canonical_path)).
+    NonCanonicalPath,
 }
 
 impl DenyReason {
@@ -146,8 +153,11 @@ impl DenyReason {
             | DenyReason::RevokedKey
             | DenyReason::ExpiredKey => StatusCode::UNAUTHORIZED,
             DenyReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            DenyReason::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            DenyReason::RateLimited | DenyReason::TooManyFailedAttempts => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             DenyReason::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            DenyReason::NonCanonicalPath => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -166,7 +176,12 @@ impl fmt::Display for DenyReason {
             DenyReason::Forbidden => "the key's role does not allow this",
             DenyReason::BodyTooLarge => "request body too large",
             DenyReason::RateLimited => "too many requests",
+            DenyReason::TooManyFailedAttempts => "too many failed credentials: wait and retry",
             DenyReason::Unavailable => "credentials cannot be checked right now",
+            DenyReason::NonCanonicalPath => {
+                "the request path is not in canonical form (no //, dot segments, %2F, \
+                 escaped letters or digits, backslashes or NUL)"
+            }
         })
     }
 }
@@ -199,6 +214,13 @@ impl Denial {
     pub(super) fn rate_limited(wait: RetryAfter) -> Self {
         Self {
             reason: DenyReason::RateLimited,
+            retry_after: Some(wait),
+        }
+    }
+
+    pub(super) fn too_many_failures(wait: RetryAfter) -> Self {
+        Self {
+            reason: DenyReason::TooManyFailedAttempts,
             retry_after: Some(wait),
         }
     }

@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 mod authority;
+mod canonical_path;
 mod clock;
 mod confine;
 mod credentials;
@@ -41,18 +42,21 @@ mod decision;
 mod error;
 mod layer;
 mod local_guard;
+mod peer_key;
 mod rate_limit;
 mod server;
 #[cfg(unix)]
 mod unix_socket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
+pub use canonical_path::{PathProblem, check_canonical_path};
 pub use confine::{Confined, confine};
 pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
-pub use local_guard::{DEFAULT_MAX_BODY, LocalGuard, Network};
+pub use local_guard::{DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network};
+pub use peer_key::PeerKey;
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
 };

@@ -9,10 +9,11 @@ use http::header::{ACCESS_CONTROL_REQUEST_METHOD, CONTENT_LENGTH, HOST, ORIGIN};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::authority::Authority;
+use super::canonical_path::check_canonical_path;
 use super::credentials::{Presented, presented};
 use super::{
-    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, Preflight,
-    RateLimiter,
+    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, PeerKey,
+    Preflight, RateLimiter,
 };
 use crate::Error;
 
@@ -36,6 +37,8 @@ pub enum Network {
 /// In order, a request must come from an allowed peer ([`Network`]), name an allowed
 /// `Host` (DNS rebinding: a missing or empty `Host` is refused), carry an allowed `Origin`
 /// if it has one (and, with no `Origin`, not be `Sec-Fetch-Site: cross-site`/`same-site`),
+/// have a canonical path (400 otherwise: `//keys`, `/%6Beys` and `/a/../keys` would
+/// escape rules written for `/keys`; see [`check_canonical_path`](crate::check_canonical_path)),
 /// present a credential (session token or API key; not needed on exempt paths or,
 /// if enabled, from loopback), hold the permission its path requires, announce a body
 /// within the cap, and be within its rate limit (keyed by key id, session, or peer IP).
@@ -90,10 +93,24 @@ pub struct LocalGuard {
     exempt: Vec<String>,
     localhost_bypass: bool,
     max_body: u64,
-    limits: Vec<(String, Arc<RateLimiter>)>,
+    limits: Vec<(String, PathLimit)>,
+    failed_auth: Option<Arc<RateLimiter>>,
     required: Vec<(String, String)>,
     roles: Roles,
 }
+
+/// One path's limit, in two tables: authenticated callers (by key id or session) and
+/// everyone else (by [`PeerKey`]), so that no number of unauthenticated peers can fill the
+/// table the credential holders are counted in.
+#[derive(Clone)]
+struct PathLimit {
+    callers: Arc<RateLimiter>,
+    peers: Arc<RateLimiter>,
+}
+
+/// Failed credentials admitted per peer by default: 10 a minute.
+pub const DEFAULT_FAILED_AUTH_LIMIT: (u32, std::time::Duration) =
+    (10, std::time::Duration::from_secs(60));
 
 impl Default for LocalGuard {
     fn default() -> Self {
@@ -114,6 +131,15 @@ impl LocalGuard {
             localhost_bypass: false,
             max_body: DEFAULT_MAX_BODY,
             limits: Vec::new(),
+            // Only the OS generator (the limiter's hash seed) can fail here: `new` stays
+            // infallible, and without the limiter every key is refused (fail closed).
+            failed_auth: Limit::sliding_window(
+                DEFAULT_FAILED_AUTH_LIMIT.0,
+                DEFAULT_FAILED_AUTH_LIMIT.1,
+            )
+            .and_then(RateLimiter::new)
+            .ok()
+            .map(Arc::new),
             required: Vec::new(),
             roles: Roles::builtin(),
         }
@@ -157,7 +183,8 @@ impl LocalGuard {
         self
     }
 
-    /// Admits keys issued by this registry, as [`Caller::Key`] with their role.
+    /// Admits keys issued by this registry, as [`Caller::Key`] with their role. Failed
+    /// keys are limited per peer ([`failed_auth_limit`](Self::failed_auth_limit)).
     pub fn key_registry(mut self, registry: KeyRegistry) -> Self {
         self.registry = Some(registry);
         self
@@ -196,10 +223,30 @@ impl LocalGuard {
     /// (`/keys` covers `/keys/new`, not `/keystore`; `/` covers everything).
     /// The longest matching prefix's limit applies, so specific policies (key generation
     /// 5/min) can sit beside a general one (60/min).
+    ///
+    /// Credential holders and unauthenticated peers (exempt paths, the localhost bypass,
+    /// preflights) are counted in separate tables, each client with the full `limit`;
+    /// peers by [`PeerKey`] (an IPv6 peer by its /64).
     pub fn rate_limit(mut self, prefix: &str, limit: Limit) -> Result<Self, Error> {
-        self.limits
-            .push((prefix.to_owned(), Arc::new(RateLimiter::new(limit)?)));
+        check_prefix(prefix)?;
+        let table = PathLimit {
+            callers: Arc::new(RateLimiter::new(limit)?),
+            peers: Arc::new(RateLimiter::new(limit)?),
+        };
+        self.limits.push((prefix.to_owned(), table));
         self.limits.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(self)
+    }
+
+    /// How many failed credentials (unknown, forged, revoked or expired API keys) a peer
+    /// ([`PeerKey`]) may present; past that it gets 429 **before** its key is looked up,
+    /// until the limit recovers. Default [`DEFAULT_FAILED_AUTH_LIMIT`], 10 a minute. Each
+    /// attempt is counted before the lookup (so concurrent attempts cannot slip past
+    /// together) and given back when the key proves valid. The session token is compared
+    /// first and never counted: a flood of forged keys from the session holder's own
+    /// address does not lock it out.
+    pub fn failed_auth_limit(mut self, limit: Limit) -> Result<Self, Error> {
+        self.failed_auth = Some(Arc::new(RateLimiter::new(limit)?));
         Ok(self)
     }
 
@@ -207,6 +254,7 @@ impl LocalGuard {
     /// paths below it (by whole segments), checked against [`roles`](Self::roles). The session holder and the
     /// localhost bypass are not restricted; exempt paths never reach this check.
     pub fn require(mut self, prefix: &str, permission: &str) -> Result<Self, Error> {
+        check_prefix(prefix)?;
         hearth_token_guard::apikey::Permission::parse(permission).map_err(|_| {
             Error::InvalidConfig {
                 reason: "a required permission is resource:action",
@@ -280,12 +328,14 @@ impl LocalGuard {
         peer: SocketAddr,
     ) -> Result<Preflight, Denial> {
         let peer_ip = self.source(uri, headers, peer)?;
+        canonical_path(uri)?;
         let origin = self
             .cors_origin(headers)
             .ok_or(Denial::new(DenyReason::OriginNotAllowed))?;
-        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| under(uri.path(), p)) {
-            limiter
-                .check(&(3u8, peer_ip))
+        if let Some((_, table)) = self.limits.iter().find(|(p, _)| under(uri.path(), p)) {
+            table
+                .peers
+                .check(&PeerKey::of(peer_ip))
                 .map_err(Denial::rate_limited)?;
         }
         Ok(Preflight::new(origin))
@@ -319,13 +369,13 @@ impl LocalGuard {
     fn decide(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, Denial> {
         let deny = |reason| Err(Denial::new(reason));
         let peer_ip = self.source(uri, headers, peer)?;
-        let path = uri.path();
+        let path = canonical_path(uri)?;
         let caller = if self.exempt.iter().any(|p| p == path) {
             Caller::Exempt
         } else if self.localhost_bypass && peer_ip.is_loopback() {
             Caller::LocalBypass
         } else {
-            self.authenticate(headers, uri.query())?
+            self.authenticate(headers, uri.query(), PeerKey::of(peer_ip))?
         };
         if let Caller::Key(principal) = &caller
             && let Some((_, permission)) = self.required.iter().find(|(p, _)| under(path, p))
@@ -344,11 +394,11 @@ impl LocalGuard {
             Single::One(_) => return deny(DenyReason::BodyTooLarge),
             Single::Many | Single::Invalid => return deny(DenyReason::BodyTooLarge),
         }
-        if let Some((_, limiter)) = self.limits.iter().find(|(p, _)| under(path, p)) {
+        if let Some((_, table)) = self.limits.iter().find(|(p, _)| under(path, p)) {
             let admitted = match &caller {
-                Caller::Key(p) => limiter.check(&(1u8, p.key_id.as_str())),
-                Caller::Session => limiter.check(&2u8),
-                Caller::Exempt | Caller::LocalBypass => limiter.check(&(3u8, peer_ip)),
+                Caller::Key(p) => table.callers.check(&(1u8, p.key_id.as_str())),
+                Caller::Session => table.callers.check(&2u8),
+                Caller::Exempt | Caller::LocalBypass => table.peers.check(&PeerKey::of(peer_ip)),
             };
             admitted.map_err(Denial::rate_limited)?;
         }
@@ -387,7 +437,12 @@ impl LocalGuard {
         self.hosts.admits_authority(&authority)
     }
 
-    fn authenticate(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, Denial> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        peer: PeerKey,
+    ) -> Result<Caller, Denial> {
         let token = match presented(headers, query) {
             Presented::None => return Err(Denial::new(DenyReason::MissingCredentials)),
             Presented::Malformed => return Err(Denial::new(DenyReason::InvalidCredentials)),
@@ -405,19 +460,28 @@ impl LocalGuard {
                 DenyReason::MissingCredentials
             }));
         };
-        registry
-            .verify(token.expose_secret())
-            .map(Caller::Key)
-            .map_err(|e| {
-                Denial::new(match e {
-                    TokenError::RevokedApiKey => DenyReason::RevokedKey,
-                    TokenError::ExpiredApiKey => DenyReason::ExpiredKey,
-                    TokenError::MalformedApiKey { .. } | TokenError::UnknownApiKey => {
-                        DenyReason::InvalidCredentials
-                    }
-                    _ => DenyReason::Unavailable,
-                })
-            })
+        // Counted before the lookup, given back if the key is good (or the registry could
+        // not judge it): a peer past its budget never reaches the registry.
+        let Some(failures) = &self.failed_auth else {
+            return Err(Denial::new(DenyReason::Unavailable));
+        };
+        failures.check(&peer).map_err(Denial::too_many_failures)?;
+        let reason = match registry.verify(token.expose_secret()) {
+            Ok(principal) => {
+                failures.refund(&peer);
+                return Ok(Caller::Key(principal));
+            }
+            Err(TokenError::RevokedApiKey) => DenyReason::RevokedKey,
+            Err(TokenError::ExpiredApiKey) => DenyReason::ExpiredKey,
+            Err(TokenError::MalformedApiKey { .. } | TokenError::UnknownApiKey) => {
+                DenyReason::InvalidCredentials
+            }
+            Err(_) => {
+                failures.refund(&peer);
+                DenyReason::Unavailable
+            }
+        };
+        Err(Denial::new(reason))
     }
 }
 
@@ -434,6 +498,20 @@ impl std::fmt::Debug for LocalGuard {
             .field("max_body", &self.max_body)
             .finish_non_exhaustive()
     }
+}
+
+/// The request's path, if canonical: every path rule and limit sees only this spelling.
+fn canonical_path(uri: &Uri) -> Result<&str, Denial> {
+    let path = uri.path();
+    check_canonical_path(path).map_err(|_| Denial::new(DenyReason::NonCanonicalPath))?;
+    Ok(path)
+}
+
+/// A path rule's prefix must be canonical, or no request could ever match it.
+fn check_prefix(prefix: &str) -> Result<(), Error> {
+    check_canonical_path(prefix).map_err(|_| Error::InvalidConfig {
+        reason: "a path prefix must be a canonical path (starting with /, no //, dot segments or needless escapes)",
+    })
 }
 
 /// Whether `path` is `prefix` or below it, by whole segments: `/keys` covers `/keys` and

@@ -156,6 +156,18 @@ impl RateLimiter {
         .map_err(|ns| RetryAfter(Duration::from_nanos(ns)))
     }
 
+    /// Gives back one request [`check`](Self::check) admitted for `key`: for budgets
+    /// counted before the outcome is known (a credential check, counted so that
+    /// concurrent attempts cannot pass a peek together, refunded when it succeeds).
+    pub fn refund<K: Hash + ?Sized>(&self, key: &K) {
+        let hash = self.hash(key);
+        let kind = self.limit.kind;
+        match &self.store {
+            Store::Bucket(s) => s.refund(hash, kind),
+            Store::Window(s) => s.refund(hash, kind),
+        }
+    }
+
     /// How many clients are tracked now.
     pub fn tracked_keys(&self) -> usize {
         match &self.store {
@@ -253,6 +265,12 @@ impl<S: Slot> Shards<S> {
         let admitted = slot.admit(kind, now);
         shard.map.insert(hash, slot);
         admitted
+    }
+
+    fn refund(&self, hash: u64, kind: Kind) {
+        if let Some(slot) = self.shard(hash).map.get_mut(&hash) {
+            slot.refund(kind);
+        }
     }
 
     fn len(&self) -> usize {

@@ -1,11 +1,13 @@
 //! [`serve`]: a hyper HTTP/1.1 accept loop with the guard, a connection cap and timeouts.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{LocalGuard, LocalGuardLayer};
+use super::{LocalGuard, LocalGuardLayer, PeerKey};
 
 /// Connection limits for [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,10 @@ pub struct ServeOptions {
     /// Connections served at once; further ones are closed as soon as accepted
     /// (default 64).
     pub max_connections: usize,
+    /// Connections served at once from one peer ([`PeerKey`](crate::PeerKey): an IPv6
+    /// peer by its /64), so that one client's slow connections cannot hold every place
+    /// (default 16).
+    pub max_connections_per_peer: usize,
     /// A connection with no byte read or written for this long is closed (default 60 s).
     pub idle_timeout: Duration,
     /// The most time a client may take to send a request's headers (default 10 s): the
@@ -40,6 +46,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             max_connections: 64,
+            max_connections_per_peer: 16,
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
         }
@@ -82,6 +89,7 @@ where
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let active = Arc::new(AtomicUsize::new(0));
+    let per_peer = Arc::new(Mutex::new(HashMap::new()));
     let layer = LocalGuardLayer::new(guard);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -97,8 +105,13 @@ where
             drop(stream);
             continue;
         };
+        let Some(peer_slot) = PeerSlot::take(&per_peer, peer, options.max_connections_per_peer)
+        else {
+            drop(stream);
+            continue;
+        };
         let service = layer.clone().for_peer(peer).layer(Handler(handler.clone()));
-        tokio::spawn(connection(stream, service, options, slot));
+        tokio::spawn(connection(stream, service, options, (slot, peer_slot)));
     }
 }
 
@@ -109,8 +122,12 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-async fn connection<S>(stream: TcpStream, service: S, options: ServeOptions, slot: Slot)
-where
+async fn connection<S>(
+    stream: TcpStream,
+    service: S,
+    options: ServeOptions,
+    slots: (Slot, PeerSlot),
+) where
     S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
         + Clone
         + Send
@@ -127,7 +144,7 @@ where
         .header_read_timeout(options.header_timeout)
         .serve_connection(io, service)
         .await;
-    drop(slot);
+    drop(slots);
 }
 
 /// Adapts a handler closure to a `tower::Service`.
@@ -170,6 +187,45 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One of a peer's `max_connections_per_peer` places; given back on drop (and the peer
+/// forgotten with its last connection, so the table holds only connected peers).
+struct PeerSlot {
+    table: Arc<Mutex<HashMap<PeerKey, usize>>>,
+    peer: PeerKey,
+}
+
+impl PeerSlot {
+    fn take(
+        table: &Arc<Mutex<HashMap<PeerKey, usize>>>,
+        peer: SocketAddr,
+        max: usize,
+    ) -> Option<Self> {
+        let peer = PeerKey::of(peer.ip());
+        let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = map.entry(peer).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            table: Arc::clone(table),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.peer);
+            }
+        }
     }
 }
 

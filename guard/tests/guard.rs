@@ -358,3 +358,167 @@ fn preflights_are_answered_for_allowed_origins_only() {
             .is_none()
     );
 }
+
+#[test]
+fn a_path_rule_cannot_be_escaped_by_another_spelling_of_its_path() {
+    let dir = std::env::temp_dir().join(format!("hearth-guard-canon-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = KeyRegistry::open(dir.join("keys"));
+    let (key, _) = registry.create(Role::Consumer, "ui", None).unwrap();
+    let guard = LocalGuard::new()
+        .key_registry(registry)
+        .exempt("/system/status")
+        .require("/keys", "keys:create")
+        .unwrap();
+    let with_key = |path: &str| {
+        reason(guard.check(
+            &head(
+                Some("127.0.0.1"),
+                path,
+                &[("x-api-key", key.expose_secret())],
+            ),
+            peer("127.0.0.1:1"),
+        ))
+    };
+    assert_eq!(with_key("/keys/new"), Some(DenyReason::Forbidden));
+    assert_eq!(with_key("/items"), None);
+    assert_eq!(with_key("/caf%C3%A9/"), None);
+    for path in [
+        "//keys/new",
+        "/keys//new",
+        "/%6Beys/new",
+        "/%6beys/new",
+        "/./keys/new",
+        "/items/../keys/new",
+        "/keys/new/..",
+        "/keys%2Fnew",
+        "/%2E%2E/keys",
+        "/keys%5Cnew",
+        "/keys%00",
+    ] {
+        assert_eq!(with_key(path), Some(DenyReason::NonCanonicalPath), "{path}");
+    }
+    // An exempt path in another spelling is not exempt, and is refused before anything
+    // path-based happens.
+    let open =
+        |path: &str| reason(guard.check(&head(Some("127.0.0.1"), path, &[]), peer("127.0.0.1:1")));
+    assert_eq!(open("/system/status"), None);
+    assert_eq!(open("/system//status"), Some(DenyReason::NonCanonicalPath));
+    assert_eq!(open("/system/%73tatus"), Some(DenyReason::NonCanonicalPath));
+    assert_eq!(
+        DenyReason::NonCanonicalPath.status(),
+        http::StatusCode::BAD_REQUEST
+    );
+    // A rule written in a non-canonical spelling could never match: refused up front.
+    assert!(LocalGuard::new().require("//keys", "keys:create").is_err());
+    assert!(
+        LocalGuard::new()
+            .rate_limit(
+                "/%6Beys",
+                Limit::sliding_window(1, Duration::from_secs(1)).unwrap()
+            )
+            .is_err()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn forged_keys_are_counted_per_peer_before_their_lookup() {
+    let dir = std::env::temp_dir().join(format!("hearth-guard-forged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = KeyRegistry::open(dir.join("keys"));
+    let (real, _) = registry.create(Role::Consumer, "ui", None).unwrap();
+    let session = SessionToken::generate().unwrap();
+    let bearer = format!("Bearer {}", session.expose_secret());
+    let guard = LocalGuard::new()
+        .key_registry(registry)
+        .session_token(session)
+        .failed_auth_limit(Limit::sliding_window(10, Duration::from_secs(3600)).unwrap())
+        .unwrap();
+    let attacker = peer("127.0.0.9:1");
+    let ask = |credential: (&str, &str), from: SocketAddr| {
+        reason(guard.check(&head(Some("127.0.0.1"), "/items", &[credential]), from))
+    };
+    let (mut looked_up, mut refused_first) = (0, 0);
+    for _ in 0..1000 {
+        // A key with a valid checksum that the registry never issued.
+        let (forged, _) = hearth_token_guard::apikey::generate("hth").unwrap();
+        match ask(("x-api-key", forged.expose_secret()), attacker) {
+            Some(DenyReason::InvalidCredentials) => looked_up += 1,
+            Some(DenyReason::TooManyFailedAttempts) => refused_first += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((looked_up, refused_first), (10, 990));
+    // The real key from another peer is admitted; from the attacker's address it waits
+    // like any other key; the session token is never counted, from anywhere.
+    assert_eq!(
+        ask(("x-api-key", real.expose_secret()), peer("127.0.0.10:1")),
+        None
+    );
+    assert_eq!(
+        ask(("x-api-key", real.expose_secret()), attacker),
+        Some(DenyReason::TooManyFailedAttempts)
+    );
+    assert_eq!(ask(("authorization", &bearer), attacker), None);
+    // Good keys do not use up a peer's budget: 50 in a row from one peer are all admitted.
+    let honest = peer("127.0.0.11:1");
+    for _ in 0..50 {
+        assert_eq!(ask(("x-api-key", real.expose_secret()), honest), None);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unauthenticated_peers_filling_the_limiter_do_not_lock_out_credential_holders() {
+    let session = SessionToken::generate().unwrap();
+    let bearer = format!("Bearer {}", session.expose_secret());
+    let guard = LocalGuard::new()
+        .session_token(session)
+        .exempt("/system/status")
+        .rate_limit(
+            "/",
+            Limit::sliding_window(5, Duration::from_secs(3600)).unwrap(),
+        )
+        .unwrap();
+    let status = head(Some("127.0.0.1"), "/system/status", &[]);
+    // More peers than a limiter table holds (100,000), all from loopback.
+    let mut refused = 0;
+    for i in 0..120_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x7f00_0000 | (i + 1));
+        if reason(guard.check(&status, SocketAddr::from((ip, 1)))).is_some() {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the peers' table filled and refused new peers");
+    let api = head(Some("127.0.0.1"), "/items", &[("authorization", &bearer)]);
+    for _ in 0..5 {
+        assert_eq!(reason(guard.check(&api, peer("127.0.0.1:1"))), None);
+    }
+    assert_eq!(
+        reason(guard.check(&api, peer("127.0.0.1:1"))),
+        Some(DenyReason::RateLimited),
+        "the session holder has its own budget, and it is still enforced"
+    );
+    // An IPv6 peer's addresses in one /64 share one budget.
+    let v6 =
+        |last: u16| SocketAddr::from((std::net::Ipv6Addr::new(0xfd00, 0, 0, 1, 0, 0, 0, last), 1));
+    let lan = LocalGuard::new()
+        .network(Network::Lan)
+        .allow_host("media.local")
+        .unwrap()
+        .exempt("/system/status")
+        .rate_limit(
+            "/",
+            Limit::sliding_window(3, Duration::from_secs(3600)).unwrap(),
+        )
+        .unwrap();
+    let status = head(Some("media.local"), "/system/status", &[]);
+    for last in 1..=3 {
+        assert_eq!(reason(lan.check(&status, v6(last))), None);
+    }
+    assert_eq!(
+        reason(lan.check(&status, v6(4))),
+        Some(DenyReason::RateLimited)
+    );
+}

@@ -22,6 +22,10 @@ use http_body_util::{BodyExt, Full};
 
 const SERVER_ENV: &str = "HEARTH_GUARD_SERVER";
 const MAX_CONNECTIONS: usize = 8;
+/// Connections from one peer at once: fewer than the global cap, so both can be seen.
+const PER_PEER: usize = 6;
+/// Failed keys a peer may present per hour before it is refused without a lookup.
+const FAILED_MAX: u32 = 10;
 const IDLE: Duration = Duration::from_millis(1500);
 /// A path whose window (an hour) outlasts any run, however slow: exactly `EXACT_MAX`
 /// requests per key are admitted there, then 429, whatever the machine's speed.
@@ -66,7 +70,23 @@ fn main() {
         registry,
     };
 
-    let tests: [libtest::Check<'_, Target>; 8] = [
+    let tests: [libtest::Check<'_, Target>; 12] = [
+        (
+            "non_canonical_paths_get_400_and_no_rule_is_escaped",
+            non_canonical,
+        ),
+        (
+            "forged_keys_reach_the_lookup_at_most_the_limit_and_the_real_key_still_works",
+            forged_keys,
+        ),
+        (
+            "ten_thousand_loopback_peers_do_not_lock_out_a_key_holder",
+            many_peers,
+        ),
+        (
+            "one_peer_cannot_hold_more_than_its_connections",
+            per_peer_connections,
+        ),
         ("foreign_empty_and_odd_hosts_are_refused", hosts),
         (
             "foreign_origins_are_refused_and_allowed_ones_get_cors",
@@ -116,6 +136,8 @@ fn server(dir: &Path) {
             .exempt("/system/status")
             .require("/keys", "keys:create")
             .unwrap()
+            .failed_auth_limit(Limit::sliding_window(FAILED_MAX, EXACT_WINDOW).unwrap())
+            .unwrap()
             .rate_limit(
                 "/",
                 Limit::sliding_window(100, Duration::from_secs(1)).unwrap(),
@@ -133,6 +155,7 @@ fn server(dir: &Path) {
             .unwrap();
         let options = ServeOptions {
             max_connections: MAX_CONNECTIONS,
+            max_connections_per_peer: PER_PEER,
             idle_timeout: IDLE,
             header_timeout: IDLE,
         };
@@ -176,7 +199,19 @@ struct Reply {
 
 impl Target {
     fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        self.connect_from(std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A connection from the loopback source address `from` (all of 127/8 is local).
+    fn connect_from(&self, from: std::net::Ipv4Addr) -> TcpStream {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket
+            .bind(&std::net::SocketAddr::from((from, 0)).into())
+            .unwrap();
+        let server = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        socket.connect_timeout(&server.into(), PATIENCE).unwrap();
+        let s = TcpStream::from(socket);
         s.set_read_timeout(Some(PATIENCE)).unwrap();
         s
     }
@@ -568,8 +603,14 @@ fn is_timeout(e: &std::io::Error) -> bool {
 /// connections and when the last request on each was sent.
 fn hold_every_place(t: &Target) -> Option<(Vec<TcpStream>, Vec<Instant>)> {
     let mut open = Vec::new();
-    for _ in 0..MAX_CONNECTIONS {
-        let mut s = t.connect();
+    for i in 0..MAX_CONNECTIONS {
+        // From two peers: one alone may hold only PER_PEER places.
+        let mut s = t.connect_from(std::net::Ipv4Addr::new(
+            127,
+            0,
+            0,
+            20 + (i / PER_PEER) as u8,
+        ));
         match status(t, &mut s) {
             Outcome::Answered(r) if r.status == 200 => open.push(s),
             Outcome::Answered(r) => panic!("{}: {}", r.status, r.body),
@@ -577,7 +618,7 @@ fn hold_every_place(t: &Target) -> Option<(Vec<TcpStream>, Vec<Instant>)> {
             Outcome::Silent => panic!("a connection was neither served nor closed"),
         }
     }
-    let mut extra = t.connect();
+    let mut extra = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 29));
     let beyond = status(t, &mut extra);
     // Ours are served after the extra one was tried, so they held every place while it
     // was: whatever happened to it happened at the cap.
@@ -647,4 +688,158 @@ fn connections(t: &Target) {
         assert!(Instant::now() < deadline, "the server did not recover");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sends `path` on `s` with the consumer's key; the status, or `None` if closed.
+fn keyed_status(t: &Target, s: &mut TcpStream, path: &str, key: &str) -> Option<u16> {
+    let raw = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {key}\r\n\r\n",
+        t.host()
+    );
+    s.write_all(raw.as_bytes()).ok()?;
+    Some(read_reply(s).status)
+}
+
+fn non_canonical(t: &Target) {
+    let key = &t.keys.consumer;
+    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 30));
+    // The consumer lacks keys:create: in its one spelling the rule holds.
+    assert_eq!(keyed_status(t, &mut s, "/keys/new", key), Some(403));
+    assert_eq!(keyed_status(t, &mut s, "/api/caf%C3%A9", key), Some(200));
+    for path in [
+        "//keys/new",
+        "/keys//new",
+        "/%6Beys/new",
+        "/%6beys/new",
+        "/./keys/new",
+        "/api/../keys/new",
+        "/keys/new/.",
+        "/keys%2Fnew",
+        "/%2E%2E/keys/new",
+        "/keys%5Cnew",
+        "/keys%00new",
+        "/keys%",
+    ] {
+        // A 400 from the guard, or from hyper's parser before it: never 200 or 403.
+        let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 31));
+        let status = keyed_status(t, &mut s, path, key);
+        assert_eq!(status, Some(400), "{path}");
+    }
+    // A raw backslash: hyper refuses it before the guard sees it, or the guard does.
+    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 32));
+    let raw = format!(
+        "GET /keys\\new HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {key}\r\n\r\n",
+        t.host()
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = BufReader::new(&mut s).read_line(&mut reply);
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 400"),
+        "{reply:?}"
+    );
+}
+
+fn forged_keys(t: &Target) {
+    // One keep-alive connection from one peer: 1,000 keys with valid checksums that the
+    // registry never issued.
+    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 40));
+    let (mut looked_up, mut refused_first) = (0, 0);
+    for _ in 0..1000 {
+        let (forged, _) = hearth_token_guard::apikey::generate("hth").unwrap();
+        match keyed_status(t, &mut s, "/api/items", forged.expose_secret()) {
+            Some(401) => looked_up += 1,
+            Some(429) => refused_first += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((looked_up, refused_first), (FAILED_MAX, 1000 - FAILED_MAX));
+    // The real key: admitted from another peer, and from this one refused before its
+    // lookup (so with Retry-After) like every other key until the budget recovers.
+    let mut other = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 41));
+    assert_eq!(
+        keyed_status(t, &mut other, "/api/items", &t.keys.consumer),
+        Some(200)
+    );
+    let raw = format!(
+        "GET /api/items HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {}\r\n\r\n",
+        t.host(),
+        t.keys.consumer
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    let reply = read_reply(&mut s);
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    assert!(
+        reply.head.to_ascii_lowercase().contains("retry-after:"),
+        "{}",
+        reply.head
+    );
+}
+
+fn many_peers(t: &Target) {
+    // 10,000 loopback addresses, each asking for the open status page and presenting a
+    // forged key: every table a peer can reach gets 10,000 entries.
+    let (forged, _) = hearth_token_guard::apikey::generate("hth").unwrap();
+    for i in 0..10_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x7f02_0000 | (i + 1));
+        let mut s = t.connect_from(ip);
+        let raw = format!(
+            "GET /system/status HTTP/1.1\r\nHost: {host}\r\n\r\n\
+             GET /api/items HTTP/1.1\r\nHost: {host}\r\nX-Api-Key: {key}\r\n\r\n",
+            host = t.host(),
+            key = forged.expose_secret()
+        );
+        // Beyond the connection cap (earlier connections not yet seen closed) a
+        // connection is closed: that is fine, the others fill the tables.
+        if s.write_all(raw.as_bytes()).is_err() {
+            continue;
+        }
+        let mut sink = Vec::new();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = s.read_to_end(&mut sink);
+    }
+    // The key holder, from the address the attackers share a /8 with.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut s = t.connect();
+        if let Some(status) = keyed_status(t, &mut s, "/api/items", &t.keys.consumer) {
+            assert_eq!(status, 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the key holder was never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn per_peer_connections(t: &Target) {
+    let peer = std::net::Ipv4Addr::new(127, 0, 0, 50);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let open = loop {
+        let mut open = Vec::new();
+        for _ in 0..PER_PEER {
+            let mut s = t.connect_from(peer);
+            if let Outcome::Answered(r) = status(t, &mut s) {
+                assert_eq!(r.status, 200, "{}", r.body);
+                open.push(s);
+            }
+        }
+        if open.len() == PER_PEER {
+            break open;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never held {PER_PEER} connections"
+        );
+        drop(open);
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // One more from the same peer is closed; another peer is still served.
+    let mut extra = t.connect_from(peer);
+    assert!(matches!(status(t, &mut extra), Outcome::Closed));
+    let mut other = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 51));
+    match status(t, &mut other) {
+        Outcome::Answered(r) => assert_eq!(r.status, 200),
+        _ => panic!("another peer was not served"),
+    }
+    drop(open);
 }

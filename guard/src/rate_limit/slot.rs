@@ -11,6 +11,8 @@ pub(super) trait Slot: Default {
     fn admit(&mut self, kind: Kind, now_ns: u64) -> Result<(), u64>;
     /// Whether the state is back to that of a client never seen (so it may be dropped).
     fn idle(&self, kind: Kind, now_ns: u64) -> bool;
+    /// Gives back one admitted request (counted before its outcome was known).
+    fn refund(&mut self, kind: Kind);
 }
 
 /// GCRA: the theoretical arrival time of the next request, in clock nanoseconds.
@@ -39,6 +41,12 @@ impl Slot for u64 {
 
     fn idle(&self, _: Kind, now_ns: u64) -> bool {
         *self <= now_ns
+    }
+
+    fn refund(&mut self, kind: Kind) {
+        if let Kind::Bucket { interval_ns, .. } = kind {
+            *self = self.saturating_sub(interval_ns);
+        }
     }
 }
 
@@ -76,6 +84,10 @@ impl Slot for WindowLog {
                 Ok(())
             }
         }
+    }
+
+    fn refund(&mut self, _: Kind) {
+        self.0.pop_back();
     }
 
     fn idle(&self, kind: Kind, now_ns: u64) -> bool {
@@ -135,6 +147,29 @@ mod tests {
         log.admit(kind, t0 + 1400 * MS).unwrap();
         assert!(!log.idle(kind, t0 + 1400 * MS));
         assert!(log.idle(kind, t0 + 2400 * MS));
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_request() {
+        let bucket = Limit::token_bucket(10, Duration::from_secs(1), 2)
+            .unwrap()
+            .kind;
+        let window = Limit::sliding_window(2, Duration::from_secs(1))
+            .unwrap()
+            .kind;
+        let t0 = 9_000 * MS;
+        let mut tat = 0u64;
+        let mut log = WindowLog::default();
+        for _ in 0..2 {
+            tat.admit(bucket, t0).unwrap();
+            log.admit(window, t0).unwrap();
+        }
+        assert!(tat.admit(bucket, t0).is_err() && log.admit(window, t0).is_err());
+        tat.refund(bucket);
+        log.refund(window);
+        tat.admit(bucket, t0).unwrap();
+        log.admit(window, t0).unwrap();
+        assert!(tat.admit(bucket, t0).is_err() && log.admit(window, t0).is_err());
     }
 
     #[test]
