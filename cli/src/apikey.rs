@@ -132,7 +132,10 @@ fn verify(args: RegistryArgs) -> Result<(), Failure> {
         .read_to_string(&mut input)
         .map_err(|e| Failure::with_code(format!("reading the key from standard input: {e}"), 1))?;
     // Unknown, revoked and expired keys are refused (4); a malformed one is bad input (2).
-    let principal = registry(&args)?.verify(input.trim())?;
+    let registry = registry(&args)?;
+    let principal = registry.verify(input.trim())?;
+    // One-shot: record the use now (best effort; a failed write does not refuse the key).
+    let _ = registry.flush_last_used();
     println!("{}\t{}", principal.key_id, principal.role);
     Ok(())
 }

@@ -29,7 +29,11 @@ pub extern "C" fn hearth_apikey_verify(
                 str_arg(key, "key")?,
             )
         };
-        let principal = KeyRegistry::open(path).verify(key)?;
+        let registry = KeyRegistry::open(path);
+        let principal = registry.verify(key)?;
+        // One call, one registry: record the use now (best effort: a failed write does not
+        // refuse the key). A long-running server keeps a KeyRegistry instead (hearth-guard).
+        let _ = registry.flush_last_used();
         let id = c_string(principal.key_id.to_string())?;
         let role = match c_string(principal.role.to_string()) {
             Ok(r) => r,

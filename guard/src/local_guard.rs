@@ -469,6 +469,9 @@ impl LocalGuard {
         let reason = match registry.verify(token.expose_secret()) {
             Ok(principal) => {
                 failures.refund(&peer);
+                if registry.flush_due() {
+                    flush_in_background(registry.clone());
+                }
                 return Ok(Caller::Key(principal));
             }
             Err(TokenError::RevokedApiKey) => DenyReason::RevokedKey,
@@ -505,6 +508,20 @@ fn canonical_path(uri: &Uri) -> Result<&str, Denial> {
     let path = uri.path();
     check_canonical_path(path).map_err(|_| Denial::new(DenyReason::NonCanonicalPath))?;
     Ok(path)
+}
+
+/// Writes the registry's noted last-used times off the async threads (best effort: a
+/// failed write keeps them for the next flush and denies nothing). Without a tokio
+/// runtime the caller is not async, and the write happens here.
+fn flush_in_background(registry: KeyRegistry) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(move || registry.flush_last_used());
+        }
+        Err(_) => {
+            let _ = registry.flush_last_used();
+        }
+    }
 }
 
 /// A path rule's prefix must be canonical, or no request could ever match it.

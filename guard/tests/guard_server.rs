@@ -129,8 +129,12 @@ fn server(dir: &Path) {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
+        // A clone shares the registry's memory: the handler reports how often it read
+        // its file.
+        let registry = KeyRegistry::open(dir.join("keys"));
+        let reads = registry.clone();
         let guard = LocalGuard::new()
-            .key_registry(KeyRegistry::open(dir.join("keys")))
+            .key_registry(registry)
             .allow_origin("tauri://localhost")
             .unwrap()
             .exempt("/system/status")
@@ -159,19 +163,25 @@ fn server(dir: &Path) {
             idle_timeout: IDLE,
             header_timeout: IDLE,
         };
-        serve(listener, Arc::new(guard), options, |request| async move {
-            let caller = request.extensions().get::<Caller>().cloned();
-            let uri = request.uri().to_string();
-            let (status, text) = match request.into_body().collect().await {
-                Ok(body) => (
-                    200,
-                    format!("{caller:?} {uri} read {}\n", body.to_bytes().len()),
-                ),
-                Err(_) => (413, "body too large\n".to_owned()),
-            };
-            let mut response = http::Response::new(Full::new(Bytes::from(text)));
-            *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
-            response
+        serve(listener, Arc::new(guard), options, move |request| {
+            let reads = reads.file_reads();
+            async move {
+                if request.uri().path() == "/api/reads" {
+                    return http::Response::new(Full::new(Bytes::from(reads.to_string())));
+                }
+                let caller = request.extensions().get::<Caller>().cloned();
+                let uri = request.uri().to_string();
+                let (status, text) = match request.into_body().collect().await {
+                    Ok(body) => (
+                        200,
+                        format!("{caller:?} {uri} read {}\n", body.to_bytes().len()),
+                    ),
+                    Err(_) => (413, "body too large\n".to_owned()),
+                };
+                let mut response = http::Response::new(Full::new(Bytes::from(text)));
+                *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                response
+            }
         })
         .await
         .unwrap();
@@ -395,11 +405,24 @@ fn credentials(t: &Target) {
     for bad in ["hth_nope", "Bearer", "not-a-key"] {
         assert_eq!(t.with_key("/api/items", bad).status, 401, "{bad}");
     }
-    // Revoked from this process, refused by the server process on the next request.
+    // Revoked from this process, refused by the server process within a second (its
+    // registry compares the file's metadata at most once a second).
     assert_eq!(t.with_key("/api/items", &t.keys.doomed).status, 200);
     let id = hearth_token_guard::apikey::parse(&t.keys.doomed, "hth").unwrap();
     assert!(t.registry.revoke(&id).unwrap());
-    let reply = t.with_key("/api/items", &t.keys.doomed);
+    let revoked = Instant::now();
+    let reply = loop {
+        let reply = t.with_key("/api/items", &t.keys.doomed);
+        if reply.status != 200 {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        revoked.elapsed() < PATIENCE,
+        "seen after {:?}",
+        revoked.elapsed()
+    );
     assert_eq!(reply.status, 401);
     assert_eq!(reply.body, "API key revoked\n");
     // The other keys are untouched.
@@ -740,7 +763,22 @@ fn non_canonical(t: &Target) {
     );
 }
 
+/// How many times the server's registry has read its file.
+fn registry_reads(t: &Target) -> u64 {
+    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 42));
+    let raw = format!(
+        "GET /api/reads HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {}\r\n\r\n",
+        t.host(),
+        t.keys.consumer
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    let reply = read_reply(&mut s);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body.trim().parse().unwrap()
+}
+
 fn forged_keys(t: &Target) {
+    let reads = registry_reads(t);
     // One keep-alive connection from one peer: 1,000 keys with valid checksums that the
     // registry never issued.
     let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 40));
@@ -774,6 +812,14 @@ fn forged_keys(t: &Target) {
         "{}",
         reply.head
     );
+    // None of the 1,001 lookups read the registry file (it did not change); the count
+    // does move: the first lookup of all read it.
+    assert_eq!(
+        registry_reads(t),
+        reads,
+        "the registry file was read per request"
+    );
+    assert!(reads >= 1);
 }
 
 fn many_peers(t: &Target) {

@@ -1,6 +1,7 @@
 //! API keys in a format made for secret scanners, exactly as `API-KEY-FORMAT.md` writes it:
 //! `prefix_` + 8-character id + 32-character secret + 6-character base62 CRC-32.
 
+mod cache;
 mod permissions;
 mod registry;
 

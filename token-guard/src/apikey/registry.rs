@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest::{SHA256, digest};
 
+use super::cache::{FLUSH_EVERY, RECHECK, Shared, Stamp};
 use super::{KeyId, generate, parse};
 use crate::private_file::{self, DirLock, LOCK_TIMEOUT, WriteMode};
 use crate::{ApiKey, Error, constant_time_eq};
@@ -105,6 +107,13 @@ pub struct KeyRecord {
 /// Issued API keys in an owner-only file: create (the key is shown once), verify in
 /// constant time, revoke one key without touching the others, list without secrets.
 ///
+/// The records are held in memory, shared by every clone: [`verify`](Self::verify) reads
+/// the file only when it changed (it compares the file's metadata at most once a second,
+/// so another process's revocation is seen within a second; this registry's own changes
+/// at once), and never writes: last-used times wait in memory and are written in one batch
+/// by [`flush_last_used`](Self::flush_last_used) (hearth-guard calls it off the async
+/// threads about once a minute; call it before exit to keep the last minute's).
+///
 /// ```
 /// use hearth_token_guard::apikey::{KeyRegistry, Role};
 ///
@@ -122,6 +131,7 @@ pub struct KeyRecord {
 pub struct KeyRegistry {
     path: PathBuf,
     prefix: String,
+    shared: Shared,
 }
 
 const HEADER: &str = "hearth-keys-v1";
@@ -133,6 +143,7 @@ impl KeyRegistry {
         Self {
             path: path.into(),
             prefix: super::DEFAULT_PREFIX.to_owned(),
+            shared: Shared::default(),
         }
     }
 
@@ -174,10 +185,11 @@ impl KeyRegistry {
 
     /// Verifies a presented key: format and checksum first (no lookup for a typo), then its
     /// record by id, then SHA-256 digests compared in constant time; revoked and expired
-    /// keys are refused. Records the use (at most once a minute per key).
+    /// keys are refused. Notes the use in memory (to the minute) for the next
+    /// [`flush_last_used`](Self::flush_last_used); reads the file only if it changed.
     pub fn verify(&self, presented: &str) -> Result<Principal, Error> {
         let id = parse(presented, &self.prefix)?;
-        let records = self.load()?;
+        let records = self.current()?;
         let Some(record) = records.iter().find(|r| r.id == id) else {
             return Err(Error::UnknownApiKey);
         };
@@ -195,14 +207,84 @@ impl KeyRegistry {
             key_id: record.id.clone(),
             role: record.role.clone(),
         };
-        if record.last_used.is_none_or(|u| t >= u + 60) {
-            self.update(|records| {
-                if let Some(r) = records.iter_mut().find(|r| r.id == id) {
-                    r.last_used = Some(t);
-                }
-            })?;
+        let mut cache = self.shared.lock();
+        let last = cache.pending.get(&id).copied().or(record.last_used);
+        if last.is_none_or(|u| t >= u + 60) {
+            cache.pending.insert(id, t);
         }
         Ok(principal)
+    }
+
+    /// Whether last-used times are waiting and the last flush was a minute ago or more.
+    pub fn flush_due(&self) -> bool {
+        let cache = self.shared.lock();
+        !cache.pending.is_empty() && cache.flushed.is_none_or(|f| f.elapsed() >= FLUSH_EVERY)
+    }
+
+    /// Writes the last-used times noted since the last flush, in one locked write; returns
+    /// how many. Best effort: on failure they are kept for the next flush, and no key's
+    /// admission ever waits for this.
+    pub fn flush_last_used(&self) -> Result<usize, Error> {
+        let pending = {
+            let mut cache = self.shared.lock();
+            cache.flushed = Some(Instant::now());
+            std::mem::take(&mut cache.pending)
+        };
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let n = pending.len();
+        let written = self.update(|records| {
+            for r in records.iter_mut() {
+                if let Some(&t) = pending.get(&r.id) {
+                    r.last_used = Some(r.last_used.map_or(t, |u| u.max(t)));
+                }
+            }
+        });
+        if written.is_err() {
+            let mut cache = self.shared.lock();
+            for (id, t) in pending {
+                let slot = cache.pending.entry(id).or_insert(t);
+                *slot = (*slot).max(t);
+            }
+        }
+        written.map(|()| n)
+    }
+
+    /// How many times this registry (with its clones) has read its file: a diagnostic
+    /// (lookups read it only when it changed).
+    pub fn file_reads(&self) -> u64 {
+        self.shared.lock().reads
+    }
+
+    /// The records, from memory unless the file changed since they were read.
+    fn current(&self) -> Result<Arc<Vec<KeyRecord>>, Error> {
+        {
+            let cache = self.shared.lock();
+            if let (Some((records, _)), Some(checked)) = (&cache.records, cache.checked)
+                && checked.elapsed() < RECHECK
+            {
+                return Ok(Arc::clone(records));
+            }
+        }
+        let stamp = Stamp::of(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        {
+            let mut cache = self.shared.lock();
+            if let Some((records, seen)) = &cache.records
+                && *seen == stamp
+            {
+                let records = Arc::clone(records);
+                cache.checked = Some(Instant::now());
+                return Ok(records);
+            }
+        }
+        // Read after the stamp: a change in between is seen at the next check.
+        let records = Arc::new(self.load()?);
+        let mut cache = self.shared.lock();
+        cache.reads += 1;
+        cache.records = Some((Arc::clone(&records), stamp));
+        cache.checked = Some(Instant::now());
+        Ok(records)
     }
 
     /// Revokes one key; returns whether it existed (and was not already revoked).
@@ -216,9 +298,17 @@ impl KeyRegistry {
         })
     }
 
-    /// Every key, without secrets.
+    /// Every key, without secrets, as the file holds them now (with the last-used times
+    /// not yet flushed).
     pub fn list(&self) -> Result<Vec<KeyRecord>, Error> {
-        self.load()
+        let mut records = self.load()?;
+        let cache = self.shared.lock();
+        for r in &mut records {
+            if let Some(&t) = cache.pending.get(&r.id) {
+                r.last_used = Some(r.last_used.map_or(t, |u| u.max(t)));
+            }
+        }
+        Ok(records)
     }
 
     fn load(&self) -> Result<Vec<KeyRecord>, Error> {
@@ -255,6 +345,11 @@ impl KeyRegistry {
             text.push('\n');
         }
         private_file::write_locked(&lock, &self.path, text.as_bytes(), WriteMode::Replace)?;
+        // This registry sees its own change at once (and its next lookup reads nothing).
+        let stamp = Stamp::of(&self.path).ok().flatten();
+        let mut cache = self.shared.lock();
+        cache.records = Some((Arc::new(records), stamp));
+        cache.checked = Some(Instant::now());
         Ok(out)
     }
 }
@@ -388,6 +483,45 @@ mod tests {
             !file.contains(admin.expose_secret()) && !file.contains(&admin.expose_secret()[12..44]),
             "no secret on disk"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lookups_read_the_file_only_when_it_changed_and_never_write_it() {
+        let dir = scratch("cache");
+        let reg = KeyRegistry::open(dir.join("keys"));
+        let (key, rec) = reg.create(Role::Consumer, "tv", None).unwrap();
+        let before = std::fs::read(dir.join("keys")).unwrap();
+        for _ in 0..1000 {
+            reg.verify(key.expose_secret()).unwrap();
+            let (forged, _) = generate("hth").unwrap();
+            assert!(reg.verify(forged.expose_secret()).is_err());
+        }
+        assert_eq!(reg.file_reads(), 0, "its own write is in memory already");
+        assert_eq!(
+            std::fs::read(dir.join("keys")).unwrap(),
+            before,
+            "no write per lookup"
+        );
+        // The use is noted, and written in one flush.
+        assert!(reg.flush_due());
+        assert_eq!(reg.flush_last_used().unwrap(), 1);
+        assert!(!reg.flush_due());
+        let on_disk = KeyRegistry::open(dir.join("keys")).list().unwrap();
+        assert!(on_disk[0].last_used.is_some());
+        // Another process (here another registry on the same file) revokes the key: seen
+        // within RECHECK, with one read.
+        assert!(KeyRegistry::open(dir.join("keys")).revoke(&rec.id).unwrap());
+        let deadline = Instant::now() + RECHECK * 5;
+        while reg.verify(key.expose_secret()).is_ok() {
+            assert!(Instant::now() < deadline, "the revocation was never seen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(matches!(
+            reg.verify(key.expose_secret()),
+            Err(Error::RevokedApiKey)
+        ));
+        assert_eq!(reg.file_reads(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
