@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
+use hearth_secure_storage::Key;
 use hearth_token_guard::Error;
+use hearth_token_guard::SecretBytes;
 use hearth_token_guard::apikey::{KeyId, KeyRecord, KeyRegistry, Role};
 use zeroize::Zeroizing;
 
 use crate::exit::{self, Failure};
+use crate::secret::StoreArgs;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ApiKeyCommand {
@@ -27,6 +30,13 @@ pub(crate) enum ApiKeyCommand {
     /// Revoke one key by id; the others keep working. An unknown id exits 3.
     #[command(after_help = exit::HELP)]
     Revoke(RevokeArgs),
+    /// Seal the registry: every later write carries an HMAC-SHA256 of the whole file
+    /// under a 32-byte key kept in secure storage (`hearth::api-keys::seal`, created now if
+    /// missing), and every read checks it, so an edit made outside Hearth (a role raised,
+    /// a revocation undone) is refused (exit 5). Run once, on a file you trust; afterwards
+    /// pass --sealed to every command.
+    #[command(after_help = exit::HELP)]
+    Seal(RegistryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,7 +45,17 @@ pub(crate) struct RegistryArgs {
     /// ~/.local/share/hearth/api-keys].
     #[arg(long, value_name = "FILE")]
     registry: Option<PathBuf>,
+    /// The registry is sealed (see `seal`): check and write its seal with the key kept
+    /// in secure storage.
+    #[arg(long)]
+    sealed: bool,
+    /// Where the seal key is kept (with --sealed, and for `seal`).
+    #[command(flatten)]
+    storage: StoreArgs,
 }
+
+/// The seal key's name in secure storage.
+const SEAL_KEY: &str = "hearth::api-keys::seal";
 
 #[derive(Debug, Args)]
 pub(crate) struct NewArgs {
@@ -66,10 +86,11 @@ pub(crate) fn run(cmd: ApiKeyCommand) -> Result<(), Failure> {
         ApiKeyCommand::List(args) => list(args),
         ApiKeyCommand::Verify(args) => verify(args),
         ApiKeyCommand::Revoke(args) => revoke(args),
+        ApiKeyCommand::Seal(args) => seal(args),
     }
 }
 
-fn registry(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
+fn unsealed(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
     let path = match &args.registry {
         Some(p) => p.clone(),
         None => hearth_secure_storage::default_vault_path("hearth")
@@ -77,6 +98,45 @@ fn registry(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
             .with_file_name("api-keys"),
     };
     Ok(KeyRegistry::open(path))
+}
+
+fn registry(args: &RegistryArgs) -> Result<KeyRegistry, Failure> {
+    let registry = unsealed(args)?;
+    if !args.sealed {
+        return Ok(registry);
+    }
+    let key: Key = SEAL_KEY.parse().map_err(Failure::from)?;
+    let seal = args
+        .storage
+        .clone()
+        .for_app("hearth")
+        .open(false)?
+        .map(|store| store.retrieve(&key))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| {
+            Failure::not_found(format!(
+                "the registry's seal key ({SEAL_KEY}) is not in secure storage: seal the \
+                 registry first with `hearth apikey seal`"
+            ))
+        })?;
+    Ok(registry.with_seal_key(&seal)?)
+}
+
+fn seal(args: RegistryArgs) -> Result<(), Failure> {
+    let key: Key = SEAL_KEY.parse().map_err(Failure::from)?;
+    let store = args.storage.clone().for_app("hearth").open_for_write()?;
+    let seal = match store.retrieve(&key)? {
+        Some(seal) => seal,
+        None => {
+            let fresh = SecretBytes::generate(32)?;
+            store.store(&key, &fresh)?;
+            fresh
+        }
+    };
+    unsealed(&args)?.seal(&seal)?;
+    eprintln!("hearth: the registry is sealed; pass --sealed from now on");
+    Ok(())
 }
 
 fn new(args: NewArgs) -> Result<(), Failure> {

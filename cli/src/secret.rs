@@ -96,7 +96,7 @@ pub(crate) enum Backend {
     Hybrid,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct StoreArgs {
     /// Where secrets are kept.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]

@@ -165,3 +165,62 @@ fn an_expiring_key_verifies_and_zero_days_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(reg.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn a_sealed_registry_refuses_an_edit_and_its_seal_key_lives_in_the_vault() {
+    let reg = registry("sealed");
+    let dir = reg.parent().unwrap().to_path_buf();
+    let vault = dir.join("seal.hearth");
+    let key_file = dir.join("seal.key");
+    // The seal key's store: a vault with its own key file (no keyring needed).
+    let store = [
+        "--backend",
+        "vault",
+        "--vault",
+        vault.to_str().unwrap(),
+        "--key-file",
+        key_file.to_str().unwrap(),
+    ];
+    let sealed = |args: &[&str], stdin: &str| {
+        let mut all = args.to_vec();
+        all.push("--sealed");
+        all.extend_from_slice(&store);
+        apikey(&reg, &all, stdin)
+    };
+    let key = new_key(&reg, "consumer", "tv");
+    // Without the seal key a sealed command is refused: nothing to check with.
+    let missing = sealed(&["list"], "");
+    assert_eq!(
+        missing.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let mut seal = vec!["seal"];
+    seal.extend_from_slice(&store);
+    let out = apikey(&reg, &seal, "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&reg)
+            .unwrap()
+            .starts_with("hearth-keys-v2 ")
+    );
+    assert!(sealed(&["verify"], &key).status.success());
+    // Unsealed commands cannot read it any more (a seal cannot be ignored).
+    assert_eq!(verify(&reg, &key).status.code(), Some(5));
+    // An edit outside Hearth: exit 5, a sentence, and no key admitted.
+    let edited = std::fs::read_to_string(&reg)
+        .unwrap()
+        .replace(" consumer ", " administrator ");
+    std::fs::write(&reg, edited).unwrap();
+    let out = sealed(&["verify"], &key);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed its integrity check"), "{err}");
+    assert!(!err.contains(&key[4..]), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

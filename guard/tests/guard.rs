@@ -522,3 +522,50 @@ fn unauthenticated_peers_filling_the_limiter_do_not_lock_out_credential_holders(
         Some(DenyReason::RateLimited)
     );
 }
+
+#[test]
+fn a_sealed_registry_edited_outside_hearth_admits_no_key() {
+    let dir = std::env::temp_dir().join(format!("hearth-guard-sealed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let seal = hearth_token_guard::SecretBytes::generate(32).unwrap();
+    let registry = KeyRegistry::open(dir.join("keys"))
+        .with_seal_key(&seal)
+        .unwrap();
+    let (key, _) = registry.create(Role::Consumer, "tv", None).unwrap();
+    let guard = LocalGuard::new()
+        .key_registry(
+            KeyRegistry::open(dir.join("keys"))
+                .with_seal_key(&seal)
+                .unwrap(),
+        )
+        .require("/keys", "keys:create")
+        .unwrap();
+    let ask = |path: &str| {
+        reason(guard.check(
+            &head(
+                Some("127.0.0.1"),
+                path,
+                &[("x-api-key", key.expose_secret())],
+            ),
+            peer("127.0.0.1:1"),
+        ))
+    };
+    assert_eq!(ask("/keys/new"), Some(DenyReason::Forbidden));
+    // Raise the consumer to administrator in the file: refused, not promoted.
+    let file = dir.join("keys");
+    let edited = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(" consumer ", " administrator ");
+    std::fs::write(&file, edited).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ask("/keys/new") == Some(DenyReason::Forbidden) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit was never seen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ask("/keys/new"), Some(DenyReason::Unavailable));
+    assert_eq!(ask("/items"), Some(DenyReason::Unavailable));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

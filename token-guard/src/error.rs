@@ -34,6 +34,15 @@ pub enum Error {
         max: usize,
     },
 
+    /// A key given to Hearth (a registry's seal key) is too short to be safe.
+    #[error("a key of {len} bytes is too short: at least {min} are needed")]
+    ShortKey {
+        /// Its length.
+        len: usize,
+        /// The least accepted.
+        min: usize,
+    },
+
     /// An `Authorization` value that does not use the `Bearer` scheme (for example `Basic`).
     #[error("the Authorization value does not use the Bearer scheme")]
     NotBearer,
@@ -156,6 +165,16 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A sealed file failed its integrity check (it was edited outside Hearth, or opened
+    /// with another key), or its seal is missing where one is required.
+    #[error("{}: {reason}", path.display())]
+    Tampered {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong, as a sentence fragment.
+        reason: &'static str,
+    },
+
     /// Another process held the write lock for longer than the timeout.
     #[error("{}: still locked by another writer after {waited:?}", path.display())]
     LockTimeout {
@@ -202,6 +221,7 @@ impl Error {
         match self {
             Self::Rng | Self::Io { .. } => K::Other,
             Self::InvalidLength { .. }
+            | Self::ShortKey { .. }
             | Self::NotBearer
             | Self::MalformedBearer { .. }
             | Self::TooLong { .. }
@@ -218,7 +238,7 @@ impl Error {
             | Self::WrongFileType { .. }
             | Self::AlreadyExists { .. } => K::Refused,
             Self::NotFound { .. } => K::NotFound,
-            Self::MalformedTokenFile { .. } => K::Integrity,
+            Self::MalformedTokenFile { .. } | Self::Tampered { .. } => K::Integrity,
             Self::LockTimeout { .. } => K::Busy,
         }
     }

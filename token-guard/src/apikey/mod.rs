@@ -12,7 +12,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::{ApiKey, Error};
 
 pub use permissions::{Permission, PermissionSet, Roles};
-pub use registry::{KeyRecord, KeyRegistry, Principal, Role};
+pub use registry::{KeyRecord, KeyRegistry, MIN_SEAL_KEY_LEN, Principal, Role};
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Length of the public key id.

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest::{SHA256, digest};
+use ring::hmac;
 
 use super::cache::{FLUSH_EVERY, RECHECK, Shared, Stamp};
 use super::{KeyId, generate, parse};
@@ -132,9 +133,17 @@ pub struct KeyRegistry {
     path: PathBuf,
     prefix: String,
     shared: Shared,
+    /// The key of the file's seal, when the registry is sealed.
+    seal: Option<hmac::Key>,
 }
 
+/// The first line of an unsealed registry.
 const HEADER: &str = "hearth-keys-v1";
+/// The first word of a sealed registry's first line; the seal (base64url of an
+/// HMAC-SHA256 of everything after that line) follows it.
+const SEALED: &str = "hearth-keys-v2";
+/// Shortest seal key accepted.
+pub const MIN_SEAL_KEY_LEN: usize = 32;
 
 impl KeyRegistry {
     /// A registry in `path` (created 0600 in a 0700 directory on the first key), issuing
@@ -144,14 +153,82 @@ impl KeyRegistry {
             path: path.into(),
             prefix: super::DEFAULT_PREFIX.to_owned(),
             shared: Shared::default(),
+            seal: None,
         }
     }
 
-    /// The same registry issuing keys with another prefix.
-    #[must_use]
-    pub fn with_prefix(mut self, prefix: &str) -> Self {
-        prefix.clone_into(&mut self.prefix);
-        self
+    /// The same registry, sealed with `key` (at least [`MIN_SEAL_KEY_LEN`] bytes; keep it
+    /// in SecureStorage, away from the registry file): every write carries an
+    /// HMAC-SHA256 of the whole file under it, and every read checks it, so a record
+    /// edited outside Hearth (a role raised to `administrator`, a revoked flag set back
+    /// to 0, a line copied from an older file) is [`Error::Tampered`] and no key is
+    /// admitted. An unsealed file is `Tampered` too (a seal cannot be stripped to pass);
+    /// [`seal`](Self::seal) converts one once. What a seal cannot see: the whole file
+    /// replaced by an older sealed copy.
+    ///
+    /// ```
+    /// use hearth_token_guard::SecretBytes;
+    /// use hearth_token_guard::apikey::{KeyRegistry, Role};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-seal-{}", std::process::id()));
+    /// let seal = SecretBytes::generate(32)?;
+    /// let registry = KeyRegistry::open(dir.join("keys")).with_seal_key(&seal)?;
+    /// let (key, _) = registry.create(Role::Consumer, "tv", None)?;
+    /// let edited = std::fs::read_to_string(dir.join("keys"))?.replace(" consumer ", " administrator ");
+    /// std::fs::write(dir.join("keys"), edited)?;
+    /// let err = registry.list().unwrap_err();
+    /// assert!(matches!(err, hearth_token_guard::Error::Tampered { .. }));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_seal_key(mut self, key: &crate::SecretBytes) -> Result<Self, Error> {
+        let bytes = key.expose_secret();
+        if bytes.len() < MIN_SEAL_KEY_LEN {
+            return Err(Error::ShortKey {
+                len: bytes.len(),
+                min: MIN_SEAL_KEY_LEN,
+            });
+        }
+        self.seal = Some(hmac::Key::new(hmac::HMAC_SHA256, bytes));
+        Ok(self)
+    }
+
+    /// Seals this registry's file with `key` (see [`with_seal_key`](Self::with_seal_key))
+    /// and returns the sealed registry: run once, on a file you trust, when a registry
+    /// starts being sealed. A file sealed already must pass its check under `key`.
+    ///
+    /// ```
+    /// use hearth_token_guard::SecretBytes;
+    /// use hearth_token_guard::apikey::{KeyRegistry, Role};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-reseal-{}", std::process::id()));
+    /// let old = KeyRegistry::open(dir.join("keys"));
+    /// let (key, _) = old.create(Role::Consumer, "tv", None)?;
+    /// let sealed = old.seal(&SecretBytes::generate(32)?)?;
+    /// assert!(sealed.verify(key.expose_secret()).is_ok());
+    /// assert!(old.list().is_err(), "an unsealed registry cannot read a sealed file");
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    pub fn seal(&self, key: &crate::SecretBytes) -> Result<Self, Error> {
+        let sealed = Self {
+            shared: Shared::default(),
+            ..self.clone()
+        }
+        .with_seal_key(key)?;
+        let lock = self.lock_dir()?;
+        let unsealed = Self {
+            seal: None,
+            shared: Shared::default(),
+            ..self.clone()
+        };
+        match unsealed.load() {
+            Ok(records) => sealed.store(&lock, records)?,
+            // Sealed already: it must pass its check under this key.
+            Err(Error::Tampered { .. }) => drop(sealed.load()?),
+            Err(e) => return Err(e),
+        }
+        Ok(sealed)
     }
 
     /// Issues a key. The returned [`ApiKey`] is the only copy of the secret: show it once.
@@ -320,38 +397,86 @@ impl KeyRegistry {
         let bad = || Error::MalformedTokenFile {
             path: self.path.clone(),
         };
+        let tampered = |reason| Error::Tampered {
+            path: self.path.clone(),
+            reason,
+        };
         let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
-        let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(bad());
+        let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+        let sealed = first.strip_prefix(SEALED).and_then(|s| s.strip_prefix(' '));
+        match (sealed, &self.seal) {
+            (None, None) if first == HEADER => {}
+            (None, Some(_)) if first == HEADER => {
+                return Err(tampered(
+                    "is not sealed, but this registry requires its seal (seal it once with \
+                     KeyRegistry::seal)",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(tampered("is sealed: open it with its seal key"));
+            }
+            (Some(mac), Some(key)) => {
+                let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| bad())?;
+                hmac::verify(key, &sealed_message(rest), &mac).map_err(|_| {
+                    tampered(
+                        "failed its integrity check: it was changed outside Hearth, or the \
+                         seal key is not its own",
+                    )
+                })?;
+            }
+            _ => return Err(bad()),
         }
-        lines
+        rest.lines()
             .filter(|l| !l.is_empty())
             .map(|l| decode(l).ok_or_else(bad))
             .collect()
     }
 
-    fn update<T>(&self, change: impl FnOnce(&mut Vec<KeyRecord>) -> T) -> Result<T, Error> {
+    /// Locks the registry's directory for a read-change-write.
+    fn lock_dir(&self) -> Result<DirLock, Error> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let lock = DirLock::acquire(&dir, LOCK_TIMEOUT)?;
+        DirLock::acquire(&dir, LOCK_TIMEOUT)
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut Vec<KeyRecord>) -> T) -> Result<T, Error> {
+        let lock = self.lock_dir()?;
         let mut records = self.load()?;
         let out = change(&mut records);
-        let mut text = format!("{HEADER}\n");
+        self.store(&lock, records)?;
+        Ok(out)
+    }
+
+    /// Writes `records` (sealed when this registry has a seal key) under `lock`.
+    fn store(&self, lock: &DirLock, records: Vec<KeyRecord>) -> Result<(), Error> {
+        let mut body = String::new();
         for r in &records {
-            text.push_str(&encode(r));
-            text.push('\n');
+            body.push_str(&encode(r));
+            body.push('\n');
         }
-        private_file::write_locked(&lock, &self.path, text.as_bytes(), WriteMode::Replace)?;
+        let first = match &self.seal {
+            Some(key) => format!(
+                "{SEALED} {}",
+                URL_SAFE_NO_PAD.encode(hmac::sign(key, &sealed_message(&body)))
+            ),
+            None => HEADER.to_owned(),
+        };
+        let text = format!("{first}\n{body}");
+        private_file::write_locked(lock, &self.path, text.as_bytes(), WriteMode::Replace)?;
         // This registry sees its own change at once (and its next lookup reads nothing).
         let stamp = Stamp::of(&self.path).ok().flatten();
         let mut cache = self.shared.lock();
         cache.records = Some((Arc::new(records), stamp));
         cache.checked = Some(Instant::now());
-        Ok(out)
+        Ok(())
     }
+}
+
+/// What a registry's seal covers: a label, then every record line.
+fn sealed_message(body: &str) -> Vec<u8> {
+    [SEALED.as_bytes(), b"\n", body.as_bytes()].concat()
 }
 
 fn encode(r: &KeyRecord) -> String {
@@ -522,6 +647,78 @@ mod tests {
             Err(Error::RevokedApiKey)
         ));
         assert_eq!(reg.file_reads(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sealed_registry_refuses_every_edit_made_outside_it() {
+        let dir = scratch("sealed");
+        let path = dir.join("keys");
+        let seal = crate::SecretBytes::generate(32).unwrap();
+        let reg = KeyRegistry::open(&path).with_seal_key(&seal).unwrap();
+        let (key, rec) = reg.create(Role::Consumer, "tv", None).unwrap();
+        let (_, doomed) = reg.create(Role::Curator, "old", None).unwrap();
+        let before_revoke = std::fs::read_to_string(&path).unwrap();
+        assert!(reg.revoke(&doomed.id).unwrap());
+        let good = std::fs::read_to_string(&path).unwrap();
+        assert!(good.starts_with("hearth-keys-v2 "));
+        let tampered = |text: &str| {
+            private_file::write(&path, text.as_bytes(), WriteMode::Replace).unwrap();
+            let fresh = KeyRegistry::open(&path).with_seal_key(&seal).unwrap();
+            matches!(fresh.list(), Err(Error::Tampered { .. }))
+                && matches!(
+                    fresh.verify(key.expose_secret()),
+                    Err(Error::Tampered { .. })
+                )
+        };
+        let lines: Vec<&str> = good.lines().collect();
+        let old_line = before_revoke.lines().nth(2).unwrap();
+        let cases = [
+            ("role raised", good.replace(" consumer ", " administrator ")),
+            (
+                "revocation undone",
+                good.replace(&lines[2].to_owned(), old_line),
+            ),
+            ("a record removed", format!("{}\n{}\n", lines[0], lines[2])),
+            (
+                "a record added",
+                format!(
+                    "{good}{}\n",
+                    lines[1].replace(&rec.id.to_string(), "AAAAAAAA")
+                ),
+            ),
+            (
+                "the seal removed",
+                good.replacen(lines[0], "hearth-keys-v1", 1),
+            ),
+            (
+                "the seal changed",
+                good.replacen(&lines[0][15..20], "AAAAA", 1),
+            ),
+        ];
+        for (what, text) in cases {
+            assert_ne!(text, good, "{what}: the edit changed nothing");
+            assert!(tampered(&text), "{what}");
+        }
+        // Another seal key, and no seal key at all, cannot read it either.
+        private_file::write(&path, good.as_bytes(), WriteMode::Replace).unwrap();
+        let other = crate::SecretBytes::generate(32).unwrap();
+        let wrong = KeyRegistry::open(&path).with_seal_key(&other).unwrap();
+        assert!(matches!(wrong.list(), Err(Error::Tampered { .. })));
+        assert!(matches!(
+            KeyRegistry::open(&path).list(),
+            Err(Error::Tampered { .. })
+        ));
+        // The untouched file reads.
+        let fresh = KeyRegistry::open(&path).with_seal_key(&seal).unwrap();
+        assert_eq!(
+            fresh.verify(key.expose_secret()).unwrap().role,
+            Role::Consumer
+        );
+        assert!(matches!(
+            KeyRegistry::open(&path).with_seal_key(&crate::SecretBytes::generate(16).unwrap()),
+            Err(Error::ShortKey { len: 16, .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
