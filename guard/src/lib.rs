@@ -11,7 +11,9 @@
 //!   [`Origin`].
 //! - [`bind_private_socket`] and [`check_peer_uid`]: Unix sockets for this user only.
 //! - [`Confined`] / [`confine`]: untrusted paths kept inside a root (symlinks resolved).
-//! - [`serve`]: an accept loop applying the guard, with connection caps.
+//! - [`serve`]: an accept loop applying the guard, with connection caps (global and per
+//!   peer) and [`SecurityHeaders`].
+//! - [`check_canonical_path`]: the one spelling of a path that rules are matched against.
 //!
 //! ```
 //! use hearth_guard::{Decision, LocalGuard};
@@ -44,6 +46,7 @@ mod layer;
 mod local_guard;
 mod peer_key;
 mod rate_limit;
+mod security_headers;
 mod server;
 #[cfg(unix)]
 mod unix_socket;
@@ -60,6 +63,7 @@ pub use peer_key::PeerKey;
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
 };
+pub use security_headers::{DEFAULT_CSP, SecurityHeaders, SecurityHeadersService};
 pub use server::{GuardedRequest, ServeOptions, serve};
 #[cfg(unix)]
 pub use unix_socket::bind_private_socket;

@@ -23,7 +23,7 @@ use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{LocalGuard, LocalGuardLayer, PeerKey};
+use super::{LocalGuard, LocalGuardLayer, PeerKey, SecurityHeaders};
 
 /// Connection limits for [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,8 @@ impl Default for ServeOptions {
 pub type GuardedRequest = Request<Limited<Incoming>>;
 
 /// Serves HTTP/1.1 on `listener`: each connection under the [`ServeOptions`] caps, each
-/// request through `guard`, admitted ones to `handler`. Runs until the future is dropped
+/// request through `guard`, admitted ones to `handler`; every response (refusals too)
+/// gets [`SecurityHeaders`]' defaults unless the handler set its own. Runs until the future is dropped
 /// (for example in `tokio::select!` with a shutdown signal); only a failing listener
 /// ends it with an error. Needs a tokio runtime with timers.
 ///
@@ -110,7 +111,9 @@ where
             drop(stream);
             continue;
         };
-        let service = layer.clone().for_peer(peer).layer(Handler(handler.clone()));
+        // Outside the guard, so refusals carry the headers too.
+        let service = SecurityHeaders::new()
+            .layer(layer.clone().for_peer(peer).layer(Handler(handler.clone())));
         tokio::spawn(connection(stream, service, options, (slot, peer_slot)));
     }
 }

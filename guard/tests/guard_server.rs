@@ -70,7 +70,11 @@ fn main() {
         registry,
     };
 
-    let tests: [libtest::Check<'_, Target>; 12] = [
+    let tests: [libtest::Check<'_, Target>; 13] = [
+        (
+            "every_answer_carries_the_security_headers",
+            security_headers,
+        ),
         (
             "non_canonical_paths_get_400_and_no_rule_is_escaped",
             non_canonical,
@@ -888,4 +892,25 @@ fn per_peer_connections(t: &Target) {
         _ => panic!("another peer was not served"),
     }
     drop(open);
+}
+
+fn security_headers(t: &Target) {
+    let admitted = t.with_key("/api/items", &t.keys.consumer);
+    let refused = t.request("/api/items", &[format!("Host: {}", t.host())]);
+    assert_eq!((admitted.status, refused.status), (200, 401));
+    for reply in [admitted, refused] {
+        let head = reply.head.to_ascii_lowercase();
+        for header in [
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "content-security-policy: default-src 'none'",
+        ] {
+            assert!(head.contains(header), "{header} missing: {head}");
+        }
+        assert!(
+            !head.contains("strict-transport-security"),
+            "HSTS on plain HTTP: {head}"
+        );
+    }
 }
