@@ -7,12 +7,22 @@
 //! the path one component at a time and resolves every symlink it meets against the real
 //! root.
 //!
-//! Limit: another local process that can write inside the root could swap a component
-//! for a symlink between this check and the caller's `open` (a TOCTOU race). Against such
-//! an attacker, open through directory handles (`openat`, cap-std) instead.
+//! [`Confined::open`], [`create_new`](Confined::create_new) and
+//! [`read_dir`](Confined::read_dir) go further: after the same lexical checks they open
+//! through a handle on the root with cap-std (on Linux `openat2` with `RESOLVE_BENEATH`,
+//! elsewhere a walk that never follows a symlink out), and return the opened file, so no
+//! path is resolved twice and a symlink swapped in between a check and the open cannot
+//! lead out. [`resolve`](Confined::resolve) returns a path, which a process that can write
+//! inside the root could race (swap a component for a symlink before the caller opens it):
+//! use it only to display or to create what does not exist yet.
 
+use std::ffi::OsString;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::fs::Dir;
 
 use crate::Error;
 
@@ -66,6 +76,18 @@ const DEVICES: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Confined {
     root: PathBuf,
+    /// The root, opened once: every handle-returning call starts from it.
+    dir: Arc<Dir>,
+}
+
+/// One entry of [`Confined::read_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfinedEntry {
+    /// Its file name.
+    pub name: OsString,
+    /// Whether it is a directory (a symlink is not, whatever it points to).
+    pub is_dir: bool,
 }
 
 impl Confined {
@@ -84,7 +106,108 @@ impl Confined {
         if SYSTEM_DIRS.iter().any(|d| real == Path::new(d)) {
             return Err(refused("a system directory cannot be a root"));
         }
-        Ok(Self { root: real })
+        let dir = Dir::open_ambient_dir(&real, cap_std::ambient_authority()).map_err(|source| {
+            Error::LocalIo {
+                path: real.clone(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            root: real,
+            dir: Arc::new(dir),
+        })
+    }
+
+    /// Opens `untrusted` for reading, beneath the root: the lexical checks of
+    /// [`resolve`](Self::resolve), then an open through the root's handle with cap-std (on
+    /// Linux `openat2` with `RESOLVE_BENEATH`; elsewhere a walk that never follows a
+    /// symlink out) that no symlink can lead out of, swapped in or not. A symlink inside the root that stays
+    /// inside is followed; one that leads out (or is absolute) is refused.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use hearth_guard::Confined;
+    ///
+    /// let root = std::env::temp_dir().join(format!("hearth-doc-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(root.join("music"))?;
+    /// std::fs::write(root.join("music/track.txt"), "la")?;
+    /// let media = Confined::new(&root)?;
+    /// let mut text = String::new();
+    /// media.open("music/track.txt")?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "la");
+    /// assert!(media.open("../outside").is_err());
+    /// # std::fs::remove_dir_all(&root)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(&self, untrusted: &str) -> Result<File, Error> {
+        let path = relative(untrusted)?;
+        self.dir
+            .open(&path)
+            .map(cap_std::fs::File::into_std)
+            .map_err(|e| self.failed(&path, e))
+    }
+
+    /// Creates `untrusted` (which must not exist) for writing, beneath the root, with any
+    /// missing directories before it; the file is created with mode 0666 less the umask,
+    /// like `File::create`.
+    pub fn create_new(&self, untrusted: &str) -> Result<File, Error> {
+        let path = relative(untrusted)?;
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        let created = match self.dir.open_with(&path, &options) {
+            // A directory before it is missing: make them (beneath the root), then again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                match parent {
+                    Some(parent) => {
+                        self.dir
+                            .create_dir_all(parent)
+                            .map_err(|e| self.failed(parent, e))?;
+                        self.dir.open_with(&path, &options)
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        };
+        created
+            .map(cap_std::fs::File::into_std)
+            .map_err(|e| self.failed(&path, e))
+    }
+
+    /// The entries of the directory `untrusted` (`"."` for the root), beneath the root,
+    /// sorted by name.
+    pub fn read_dir(&self, untrusted: &str) -> Result<Vec<ConfinedEntry>, Error> {
+        let path = relative(untrusted)?;
+        let entries = if path.as_os_str().is_empty() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(&path)
+        }
+        .map_err(|e| self.failed(&path, e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.failed(&path, e))?;
+            let kind = entry.file_type().map_err(|e| self.failed(&path, e))?;
+            out.push(ConfinedEntry {
+                name: entry.file_name(),
+                is_dir: kind.is_dir(),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// An I/O failure under the root: a path that would lead out is refused, anything
+    /// else is reported with the root-relative path.
+    fn failed(&self, path: &Path, source: io::Error) -> Error {
+        if source.kind() == io::ErrorKind::PermissionDenied || escaped(&source) {
+            return refused("the path leads outside the root (or is not accessible)");
+        }
+        Error::LocalIo {
+            path: self.root.join(path),
+            source,
+        }
     }
 
     /// The real root path.
@@ -144,6 +267,28 @@ pub fn confine(root: impl AsRef<Path>, untrusted: &str) -> Result<PathBuf, Error
 
 fn refused(reason: &'static str) -> Error {
     Error::PathRefused { reason }
+}
+
+/// Whether `e` is what `openat2(RESOLVE_BENEATH)` answers for a path that would leave the
+/// root (`EXDEV`) or a symlink it will not follow (`ELOOP`).
+fn escaped(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        let code = e.raw_os_error();
+        code == Some(rustix::io::Errno::XDEV.raw_os_error())
+            || code == Some(rustix::io::Errno::LOOP.raw_os_error())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// The lexical checks, then the components joined as a relative path (empty for the
+/// root itself).
+fn relative(untrusted: &str) -> Result<PathBuf, Error> {
+    Ok(lexical(untrusted)?.iter().collect())
 }
 
 /// The lexical checks; returns the normal components (no `.`, no empty ones).

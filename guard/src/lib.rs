@@ -53,7 +53,7 @@ mod unix_socket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
 pub use canonical_path::{PathProblem, check_canonical_path};
-pub use confine::{Confined, confine};
+pub use confine::{Confined, ConfinedEntry, confine};
 pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;

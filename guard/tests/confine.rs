@@ -94,3 +94,100 @@ fn a_root_reached_through_a_symlink_is_its_real_path() {
     ));
     std::fs::remove_dir_all(base).unwrap();
 }
+
+#[test]
+fn opened_handles_never_leave_the_root() {
+    let (base, c) = tree("handles");
+    let read = |p: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut c.open(p)?, &mut text).unwrap();
+        Ok::<_, Error>(text)
+    };
+    assert_eq!(
+        read("chain/track.flac").unwrap(),
+        "x",
+        "an inside symlink is followed"
+    );
+    std::fs::write(base.join("outside/secret"), b"OUTSIDE").unwrap();
+    for p in [
+        "etc-link/passwd",
+        "sibling-link/secret",
+        "music/root-link/etc/passwd",
+        "../outside/secret",
+        "dangling",
+    ] {
+        assert!(c.open(p).is_err(), "{p:?} was opened");
+    }
+    // create_new makes missing directories, inside only, and never overwrites.
+    std::io::Write::write_all(&mut c.create_new("uploads/new/a.txt").unwrap(), b"hi").unwrap();
+    assert_eq!(read("uploads/new/a.txt").unwrap(), "hi");
+    assert!(c.create_new("uploads/new/a.txt").is_err());
+    let planted = c.create_new("sibling-link/planted");
+    assert!(
+        matches!(planted, Err(Error::PathRefused { .. })),
+        "{planted:?}"
+    );
+    assert!(!base.join("outside/planted").exists());
+    let names: Vec<String> = c
+        .read_dir("music/album")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name.into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["track.flac"]);
+    assert!(
+        c.read_dir(".")
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "music" && e.is_dir)
+    );
+    assert!(c.read_dir("sibling-link").is_err());
+    std::fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn a_symlink_swapped_in_by_a_racing_thread_never_lets_a_read_escape() {
+    let (base, c) = tree("race");
+    // `root/box` flips between a real directory holding "inside" and a symlink to a
+    // directory outside holding "OUTSIDE", by atomic renames, as fast as a thread can.
+    let root = c.root().to_path_buf();
+    std::fs::create_dir_all(base.join("outside-box")).unwrap();
+    std::fs::write(base.join("outside-box/file"), b"OUTSIDE").unwrap();
+    std::fs::create_dir_all(root.join("real-box")).unwrap();
+    std::fs::write(root.join("real-box/file"), b"inside").unwrap();
+    symlink(base.join("outside-box"), root.join("evil-box")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let (root, stop) = (root.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut flips = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Swap `box` between the two by renaming whichever is parked into place.
+                let _ = std::fs::rename(root.join("real-box"), root.join("box"));
+                let _ = std::fs::rename(root.join("box"), root.join("real-box"));
+                let _ = std::fs::rename(root.join("evil-box"), root.join("box"));
+                let _ = std::fs::rename(root.join("box"), root.join("evil-box"));
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let (mut inside, mut refused) = (0, 0);
+    for _ in 0..10_000 {
+        match c.open("box/file") {
+            Ok(mut f) => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+                assert_eq!(text, "inside", "a read escaped the root");
+                inside += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = racer.join().unwrap();
+    assert_eq!(inside + refused, 10_000);
+    assert!(flips > 0, "the racer never ran");
+    eprintln!("{inside} reads inside, {refused} refused or missing, {flips} swap rounds");
+    std::fs::remove_dir_all(base).unwrap();
+}
