@@ -1,4 +1,5 @@
-//! [`serve`]: a hyper HTTP/1.1 accept loop with the guard, a connection cap and timeouts.
+//! [`serve`] and [`serve_until`]: a hyper HTTP/1.1 accept loop with the guard, connection
+//! caps, timeouts, upgrades (WebSockets), streaming bodies and graceful shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,12 +14,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -40,6 +44,9 @@ pub struct ServeOptions {
     /// The most time a client may take to send a request's headers (default 10 s): the
     /// slow-loris bound.
     pub header_timeout: Duration,
+    /// How long [`serve_until`] lets requests in flight finish after its shutdown signal
+    /// before it drops their connections (default 10 s).
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -49,19 +56,69 @@ impl Default for ServeOptions {
             max_connections_per_peer: 16,
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
 
 /// The handler type [`serve`] calls for admitted requests; the
-/// [`Caller`](super::Caller) is a request extension.
+/// [`Caller`](super::Caller) is a request extension. Its body streams, capped at the
+/// guard's body limit; for a WebSocket handshake, [`hyper::upgrade::on`] gives the
+/// connection once the handler has answered `101`.
 pub type GuardedRequest = Request<Limited<Incoming>>;
 
-/// Serves HTTP/1.1 on `listener`: each connection under the [`ServeOptions`] caps, each
-/// request through `guard`, admitted ones to `handler`; every response (refusals too)
-/// gets [`SecurityHeaders`]' defaults unless the handler set its own. Runs until the future is dropped
-/// (for example in `tokio::select!` with a shutdown signal); only a failing listener
-/// ends it with an error. Needs a tokio runtime with timers.
+/// A handler's errors, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response [`serve`] sends: the handler's (streamed as it yields) or
+/// the guard's own refusal.
+pub struct ServeBody(UnsyncBoxBody<Bytes, BoxError>);
+
+impl ServeBody {
+    /// Wraps any body.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self(body.map_err(Into::into).boxed_unsync())
+    }
+}
+
+impl From<String> for ServeBody {
+    fn from(text: String) -> Self {
+        Self::new(Full::new(Bytes::from(text)))
+    }
+}
+
+impl std::fmt::Debug for ServeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServeBody")
+    }
+}
+
+impl Body for ServeBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` until the future is dropped: [`serve_until`] with a
+/// signal that never comes. Dropping it closes the listener and every connection.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -79,7 +136,7 @@ pub type GuardedRequest = Request<Limited<Incoming>>;
 /// .await
 /// # }
 /// ```
-pub async fn serve<H, F>(
+pub async fn serve<H, F, B>(
     listener: TcpListener,
     guard: Arc<LocalGuard>,
     options: ServeOptions,
@@ -87,13 +144,53 @@ pub async fn serve<H, F>(
 ) -> io::Result<()>
 where
     H: Fn(GuardedRequest) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    serve_until(listener, guard, options, handler, std::future::pending()).await
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` completes: each connection under the
+/// [`ServeOptions`] caps, each request through `guard`, admitted ones to `handler`, whose
+/// response body streams; upgrades (a WebSocket handshake the guard admitted) are handed
+/// to the handler through [`hyper::upgrade::on`]; every response (refusals too) gets
+/// [`SecurityHeaders`]' defaults unless the handler set its own.
+///
+/// On `shutdown` it stops accepting, lets every request in flight finish (idle
+/// keep-alive connections close at once), and returns when they have, or after
+/// [`ServeOptions::drain_timeout`], dropping what is left. Dropping the future closes
+/// everything at once; no connection outlives it (an upgraded connection belongs to the
+/// handler that took it). Only a failing listener ends it with an error. Needs a tokio
+/// runtime with timers.
+pub async fn serve_until<H, F, B, S>(
+    listener: TcpListener,
+    guard: Arc<LocalGuard>,
+    options: ServeOptions,
+    handler: H,
+    shutdown: S,
+) -> io::Result<()>
+where
+    H: Fn(GuardedRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    S: Future<Output = ()>,
 {
     let active = Arc::new(AtomicUsize::new(0));
     let per_peer = Arc::new(Mutex::new(HashMap::new()));
     let layer = LocalGuardLayer::new(guard);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+            // Reap finished connections so the set holds only live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             // Out of descriptors and similar: back off instead of spinning.
             Err(e) if is_transient(&e) => {
@@ -114,8 +211,24 @@ where
         // Outside the guard, so refusals carry the headers too.
         let service = SecurityHeaders::new()
             .layer(layer.clone().for_peer(peer).layer(Handler(handler.clone())));
-        tokio::spawn(connection(stream, service, options, (slot, peer_slot)));
+        connections.spawn(connection(
+            stream,
+            service,
+            options,
+            (slot, peer_slot),
+            stopping.clone(),
+        ));
     }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(options.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 fn is_transient(e: &io::Error) -> bool {
@@ -130,8 +243,9 @@ async fn connection<S>(
     service: S,
     options: ServeOptions,
     slots: (Slot, PeerSlot),
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
-    S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+    S: Service<Request<Incoming>, Response = Response<ServeBody>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -142,11 +256,20 @@ async fn connection<S>(
         let mut service = service.clone();
         service.call(request)
     });
-    let _ = http1::Builder::new()
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_timeout)
         .serve_connection(io, service)
-        .await;
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+            // Finish the request in flight, then close (an idle connection closes now).
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
     drop(slots);
 }
 
@@ -154,12 +277,14 @@ async fn connection<S>(
 #[derive(Clone)]
 struct Handler<H>(H);
 
-impl<H, F> Service<GuardedRequest> for Handler<H>
+impl<H, F, B> Service<GuardedRequest> for Handler<H>
 where
     H: Fn(GuardedRequest) -> F,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<ServeBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
@@ -169,7 +294,7 @@ where
 
     fn call(&mut self, request: GuardedRequest) -> Self::Future {
         let response = (self.0)(request);
-        Box::pin(async move { Ok(response.await) })
+        Box::pin(async move { Ok(response.await.map(ServeBody::new)) })
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hearth_guard::{Caller, Limit, LocalGuard, ServeOptions, serve};
+use hearth_guard::{Caller, Limit, LocalGuard, ServeBody, ServeOptions, serve_until};
 use hearth_token_guard::apikey::{KeyRegistry, Role};
 use http_body_util::{BodyExt, Full};
 
@@ -36,6 +36,12 @@ const EXACT_WINDOW: Duration = Duration::from_secs(3600);
 const SHORT_PATH: &str = "/rate/second";
 const SHORT_MAX: u32 = 3;
 const SHORT_WINDOW: Duration = Duration::from_secs(1);
+/// How long the server lets requests finish after its shutdown signal.
+const DRAIN: Duration = Duration::from_secs(20);
+/// How long `/api/slow` takes to answer (under IDLE: a connection silent that long closes).
+const SLOW: Duration = Duration::from_millis(800);
+/// How many chunks `/api/stream` sends.
+const CHUNKS: u32 = 50;
 /// How long the client waits for an answer (or a close) before calling the server hung.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -68,9 +74,11 @@ fn main() {
         port,
         keys,
         registry,
+        child: std::sync::Mutex::new(child),
     };
 
-    let tests: [libtest::Check<'_, Target>; 13] = [
+    let tests: [libtest::Check<'_, Target>; 15] = [
+        ("a_streamed_response_arrives_whole", streamed),
         (
             "every_answer_carries_the_security_headers",
             security_headers,
@@ -108,9 +116,14 @@ fn main() {
             "connections_beyond_the_cap_are_closed_and_idle_ones_time_out",
             connections,
         ),
+        // Last: the server stops.
+        (
+            "graceful_shutdown_drains_open_requests_then_stops",
+            graceful_shutdown,
+        ),
     ];
     let failed = libtest::run(&tests, &t);
-    stop(&mut child);
+    stop(&mut t.child.lock().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
     if failed > 0 {
         std::process::exit(101);
@@ -166,12 +179,39 @@ fn server(dir: &Path) {
             max_connections_per_peer: PER_PEER,
             idle_timeout: IDLE,
             header_timeout: IDLE,
+            drain_timeout: DRAIN,
         };
-        serve(listener, Arc::new(guard), options, move |request| {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stop_signal = Arc::clone(&stop);
+        // Slow requests being handled: the shutdown waits for one, so that it really
+        // comes while a request is in flight, however loaded the machine.
+        let slow_in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let handler = move |request: hearth_guard::GuardedRequest| {
             let reads = reads.file_reads();
+            let stop = Arc::clone(&stop);
+            let slow = Arc::clone(&slow_in_flight);
             async move {
-                if request.uri().path() == "/api/reads" {
-                    return http::Response::new(Full::new(Bytes::from(reads.to_string())));
+                let full = |text: String| ServeBody::new(Full::new(Bytes::from(text)));
+                match request.uri().path() {
+                    "/api/reads" => return http::Response::new(full(reads.to_string())),
+                    "/api/stream" => return http::Response::new(ServeBody::new(Chunks(CHUNKS))),
+                    "/api/slow" => {
+                        slow.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(SLOW).await;
+                        slow.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        return http::Response::new(full("slow done\n".into()));
+                    }
+                    "/api/shutdown" => {
+                        let deadline = tokio::time::Instant::now() + PATIENCE;
+                        while slow.load(std::sync::atomic::Ordering::SeqCst) == 0
+                            && tokio::time::Instant::now() < deadline
+                        {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        stop.notify_one();
+                        return http::Response::new(full("stopping\n".into()));
+                    }
+                    _ => {}
                 }
                 let caller = request.extensions().get::<Caller>().cloned();
                 let uri = request.uri().to_string();
@@ -182,14 +222,37 @@ fn server(dir: &Path) {
                     ),
                     Err(_) => (413, "body too large\n".to_owned()),
                 };
-                let mut response = http::Response::new(Full::new(Bytes::from(text)));
+                let mut response = http::Response::new(full(text));
                 *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
                 response
             }
+        };
+        serve_until(listener, Arc::new(guard), options, handler, async move {
+            stop_signal.notified().await
         })
         .await
         .unwrap();
     });
+}
+
+/// A response body of `n` chunks, produced one at a time (chunked on the wire).
+struct Chunks(u32);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.0 -= 1;
+        let chunk = Bytes::from(format!("chunk {}\n", self.0));
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
 }
 
 struct Keys {
@@ -203,6 +266,8 @@ struct Target {
     port: u16,
     keys: Keys,
     registry: KeyRegistry,
+    /// The server process (its stdout was read up to the port line).
+    child: std::sync::Mutex<Child>,
 }
 
 struct Reply {
@@ -913,4 +978,59 @@ fn security_headers(t: &Target) {
             "HSTS on plain HTTP: {head}"
         );
     }
+}
+
+fn streamed(t: &Target) {
+    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 60));
+    let raw = format!(
+        "GET /api/stream HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {}\r\nConnection: close\r\n\r\n",
+        t.host(),
+        t.keys.consumer
+    );
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+    assert!(
+        all.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{all}"
+    );
+    for i in 0..CHUNKS {
+        assert!(all.contains(&format!("chunk {i}\n")), "chunk {i} missing");
+    }
+}
+
+fn graceful_shutdown(t: &Target) {
+    // A slow request in flight when the signal comes.
+    let mut slow = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 70));
+    let raw = format!(
+        "GET /api/slow HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {}\r\n\r\n",
+        t.host(),
+        t.keys.admin
+    );
+    slow.write_all(raw.as_bytes()).unwrap();
+    // The server takes the signal only once the slow request is in its handler.
+    let started = Instant::now();
+    let stop = t.with_key("/api/shutdown", &t.keys.admin);
+    assert_eq!(stop.status, 200, "{}", stop.body);
+    // The request in flight finishes with its answer...
+    let reply = read_reply(&mut slow);
+    assert_eq!((reply.status, reply.body.as_str()), (200, "slow done\n"));
+    // ...then the server stops by itself, well before the drain timeout: the listener is
+    // closed and the process exits.
+    let deadline = Instant::now() + DRAIN;
+    let status = loop {
+        if let Some(status) = t.child.lock().unwrap().try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < DRAIN, "waited {:?}", started.elapsed());
+    assert!(
+        TcpStream::connect(("127.0.0.1", t.port)).is_err(),
+        "still accepting after the shutdown"
+    );
 }
