@@ -66,6 +66,14 @@ pub enum Error {
         /// Which rule it broke.
         reason: &'static str,
     },
+
+    /// A request that [`accept_websocket`](crate::accept_websocket) cannot take as a
+    /// WebSocket handshake (answer it with 400), or a connection that was not upgraded.
+    #[error("not a WebSocket handshake: {reason}")]
+    NotWebSocket {
+        /// What is missing or wrong.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -81,7 +89,7 @@ impl Error {
     pub fn kind(&self) -> crate::ErrorKind {
         use crate::ErrorKind as K;
         match self {
-            Self::InvalidConfig { .. } => K::InvalidInput,
+            Self::InvalidConfig { .. } | Self::NotWebSocket { .. } => K::InvalidInput,
             Self::LocalFile(e) => e.kind(),
             Self::SocketInUse { .. } => K::Busy,
             Self::PeerUidMismatch { .. } | Self::PathRefused { .. } => K::Refused,

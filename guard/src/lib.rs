@@ -50,6 +50,8 @@ mod security_headers;
 mod server;
 #[cfg(unix)]
 mod unix_socket;
+#[cfg(feature = "websocket")]
+mod websocket;
 
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
 pub use canonical_path::{PathProblem, check_canonical_path};
@@ -69,3 +71,5 @@ pub use server::{BoxError, GuardedRequest, ServeBody, ServeOptions, serve, serve
 pub use unix_socket::bind_private_socket;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_socket::{check_peer_uid, peer_uid};
+#[cfg(feature = "websocket")]
+pub use websocket::{WebSocket, WebSocketLimits, accept_websocket};

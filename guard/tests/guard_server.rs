@@ -77,7 +77,11 @@ fn main() {
         child: std::sync::Mutex::new(child),
     };
 
-    let tests: [libtest::Check<'_, Target>; 15] = [
+    #[cfg_attr(
+        not(feature = "websocket"),
+        allow(unused_mut, reason = "only the websocket feature adds a check")
+    )]
+    let mut tests: Vec<libtest::Check<'_, Target>> = vec![
         ("a_streamed_response_arrives_whole", streamed),
         (
             "every_answer_carries_the_security_headers",
@@ -122,6 +126,14 @@ fn main() {
             graceful_shutdown,
         ),
     ];
+    #[cfg(feature = "websocket")]
+    tests.insert(
+        0,
+        (
+            "a_websocket_upgrade_is_admitted_with_a_key_and_refused_without",
+            websocket,
+        ),
+    );
     let failed = libtest::run(&tests, &t);
     stop(&mut t.child.lock().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
@@ -194,6 +206,8 @@ fn server(dir: &Path) {
                 let full = |text: String| ServeBody::new(Full::new(Bytes::from(text)));
                 match request.uri().path() {
                     "/api/reads" => return http::Response::new(full(reads.to_string())),
+                    #[cfg(feature = "websocket")]
+                    "/ws" => return echo_websocket(request),
                     "/api/stream" => return http::Response::new(ServeBody::new(Chunks(CHUNKS))),
                     "/api/slow" => {
                         slow.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -234,6 +248,38 @@ fn server(dir: &Path) {
         .unwrap();
     });
 }
+
+/// Takes a WebSocket handshake the guard admitted and echoes every text message back.
+#[cfg(feature = "websocket")]
+fn echo_websocket(mut request: hearth_guard::GuardedRequest) -> http::Response<ServeBody> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let limits = hearth_guard::WebSocketLimits {
+        max_message: WS_MAX,
+        max_frame: WS_MAX,
+    };
+    match hearth_guard::accept_websocket(&mut request, limits) {
+        Ok((response, socket)) => {
+            tokio::spawn(async move {
+                let Ok(mut socket) = socket.await else { return };
+                while let Some(Ok(message)) = socket.next().await {
+                    if message.is_text() && socket.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            response
+        }
+        Err(e) => {
+            let mut r = http::Response::new(ServeBody::from(format!("{e}\n")));
+            *r.status_mut() = http::StatusCode::BAD_REQUEST;
+            r
+        }
+    }
+}
+
+/// The WebSocket test's per-message cap.
+#[cfg(feature = "websocket")]
+const WS_MAX: usize = 64 << 10;
 
 /// A response body of `n` chunks, produced one at a time (chunked on the wire).
 struct Chunks(u32);
@@ -519,12 +565,12 @@ fn admitted(t: &Target) {
         bearer.body
     );
     let query = t.request(
-        &format!("/ws?access_token={}", t.keys.consumer),
+        &format!("/events?access_token={}", t.keys.consumer),
         &[format!("Host: {}", t.host())],
     );
     assert_eq!(query.status, 200, "{}", query.body);
     // The handler saw the URI without the credential.
-    assert!(query.body.contains(" /ws read"), "{}", query.body);
+    assert!(query.body.contains(" /events read"), "{}", query.body);
     assert!(!query.body.contains(&t.keys.consumer), "{}", query.body);
 }
 
@@ -1033,4 +1079,45 @@ fn graceful_shutdown(t: &Target) {
         TcpStream::connect(("127.0.0.1", t.port)).is_err(),
         "still accepting after the shutdown"
     );
+}
+
+#[cfg(feature = "websocket")]
+fn websocket(t: &Target) {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest as _;
+    let url = format!("ws://{}/ws", t.host());
+    let from = |last| t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, last));
+    // Without a credential: refused by the guard before any upgrade.
+    match tungstenite::client(url.as_str().into_client_request().unwrap(), from(80)) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            assert_eq!(r.status(), 401)
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("upgraded without a key"),
+    }
+    // With a key in the header: upgraded, and messages flow both ways.
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", t.keys.consumer.parse().unwrap());
+    let (mut ws, response) = tungstenite::client(request, from(81)).unwrap();
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("hello")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("hello"));
+    // A message over the server's cap ends the connection instead of being buffered.
+    ws.send(Message::text("x".repeat(WS_MAX + 1))).unwrap();
+    let after = ws.read();
+    assert!(
+        !matches!(&after, Ok(m) if m.is_text()),
+        "an oversized message was echoed"
+    );
+    // A browser (no headers on a WebSocket): the key in the access_token query.
+    let browser = format!("{url}?access_token={}", t.keys.consumer);
+    let (mut ws, _) =
+        tungstenite::client(browser.as_str().into_client_request().unwrap(), from(82)).unwrap();
+    ws.send(Message::text("again")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("again"));
+    // An admitted request that is not a handshake gets 400 from the helper.
+    let reply = t.with_key("/ws", &t.keys.consumer);
+    assert_eq!(reply.status, 400, "{}", reply.body);
 }
