@@ -34,6 +34,19 @@ pub enum Error {
         max: usize,
     },
 
+    /// A JWS, JWT or JWKS that is malformed, uses a refused algorithm, or fails its
+    /// signature (the reason says which; never the token).
+    #[error("invalid token or key set: {reason}")]
+    InvalidJose {
+        /// What is wrong.
+        reason: &'static str,
+    },
+
+    /// No key in the key set has the token's key id: refetch the issuer's JWKS (at most
+    /// once per interval) and try again.
+    #[error("the token names a signing key the key set does not hold")]
+    UnknownSigningKey,
+
     /// A key given to Hearth (a registry's seal key) is too short to be safe.
     #[error("a key of {len} bytes is too short: at least {min} are needed")]
     ShortKey {
@@ -238,7 +251,10 @@ impl Error {
             | Self::WrongFileType { .. }
             | Self::AlreadyExists { .. } => K::Refused,
             Self::NotFound { .. } => K::NotFound,
-            Self::MalformedTokenFile { .. } | Self::Tampered { .. } => K::Integrity,
+            Self::MalformedTokenFile { .. }
+            | Self::Tampered { .. }
+            | Self::InvalidJose { .. }
+            | Self::UnknownSigningKey => K::Integrity,
             Self::LockTimeout { .. } => K::Busy,
         }
     }

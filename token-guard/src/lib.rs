@@ -36,6 +36,8 @@ mod bytes;
 mod compare;
 mod error;
 mod error_kind;
+#[cfg(feature = "jose")]
+pub mod jose;
 #[cfg(any(unix, windows))]
 pub mod private_file;
 mod random;
