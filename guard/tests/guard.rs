@@ -32,6 +32,12 @@ fn reason(d: Decision) -> Option<DenyReason> {
     }
 }
 
+/// Why `guard` refuses `path` with the API key `key` from 127.0.0.1 (`None`: admitted).
+fn keyed(guard: &LocalGuard, path: &str, key: &str) -> Option<DenyReason> {
+    let request = head(Some("127.0.0.1"), path, &[("x-api-key", key)]);
+    reason(guard.check(&request, peer("127.0.0.1:1")))
+}
+
 fn open_guard() -> LocalGuard {
     LocalGuard::new().localhost_bypass(true)
 }
@@ -370,16 +376,7 @@ fn a_path_rule_cannot_be_escaped_by_another_spelling_of_its_path() {
         .exempt("/system/status")
         .require("/keys", "keys:create")
         .unwrap();
-    let with_key = |path: &str| {
-        reason(guard.check(
-            &head(
-                Some("127.0.0.1"),
-                path,
-                &[("x-api-key", key.expose_secret())],
-            ),
-            peer("127.0.0.1:1"),
-        ))
-    };
+    let with_key = |path: &str| keyed(&guard, path, key.expose_secret());
     assert_eq!(with_key("/keys/new"), Some(DenyReason::Forbidden));
     assert_eq!(with_key("/items"), None);
     assert_eq!(with_key("/caf%C3%A9/"), None);
@@ -540,16 +537,7 @@ fn a_sealed_registry_edited_outside_hearth_admits_no_key() {
         )
         .require("/keys", "keys:create")
         .unwrap();
-    let ask = |path: &str| {
-        reason(guard.check(
-            &head(
-                Some("127.0.0.1"),
-                path,
-                &[("x-api-key", key.expose_secret())],
-            ),
-            peer("127.0.0.1:1"),
-        ))
-    };
+    let ask = |path: &str| keyed(&guard, path, key.expose_secret());
     assert_eq!(ask("/keys/new"), Some(DenyReason::Forbidden));
     // Raise the consumer to administrator in the file: refused, not promoted.
     let file = dir.join("keys");
