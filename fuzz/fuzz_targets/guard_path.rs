@@ -24,6 +24,9 @@ fn reference(path: &str) -> bool {
         if *segment == "." || *segment == ".." {
             return false;
         }
+        if segment.ends_with('.') || segment.ends_with("%20") || segment.contains(';') {
+            return false;
+        }
         let b = segment.as_bytes();
         let mut j = 0;
         while j < b.len() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use hearth_guard::{
-    GuardedRequest, LocalGuard, ServeBody, ServeOptions, WebSocketLimits, accept_websocket,
-    serve_until,
+    GuardedRequest, LocalGuard, ServeBody, ServeOptions, Shutdown, WebSocketLimits,
+    accept_websocket, serve_until,
 };
 use hearth_token_guard::SessionToken;
 
@@ -24,17 +24,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_frame: 64 << 10,
     };
     let handler = move |mut request: GuardedRequest| async move {
+        // An upgraded connection is the handler's: it closes it when the server stops.
+        let mut shutdown = request.extensions().get::<Shutdown>().cloned();
         match accept_websocket(&mut request, limits) {
             Ok((response, socket)) => {
                 tokio::spawn(async move {
                     let Ok(mut socket) = socket.await else { return };
-                    while let Some(Ok(message)) = socket.next().await {
-                        if (message.is_text() || message.is_binary())
-                            && socket.send(message).await.is_err()
-                        {
-                            break;
+                    loop {
+                        let message = tokio::select! {
+                            m = socket.next() => m,
+                            () = async {
+                                match &mut shutdown {
+                                    Some(s) => s.signalled().await,
+                                    None => std::future::pending().await,
+                                }
+                            } => break,
+                        };
+                        match message {
+                            Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                                if socket.send(m).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
                         }
                     }
+                    let _ = socket.close(None).await;
                 });
                 response
             }

@@ -39,6 +39,10 @@ pub enum PathProblem {
     EncodedUnreserved,
     /// A `%` without two hex digits after it, or with lowercase ones.
     BadEscape,
+    /// A spelling that some servers read as another path: a `;` (servlet containers
+    /// strip `;params` from a segment) or a segment ending in a dot or a space (`%20`),
+    /// which Windows drops.
+    Ambiguous,
 }
 
 impl fmt::Display for PathProblem {
@@ -55,6 +59,10 @@ impl fmt::Display for PathProblem {
             }
             PathProblem::BadEscape => {
                 "the path has a % that is not followed by two uppercase hex digits"
+            }
+            PathProblem::Ambiguous => {
+                "the path holds a ';' or a segment ending in a dot or space, which some \
+                 servers read as another path"
             }
         })
     }
@@ -73,7 +81,13 @@ impl fmt::Display for PathProblem {
 /// - it holds no `\` and no NUL, raw or percent-encoded;
 /// - every `%` starts an escape of two uppercase hex digits (RFC 3986 §2.1), which is
 ///   neither `/` (`%2F`) nor a character that needs no escape: letters, digits and
-///   `-._~` (RFC 3986 §2.3, §6.2.2.2).
+///   `-._~` (RFC 3986 §2.3, §6.2.2.2);
+/// - it holds no `;` (servlet containers strip `;params` from a segment), and no segment
+///   ends in a dot or a space (`%20`), which Windows drops.
+///
+/// Rules then match the path byte for byte, case-sensitively: a handler that serves
+/// files from a case-insensitive filesystem (macOS, Windows) should refuse or fold case
+/// itself.
 ///
 /// One pass over the path: linear in its length.
 ///
@@ -103,11 +117,15 @@ pub fn check_canonical_path(path: &str) -> Result<(), PathProblem> {
                     b"." | b".." => return Err(PathProblem::DotSegment),
                     // Empty: `//`, or the path's trailing `/` (allowed), or `/` itself.
                     b"" if b.is_some() => return Err(PathProblem::EmptySegment),
+                    _ if segment.ends_with(b".") || segment.ends_with(b"%20") => {
+                        return Err(PathProblem::Ambiguous);
+                    }
                     _ => {}
                 }
                 start = i + 1;
             }
             Some(b'\\') => return Err(PathProblem::Backslash),
+            Some(b';') => return Err(PathProblem::Ambiguous),
             Some(0) => return Err(PathProblem::Nul),
             Some(b'%') => {
                 let decoded = match (bytes.get(i + 1), bytes.get(i + 2)) {
@@ -153,13 +171,14 @@ mod tests {
             "/keys",
             "/keys/",
             "/keys/new",
-            "/a.b/c..d/...",
+            "/a.b/c..d/x",
             "/.well-known/openid-configuration",
             "/caf%C3%A9",
             "/a%20b",
             "/a%3Bb%25",
             "/~user/x_y-z",
-            "/a;b=c",
+            "/a%3Bb",
+            "/v1.2/x",
         ] {
             assert_eq!(check_canonical_path(path), Ok(()), "{path}");
         }
@@ -195,6 +214,11 @@ mod tests {
             ("/keys%4", P::BadEscape),
             ("/keys%G0", P::BadEscape),
             ("/caf%c3%a9", P::BadEscape),
+            ("/keys;x/new", P::Ambiguous),
+            ("/keys;", P::Ambiguous),
+            ("/keys./new", P::Ambiguous),
+            ("/keys%20/new", P::Ambiguous),
+            ("/keys.", P::Ambiguous),
         ] {
             assert_eq!(check_canonical_path(path), Err(problem), "{path:?}");
         }

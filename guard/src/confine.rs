@@ -139,12 +139,35 @@ impl Confined {
     /// # std::fs::remove_dir_all(&root)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// Only a regular file is opened: a FIFO or device planted inside the root is refused
+    /// (it is opened non-blocking, so a FIFO with no writer cannot hang the caller).
     pub fn open(&self, untrusted: &str) -> Result<File, Error> {
         let path = relative(untrusted)?;
-        self.dir
-            .open(&path)
+        let mut options = cap_std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use cap_std::fs::OpenOptionsExt as _;
+            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        }
+        let file = self
+            .dir
+            .open_with(&path, &options)
             .map(cap_std::fs::File::into_std)
-            .map_err(|e| self.failed(&path, e))
+            .map_err(|e| self.failed(&path, e))?;
+        let meta = file.metadata().map_err(|e| self.failed(&path, e))?;
+        if !meta.is_file() {
+            return Err(refused("the path is not a regular file"));
+        }
+        #[cfg(unix)]
+        {
+            // Back to blocking reads, as `File::open` gives.
+            let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| self.failed(&path, e.into()))?;
+            rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)
+                .map_err(|e| self.failed(&path, e.into()))?;
+        }
+        Ok(file)
     }
 
     /// Creates `untrusted` (which must not exist) for writing, beneath the root, with any
@@ -199,13 +222,18 @@ impl Confined {
     }
 
     /// An I/O failure under the root: a path that would lead out is refused, anything
-    /// else is reported with the root-relative path.
+    /// else is reported with the root-relative path (the root's own location is the
+    /// server's business, not the client's).
     fn failed(&self, path: &Path, source: io::Error) -> Error {
-        if source.kind() == io::ErrorKind::PermissionDenied || escaped(&source) {
-            return refused("the path leads outside the root (or is not accessible)");
+        if escaped(&source) {
+            return refused("the path leads outside the root");
+        }
+        if source.kind() == io::ErrorKind::PermissionDenied {
+            // cap-std also answers an escape on platforms without openat2 so.
+            return refused("the path leads outside the root, or is not accessible");
         }
         Error::LocalIo {
-            path: self.root.join(path),
+            path: path.to_path_buf(),
             source,
         }
     }

@@ -66,7 +66,7 @@ pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
 };
 pub use security_headers::{DEFAULT_CSP, SecurityHeaders, SecurityHeadersService};
-pub use server::{BoxError, GuardedRequest, ServeBody, ServeOptions, serve, serve_until};
+pub use server::{BoxError, GuardedRequest, ServeBody, ServeOptions, Shutdown, serve, serve_until};
 #[cfg(unix)]
 pub use unix_socket::bind_private_socket;
 #[cfg(any(target_os = "linux", target_os = "android"))]

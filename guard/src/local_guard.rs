@@ -139,7 +139,7 @@ impl LocalGuard {
             )
             .and_then(RateLimiter::new)
             .ok()
-            .map(Arc::new),
+            .map(|l| Arc::new(l.admit_when_full())),
             required: Vec::new(),
             roles: Roles::builtin(),
         }
@@ -244,9 +244,12 @@ impl LocalGuard {
     /// attempt is counted before the lookup (so concurrent attempts cannot slip past
     /// together) and given back when the key proves valid. The session token is compared
     /// first and never counted: a flood of forged keys from the session holder's own
-    /// address does not lock it out.
+    /// address does not lock it out. A table filled from more addresses than it holds
+    /// admits newcomers to the lookup untracked rather than refusing them all
+    /// ([`RateLimiter::admit_when_full`]): lookups are in memory, and a key still has to
+    /// be valid. A registry that cannot be read counts as a failure too.
     pub fn failed_auth_limit(mut self, limit: Limit) -> Result<Self, Error> {
-        self.failed_auth = Some(Arc::new(RateLimiter::new(limit)?));
+        self.failed_auth = Some(Arc::new(RateLimiter::new(limit)?.admit_when_full()));
         Ok(self)
     }
 
@@ -320,24 +323,21 @@ impl LocalGuard {
     }
 
     /// A CORS preflight carries no credentials: it is admitted for an allowed peer, Host
-    /// and Origin, within the path's rate limit (keyed by peer), and answered by the guard.
+    /// and Origin and answered by the guard, without reaching the handler. It is not
+    /// counted against any rate limit: a table of unauthenticated peers filled by an
+    /// attacker must not refuse the preflight of the app's own web UI (which then could
+    /// not send its credentialed request at all).
     fn preflight(
         &self,
         uri: &Uri,
         headers: &HeaderMap,
         peer: SocketAddr,
     ) -> Result<Preflight, Denial> {
-        let peer_ip = self.source(uri, headers, peer)?;
+        self.source(uri, headers, peer)?;
         canonical_path(uri)?;
         let origin = self
             .cors_origin(headers)
             .ok_or(Denial::new(DenyReason::OriginNotAllowed))?;
-        if let Some((_, table)) = self.limits.iter().find(|(p, _)| under(uri.path(), p)) {
-            table
-                .peers
-                .check(&PeerKey::of(peer_ip))
-                .map_err(Denial::rate_limited)?;
-        }
         Ok(Preflight::new(origin))
     }
 
@@ -479,10 +479,9 @@ impl LocalGuard {
             Err(TokenError::MalformedApiKey { .. } | TokenError::UnknownApiKey) => {
                 DenyReason::InvalidCredentials
             }
-            Err(_) => {
-                failures.refund(&peer);
-                DenyReason::Unavailable
-            }
+            // Counted (not refunded): a broken registry must not become an unthrottled
+            // path to it.
+            Err(_) => DenyReason::Unavailable,
         };
         Err(Denial::new(reason))
     }

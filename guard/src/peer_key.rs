@@ -7,6 +7,11 @@ use std::net::IpAddr;
 /// on a LAN or at an ISP is handed a whole /64, so per-address budgets would be 2^64
 /// budgets). An IPv4-mapped IPv6 address counts as the IPv4 address it maps.
 ///
+/// The trade-off: the devices of one IPv6 LAN usually share one /64, so they share its
+/// budgets (a device spending its failed-key budget spends theirs; IPv4 peers and
+/// credential holders' own rate limits are unaffected). Keyed by address instead, one
+/// device could take every place with addresses it makes up.
+///
 /// ```
 /// use hearth_guard::PeerKey;
 ///

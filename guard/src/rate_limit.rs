@@ -89,6 +89,8 @@ pub struct RateLimiter {
     limit: Limit,
     seed: [u64; 2],
     store: Store,
+    /// Admit (untracked) a new client when the table is full, instead of refusing it.
+    admit_when_full: bool,
 }
 
 enum Store {
@@ -113,7 +115,18 @@ impl RateLimiter {
             limit,
             seed: [half(&seed[..8]), half(&seed[8..])],
             store,
+            admit_when_full: false,
         })
+    }
+
+    /// When `max_keys` clients are tracked and none has recovered, admit a new client
+    /// without tracking it instead of refusing it. For a limit whose purpose is to slow
+    /// an attacker down rather than to protect a resource (failed credentials: every
+    /// client still has to present a valid one): a table filled from many addresses must
+    /// not lock out every newcomer, the real client among them.
+    pub fn admit_when_full(mut self) -> Self {
+        self.admit_when_full = true;
+        self
     }
 
     /// Tracks at most `max_keys` clients (at least 16; default [`DEFAULT_MAX_KEYS`]).
@@ -149,11 +162,17 @@ impl RateLimiter {
     fn check_at(&self, hash: u64, now: u64) -> Result<(), RetryAfter> {
         let kind = self.limit.kind;
         let idle_ns = self.limit.idle_after_ns();
-        match &self.store {
+        let admitted = match &self.store {
             Store::Bucket(s) => s.admit(hash, kind, idle_ns, now),
             Store::Window(s) => s.admit(hash, kind, idle_ns, now),
+        };
+        match admitted {
+            Ok(()) | Err(Refusal::Full(_)) if self.admit_when_full => Ok(()),
+            Ok(()) => Ok(()),
+            Err(Refusal::Limited(ns) | Refusal::Full(ns)) => {
+                Err(RetryAfter(Duration::from_nanos(ns)))
+            }
         }
-        .map_err(|ns| RetryAfter(Duration::from_nanos(ns)))
     }
 
     /// Gives back one request [`check`](Self::check) admitted for `key`: for budgets
@@ -212,6 +231,14 @@ impl Hasher for Prehashed {
     }
 }
 
+/// Why a client was not admitted, with the nanoseconds until it may be.
+enum Refusal {
+    /// Its own budget is spent.
+    Limited(u64),
+    /// It is new and the table is full.
+    Full(u64),
+}
+
 struct Shards<S> {
     shards: Box<[Mutex<Shard<S>>]>,
     per_shard: usize,
@@ -246,25 +273,25 @@ impl<S: Slot> Shards<S> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn admit(&self, hash: u64, kind: Kind, idle_ns: u64, now: u64) -> Result<(), u64> {
+    fn admit(&self, hash: u64, kind: Kind, idle_ns: u64, now: u64) -> Result<(), Refusal> {
         let mut shard = self.shard(hash);
         if let Some(slot) = shard.map.get_mut(&hash) {
-            return slot.admit(kind, now);
+            return slot.admit(kind, now).map_err(Refusal::Limited);
         }
         if shard.map.len() >= self.per_shard {
             if now < shard.rescan_at {
-                return Err(shard.rescan_at - now);
+                return Err(Refusal::Full(shard.rescan_at - now));
             }
             shard.map.retain(|_, slot| !slot.idle(kind, now));
             if shard.map.len() >= self.per_shard {
                 shard.rescan_at = now + idle_ns.clamp(1_000_000, 1_000_000_000);
-                return Err(shard.rescan_at - now);
+                return Err(Refusal::Full(shard.rescan_at - now));
             }
         }
         let mut slot = S::default();
         let admitted = slot.admit(kind, now);
         shard.map.insert(hash, slot);
-        admitted
+        admitted.map_err(Refusal::Limited)
     }
 
     fn refund(&self, hash: u64, kind: Kind) {

@@ -160,9 +160,10 @@ where
 /// On `shutdown` it stops accepting, lets every request in flight finish (idle
 /// keep-alive connections close at once), and returns when they have, or after
 /// [`ServeOptions::drain_timeout`], dropping what is left. Dropping the future closes
-/// everything at once; no connection outlives it (an upgraded connection belongs to the
-/// handler that took it). Only a failing listener ends it with an error. Needs a tokio
-/// runtime with timers.
+/// every connection it serves. An upgraded connection belongs to the handler that took
+/// it: it still holds its places under the caps until it closes, and the handler closes
+/// it on shutdown by watching the [`Shutdown`] request extension. Only a failing listener
+/// ends it with an error. Needs a tokio runtime with timers.
 pub async fn serve_until<H, F, B, S>(
     listener: TcpListener,
     guard: Arc<LocalGuard>,
@@ -209,8 +210,12 @@ where
             continue;
         };
         // Outside the guard, so refusals carry the headers too.
-        let service = SecurityHeaders::new()
-            .layer(layer.clone().for_peer(peer).layer(Handler(handler.clone())));
+        let service = SecurityHeaders::new().layer(
+            layer
+                .clone()
+                .for_peer(peer)
+                .layer(Handler(handler.clone(), Shutdown(stopping.clone()))),
+        );
         connections.spawn(connection(
             stream,
             service,
@@ -251,7 +256,9 @@ async fn connection<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let io = TokioIo::new(IdleTimeout::new(stream, options.idle_timeout));
+    // The places travel with the stream: an upgraded connection (a WebSocket the handler
+    // took) holds them until it closes, so upgrades cannot exceed the caps.
+    let io = TokioIo::new(IdleTimeout::new(stream, options.idle_timeout, slots));
     let service = hyper::service::service_fn(move |request| {
         let mut service = service.clone();
         service.call(request)
@@ -270,12 +277,29 @@ async fn connection<S>(
             let _ = conn.await;
         }
     }
-    drop(slots);
 }
 
-/// Adapts a handler closure to a `tower::Service`.
+/// A request extension that [`serve_until`] adds: a handler that keeps a connection
+/// beyond its answer (an upgraded WebSocket) watches it to close that connection on
+/// shutdown, since such a connection is no longer the server's to drain.
+#[derive(Debug, Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Whether the server is shutting down.
+    pub fn is_signalled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Completes when the server shuts down (or is dropped).
+    pub async fn signalled(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Adapts a handler closure to a `tower::Service`, adding the [`Shutdown`] extension.
 #[derive(Clone)]
-struct Handler<H>(H);
+struct Handler<H>(H, Shutdown);
 
 impl<H, F, B> Service<GuardedRequest> for Handler<H>
 where
@@ -292,7 +316,8 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: GuardedRequest) -> Self::Future {
+    fn call(&mut self, mut request: GuardedRequest) -> Self::Future {
+        request.extensions_mut().insert(self.1.clone());
         let response = (self.0)(request);
         Box::pin(async move { Ok(response.await.map(ServeBody::new)) })
     }
@@ -362,14 +387,17 @@ struct IdleTimeout<T> {
     inner: T,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    /// The connection's places under the caps, given back when the stream is dropped.
+    _slots: (Slot, PeerSlot),
 }
 
 impl<T> IdleTimeout<T> {
-    fn new(inner: T, idle: Duration) -> Self {
+    fn new(inner: T, idle: Duration, slots: (Slot, PeerSlot)) -> Self {
         Self {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            _slots: slots,
         }
     }
 

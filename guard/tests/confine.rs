@@ -188,6 +188,36 @@ fn a_symlink_swapped_in_by_a_racing_thread_never_lets_a_read_escape() {
     let flips = racer.join().unwrap();
     assert_eq!(inside + refused, 10_000);
     assert!(flips > 0, "the racer never ran");
+    assert!(
+        inside > 0,
+        "no read ever found the real directory: the race was not run"
+    );
     eprintln!("{inside} reads inside, {refused} refused or missing, {flips} swap rounds");
+    std::fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn a_fifo_planted_inside_the_root_is_refused_without_hanging() {
+    let (base, c) = tree("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(c.root().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let confined = c.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(confined.open("pipe").map(drop));
+    });
+    let opened = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("open hung on a FIFO");
+    assert!(
+        matches!(opened, Err(Error::PathRefused { .. })),
+        "{opened:?}"
+    );
+    // A missing file is an I/O error naming the path under the root, not the root itself.
+    let missing = c.open("music/none.flac").unwrap_err().to_string();
+    assert!(!missing.contains(&*c.root().to_string_lossy()), "{missing}");
     std::fs::remove_dir_all(base).unwrap();
 }

@@ -339,15 +339,14 @@ fn preflights_are_answered_for_allowed_origins_only() {
         reason(guard.check(&preflight("evil.example:8096", "tauri://localhost"), me)),
         Some(DenyReason::HostNotAllowed)
     );
-    // Preflights count against the peer's budget (2 per minute here: one used above).
-    assert!(matches!(
-        guard.check(&preflight("localhost:8096", "tauri://localhost"), me),
-        Decision::Preflight(_)
-    ));
-    assert_eq!(
-        reason(guard.check(&preflight("localhost:8096", "tauri://localhost"), me)),
-        Some(DenyReason::RateLimited)
-    );
+    // Preflights are answered by the guard and count against no budget (2 per minute
+    // here): a filled table must not refuse the UI's preflight.
+    for _ in 0..10 {
+        assert!(matches!(
+            guard.check(&preflight("localhost:8096", "tauri://localhost"), me),
+            Decision::Preflight(_)
+        ));
+    }
     // OPTIONS without Access-Control-Request-Method is an ordinary request: credentials.
     let plain = head(
         Some("localhost"),
@@ -555,5 +554,65 @@ fn a_sealed_registry_edited_outside_hearth_admits_no_key() {
     }
     assert_eq!(ask("/keys/new"), Some(DenyReason::Unavailable));
     assert_eq!(ask("/items"), Some(DenyReason::Unavailable));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn forged_keys_from_more_peers_than_the_table_holds_lock_nobody_out() {
+    let dir = std::env::temp_dir().join(format!("hearth-guard-flood-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = KeyRegistry::open(dir.join("keys"));
+    let (real, _) = registry.create(Role::Consumer, "ui", None).unwrap();
+    let guard = LocalGuard::new()
+        .key_registry(registry)
+        .allow_origin("tauri://localhost")
+        .unwrap()
+        .rate_limit(
+            "/",
+            Limit::sliding_window(1000, Duration::from_secs(3600)).unwrap(),
+        )
+        .unwrap();
+    let (forged, _) = hearth_token_guard::apikey::generate("hth").unwrap();
+    // More peers than the failed-key table holds (100,000), one forged key each.
+    for i in 0..120_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x7f10_0000 | (i + 1));
+        let r = reason(guard.check(
+            &head(
+                Some("127.0.0.1"),
+                "/items",
+                &[("x-api-key", forged.expose_secret())],
+            ),
+            SocketAddr::from((ip, 1)),
+        ));
+        assert_eq!(r, Some(DenyReason::InvalidCredentials), "peer {i}");
+    }
+    // The real key, from an address never seen and from 127.0.0.1: admitted.
+    for from in ["127.200.0.1:1", "127.0.0.1:1"] {
+        let request = head(
+            Some("127.0.0.1"),
+            "/items",
+            &[("x-api-key", real.expose_secret())],
+        );
+        assert_eq!(reason(guard.check(&request, peer(from))), None, "{from}");
+    }
+    // The UI's preflight from a new peer is answered.
+    let preflight = head(
+        Some("127.0.0.1"),
+        "/items",
+        &[
+            ("origin", "tauri://localhost"),
+            ("access-control-request-method", "POST"),
+        ],
+    );
+    let mut r = http::Request::options("/items")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    r.headers = preflight.headers;
+    assert!(matches!(
+        guard.check(&r, peer("127.201.0.1:1")),
+        Decision::Preflight(_)
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

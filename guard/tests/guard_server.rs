@@ -257,15 +257,31 @@ fn echo_websocket(mut request: hearth_guard::GuardedRequest) -> http::Response<S
         max_message: WS_MAX,
         max_frame: WS_MAX,
     };
+    let mut shutdown = request
+        .extensions()
+        .get::<hearth_guard::Shutdown>()
+        .cloned()
+        .expect("serve_until adds the Shutdown extension");
     match hearth_guard::accept_websocket(&mut request, limits) {
         Ok((response, socket)) => {
             tokio::spawn(async move {
                 let Ok(mut socket) = socket.await else { return };
-                while let Some(Ok(message)) = socket.next().await {
-                    if message.is_text() && socket.send(message).await.is_err() {
-                        break;
+                loop {
+                    let message = tokio::select! {
+                        m = socket.next() => m,
+                        () = shutdown.signalled() => break,
+                    };
+                    match message {
+                        Some(Ok(m)) if m.is_text() => {
+                            if socket.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
                     }
                 }
+                let _ = socket.close(None).await;
             });
             response
         }
@@ -894,6 +910,7 @@ fn registry_reads(t: &Target) -> u64 {
 
 fn forged_keys(t: &Target) {
     let reads = registry_reads(t);
+    let started = Instant::now();
     // One keep-alive connection from one peer: 1,000 keys with valid checksums that the
     // registry never issued.
     let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 40));
@@ -927,13 +944,12 @@ fn forged_keys(t: &Target) {
         "{}",
         reply.head
     );
-    // None of the 1,001 lookups read the registry file (it did not change); the count
-    // does move: the first lookup of all read it.
-    assert_eq!(
-        registry_reads(t),
-        reads,
-        "the registry file was read per request"
-    );
+    // The 1,001 lookups did not read the registry file per request: at most once per
+    // second (the registry rechecks its file that often, and rereads it only while a
+    // write is under two seconds old). The count does move: the first lookup read it.
+    let allowed = started.elapsed().as_secs() + 1;
+    let new_reads = registry_reads(t) - reads;
+    assert!(new_reads <= allowed, "{new_reads} reads for 1,001 lookups");
     assert!(reads >= 1);
 }
 
@@ -1027,15 +1043,24 @@ fn security_headers(t: &Target) {
 }
 
 fn streamed(t: &Target) {
-    let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 60));
     let raw = format!(
         "GET /api/stream HTTP/1.1\r\nHost: {}\r\nX-Api-Key: {}\r\nConnection: close\r\n\r\n",
         t.host(),
         t.keys.consumer
     );
-    s.write_all(raw.as_bytes()).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
+    // An earlier test's connections may still hold every place until the server has seen
+    // them close: a connection closed at once is tried again.
+    let deadline = Instant::now() + PATIENCE;
+    let all = loop {
+        let mut s = t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 60));
+        let mut all = String::new();
+        let sent = s.write_all(raw.as_bytes()).is_ok();
+        if sent && s.read_to_string(&mut all).is_ok() && !all.is_empty() {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "never served");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(all.starts_with("HTTP/1.1 200"), "{all}");
     assert!(
         all.to_ascii_lowercase()
@@ -1104,12 +1129,13 @@ fn websocket(t: &Target) {
     assert_eq!(response.status(), 101);
     ws.send(Message::text("hello")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("hello"));
-    // A message over the server's cap ends the connection instead of being buffered.
+    // A message over the server's cap ends the connection instead of being buffered:
+    // the next read is a close or an error, never an echo.
     ws.send(Message::text("x".repeat(WS_MAX + 1))).unwrap();
     let after = ws.read();
     assert!(
-        !matches!(&after, Ok(m) if m.is_text()),
-        "an oversized message was echoed"
+        matches!(&after, Err(_) | Ok(Message::Close(_))),
+        "{after:?}"
     );
     // A browser (no headers on a WebSocket): the key in the access_token query.
     let browser = format!("{url}?access_token={}", t.keys.consumer);
@@ -1120,4 +1146,38 @@ fn websocket(t: &Target) {
     // An admitted request that is not a handshake gets 400 from the helper.
     let reply = t.with_key("/ws", &t.keys.consumer);
     assert_eq!(reply.status, 400, "{}", reply.body);
+    // Upgraded connections still hold their places: PER_PEER WebSockets from one peer,
+    // and its next connection is closed while another peer is served.
+    let peer = 83;
+    let mut held = Vec::new();
+    for _ in 0..PER_PEER {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("x-api-key", t.keys.consumer.parse().unwrap());
+        let deadline = Instant::now() + PATIENCE;
+        let ws = loop {
+            match tungstenite::client(request.clone(), from(peer)) {
+                Ok((ws, _)) => break ws,
+                // Earlier connections of this peer not yet seen closed: try again.
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        held.push(ws);
+    }
+    let mut extra = from(peer);
+    assert!(
+        matches!(status(t, &mut extra), Outcome::Closed),
+        "a 7th connection was served"
+    );
+    let mut other = from(84);
+    assert!(matches!(status(t, &mut other), Outcome::Answered(_)));
+    // Close them properly, so that the server gives their places back for the next test.
+    for mut ws in held {
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    }
 }

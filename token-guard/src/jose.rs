@@ -9,8 +9,10 @@
 //! that is not strict base64url. Claims are the caller's to check (issuer, audience,
 //! times): [`verify_jws`] returns the verified payload, nothing about it is trusted before.
 
+mod claims;
 mod jwk;
 mod jws;
 
+pub use claims::{ClaimChecks, check_claims};
 pub use jwk::{Jwk, JwkSet, MAX_JWKS_LEN};
 pub use jws::{Algorithm, JwsHeader, MAX_JWS_LEN, Verified, verify_jws};

@@ -11,7 +11,7 @@ use super::KeyId;
 use super::registry::KeyRecord;
 
 /// How long a lookup trusts the records before it looks at the file's metadata again: an
-/// edit by another process (a revocation by `hearth keys revoke`) is seen within this.
+/// edit by another process (a revocation by `hearth apikey revoke`) is seen within this.
 pub(super) const RECHECK: Duration = Duration::from_secs(1);
 
 /// Last-used times wait at most this long in memory before a flush is due.
@@ -23,11 +23,24 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(60);
 pub(super) struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
+    /// Taken within two seconds of the file's last change: a second write in the same
+    /// clock tick (same size, same time, even the same recycled inode) could look the
+    /// same, so such a stamp is never trusted to mean "unchanged" (git's racy-index rule).
+    racy: bool,
     #[cfg(unix)]
     inode: (u64, u64, i64, i64),
 }
 
 impl Stamp {
+    /// Whether `self` (taken earlier) shows the file unchanged as `now` does.
+    pub(super) fn unchanged(this: &Option<Self>, now: &Option<Self>) -> bool {
+        match (this, now) {
+            (Some(a), Some(b)) => !a.racy && a == b,
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
     /// The stamp of the file at `path`, or `None` if there is no file.
     pub(super) fn of(path: &Path) -> std::io::Result<Option<Self>> {
         let meta = match std::fs::symlink_metadata(path) {
@@ -40,9 +53,16 @@ impl Stamp {
             use std::os::unix::fs::MetadataExt;
             (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
         };
+        let modified = meta.modified().ok();
+        let racy = modified.is_none_or(|m| {
+            SystemTime::now()
+                .duration_since(m)
+                .map_or(true, |age| age < Duration::from_secs(2))
+        });
         Ok(Some(Self {
             len: meta.len(),
-            modified: meta.modified().ok(),
+            modified,
+            racy,
             #[cfg(unix)]
             inode,
         }))
@@ -62,6 +82,16 @@ pub(super) struct Cache {
     pub(super) flushed: Option<Instant>,
     /// How many times the file was read: a diagnostic.
     pub(super) reads: u64,
+    /// The last read failed on this version of the file (tampered or malformed): it is
+    /// not read again until it changes, so a broken file cannot be read per request.
+    pub(super) failed: Option<(Option<Stamp>, Broken)>,
+}
+
+/// Why a version of the file could not be used.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Broken {
+    Tampered(&'static str),
+    Malformed,
 }
 
 /// A handle to the shared state.

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest::{SHA256, digest};
 use ring::hmac;
 
-use super::cache::{FLUSH_EVERY, RECHECK, Shared, Stamp};
+use super::cache::{Broken, FLUSH_EVERY, RECHECK, Shared, Stamp};
 use super::{KeyId, generate, parse};
 use crate::private_file::{self, DirLock, LOCK_TIMEOUT, WriteMode};
 use crate::{ApiKey, Error, constant_time_eq};
@@ -336,19 +336,30 @@ impl KeyRegistry {
 
     /// The records, from memory unless the file changed since they were read.
     fn current(&self) -> Result<Arc<Vec<KeyRecord>>, Error> {
+        let fresh = |checked: Option<Instant>| checked.is_some_and(|c| c.elapsed() < RECHECK);
         {
             let cache = self.shared.lock();
-            if let (Some((records, _)), Some(checked)) = (&cache.records, cache.checked)
-                && checked.elapsed() < RECHECK
-            {
-                return Ok(Arc::clone(records));
+            if fresh(cache.checked) {
+                if let Some((_, broken)) = cache.failed {
+                    return Err(self.broken(broken));
+                }
+                if let Some((records, _)) = &cache.records {
+                    return Ok(Arc::clone(records));
+                }
             }
         }
         let stamp = Stamp::of(&self.path).map_err(|e| Error::io(&self.path, e))?;
         {
             let mut cache = self.shared.lock();
-            if let Some((records, seen)) = &cache.records
-                && *seen == stamp
+            if let Some((seen, broken)) = cache.failed
+                && Stamp::unchanged(&seen, &stamp)
+            {
+                cache.checked = Some(Instant::now());
+                return Err(self.broken(broken));
+            }
+            if cache.failed.is_none()
+                && let Some((records, seen)) = &cache.records
+                && Stamp::unchanged(seen, &stamp)
             {
                 let records = Arc::clone(records);
                 cache.checked = Some(Instant::now());
@@ -356,12 +367,36 @@ impl KeyRegistry {
             }
         }
         // Read after the stamp: a change in between is seen at the next check.
-        let records = Arc::new(self.load()?);
+        let loaded = self.load();
         let mut cache = self.shared.lock();
         cache.reads += 1;
-        cache.records = Some((Arc::clone(&records), stamp));
         cache.checked = Some(Instant::now());
-        Ok(records)
+        match loaded {
+            Ok(records) => {
+                let records = Arc::new(records);
+                cache.records = Some((Arc::clone(&records), stamp));
+                cache.failed = None;
+                Ok(records)
+            }
+            Err(e) => {
+                // A broken version is remembered (not read again until it changes); an
+                // I/O error may pass, and is retried at the next check.
+                cache.failed = match &e {
+                    Error::Tampered { reason, .. } => Some((stamp, Broken::Tampered(reason))),
+                    Error::MalformedTokenFile { .. } => Some((stamp, Broken::Malformed)),
+                    _ => None,
+                };
+                Err(e)
+            }
+        }
+    }
+
+    fn broken(&self, broken: Broken) -> Error {
+        let path = self.path.clone();
+        match broken {
+            Broken::Tampered(reason) => Error::Tampered { path, reason },
+            Broken::Malformed => Error::MalformedTokenFile { path },
+        }
     }
 
     /// Revokes one key; returns whether it existed (and was not already revoked).
@@ -469,6 +504,7 @@ impl KeyRegistry {
         let stamp = Stamp::of(&self.path).ok().flatten();
         let mut cache = self.shared.lock();
         cache.records = Some((Arc::new(records), stamp));
+        cache.failed = None;
         cache.checked = Some(Instant::now());
         Ok(())
     }
@@ -617,12 +653,21 @@ mod tests {
         let reg = KeyRegistry::open(dir.join("keys"));
         let (key, rec) = reg.create(Role::Consumer, "tv", None).unwrap();
         let before = std::fs::read(dir.join("keys")).unwrap();
+        let started = Instant::now();
         for _ in 0..1000 {
             reg.verify(key.expose_secret()).unwrap();
             let (forged, _) = generate("hth").unwrap();
             assert!(reg.verify(forged.expose_secret()).is_err());
         }
-        assert_eq!(reg.file_reads(), 0, "its own write is in memory already");
+        // Its own write is in memory already. For two seconds after a write the file's
+        // stamp is not trusted, so it may be read once per recheck in that time; never
+        // once per lookup.
+        assert!(
+            reg.file_reads() <= reads_allowed(started),
+            "{} reads in {:?}",
+            reg.file_reads(),
+            started.elapsed()
+        );
         assert_eq!(
             std::fs::read(dir.join("keys")).unwrap(),
             before,
@@ -637,6 +682,7 @@ mod tests {
         // Another process (here another registry on the same file) revokes the key: seen
         // within RECHECK, with one read.
         assert!(KeyRegistry::open(dir.join("keys")).revoke(&rec.id).unwrap());
+        let (reads, revoked) = (reg.file_reads(), Instant::now());
         let deadline = Instant::now() + RECHECK * 5;
         while reg.verify(key.expose_secret()).is_ok() {
             assert!(Instant::now() < deadline, "the revocation was never seen");
@@ -646,8 +692,18 @@ mod tests {
             reg.verify(key.expose_secret()),
             Err(Error::RevokedApiKey)
         ));
-        assert_eq!(reg.file_reads(), 1);
+        let new_reads = reg.file_reads() - reads;
+        assert!(
+            (1..=reads_allowed(revoked)).contains(&new_reads),
+            "{new_reads}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The most reads a registry may make since `since`: one per recheck interval
+    /// (while a recent write keeps the stamp untrusted), plus one.
+    fn reads_allowed(since: Instant) -> u64 {
+        since.elapsed().as_secs() / RECHECK.as_secs() + 1
     }
 
     #[test]
@@ -700,6 +756,18 @@ mod tests {
             assert_ne!(text, good, "{what}: the edit changed nothing");
             assert!(tampered(&text), "{what}");
         }
+        // A broken file is read once per version, not once per lookup.
+        let edited = good.replace(" consumer ", " administrator ");
+        private_file::write(&path, edited.as_bytes(), WriteMode::Replace).unwrap();
+        let broken = KeyRegistry::open(&path).with_seal_key(&seal).unwrap();
+        let started = Instant::now();
+        for _ in 0..1000 {
+            assert!(matches!(
+                broken.verify(key.expose_secret()),
+                Err(Error::Tampered { .. })
+            ));
+        }
+        assert!(broken.file_reads() >= 1 && broken.file_reads() <= reads_allowed(started));
         // Another seal key, and no seal key at all, cannot read it either.
         private_file::write(&path, good.as_bytes(), WriteMode::Replace).unwrap();
         let other = crate::SecretBytes::generate(32).unwrap();
