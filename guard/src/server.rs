@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,8 +32,9 @@ use super::{LocalGuard, LocalGuardLayer, PeerKey, SecurityHeaders};
 /// Connection limits for [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeOptions {
-    /// Connections served at once; further ones are closed as soon as accepted
-    /// (default 64).
+    /// Connections served at once (default 64). When all are taken, a new connection
+    /// pushes out the oldest one that has not had a request admitted (a silent socket, a
+    /// slow client, a refused one); if every one has, the new one is closed at once.
     pub max_connections: usize,
     /// Connections served at once from one peer ([`PeerKey`](crate::PeerKey): an IPv6
     /// peer by its /64), so that one client's slow connections cannot hold every place
@@ -183,6 +184,7 @@ where
     let layer = LocalGuardLayer::new(guard);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut live = Live::default();
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -200,29 +202,40 @@ where
             }
             Err(e) => return Err(e),
         };
-        let Some(slot) = Slot::take(&active, options.max_connections) else {
-            drop(stream);
-            continue;
-        };
         let Some(peer_slot) = PeerSlot::take(&per_peer, peer, options.max_connections_per_peer)
         else {
             drop(stream);
             continue;
         };
+        let slot = match Slot::take(&active, options.max_connections) {
+            Some(slot) => slot,
+            // Full: the oldest connection that has not had a request admitted (a silent
+            // socket, a slow-loris, a refused client) gives its place up, so sockets
+            // that only hold places cannot keep a credential holder out. Connections
+            // that were admitted are never pushed out.
+            None => match live.evict_oldest_unadmitted() {
+                true => Slot::force(&active),
+                false => {
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        let admitted = Arc::new(AtomicBool::new(false));
         // Outside the guard, so refusals carry the headers too.
-        let service = SecurityHeaders::new().layer(
-            layer
-                .clone()
-                .for_peer(peer)
-                .layer(Handler(handler.clone(), Shutdown(stopping.clone()))),
-        );
-        connections.spawn(connection(
+        let service = SecurityHeaders::new().layer(layer.clone().for_peer(peer).layer(Handler {
+            handler: handler.clone(),
+            shutdown: Shutdown(stopping.clone()),
+            admitted: Arc::clone(&admitted),
+        }));
+        let task = connections.spawn(connection(
             stream,
             service,
             options,
             (slot, peer_slot),
             stopping.clone(),
         ));
+        live.push(task, admitted);
     }
     drop(listener);
     let _ = stop.send(true);
@@ -297,9 +310,14 @@ impl Shutdown {
     }
 }
 
-/// Adapts a handler closure to a `tower::Service`, adding the [`Shutdown`] extension.
+/// Adapts a handler closure to a `tower::Service`, adding the [`Shutdown`] extension and
+/// marking its connection as admitted (the guard calls it for admitted requests only).
 #[derive(Clone)]
-struct Handler<H>(H, Shutdown);
+struct Handler<H> {
+    handler: H,
+    shutdown: Shutdown,
+    admitted: Arc<AtomicBool>,
+}
 
 impl<H, F, B> Service<GuardedRequest> for Handler<H>
 where
@@ -317,9 +335,35 @@ where
     }
 
     fn call(&mut self, mut request: GuardedRequest) -> Self::Future {
-        request.extensions_mut().insert(self.1.clone());
-        let response = (self.0)(request);
+        self.admitted.store(true, Ordering::Relaxed);
+        request.extensions_mut().insert(self.shutdown.clone());
+        let response = (self.handler)(request);
         Box::pin(async move { Ok(response.await.map(ServeBody::new)) })
+    }
+}
+
+/// The connections being served, oldest first, with whether each has had a request
+/// admitted.
+#[derive(Default)]
+struct Live(std::collections::VecDeque<(tokio::task::AbortHandle, Arc<AtomicBool>)>);
+
+impl Live {
+    fn push(&mut self, task: tokio::task::AbortHandle, admitted: Arc<AtomicBool>) {
+        self.0.retain(|(t, _)| !t.is_finished());
+        self.0.push_back((task, admitted));
+    }
+
+    /// Aborts the oldest connection with no admitted request; whether there was one.
+    fn evict_oldest_unadmitted(&mut self) -> bool {
+        self.0.retain(|(t, _)| !t.is_finished());
+        let oldest = self.0.iter().position(|(_, a)| !a.load(Ordering::Relaxed));
+        match oldest.and_then(|i| self.0.remove(i)) {
+            Some((task, _)) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -327,6 +371,13 @@ where
 struct Slot(Arc<AtomicUsize>);
 
 impl Slot {
+    /// A place taken beyond the cap, for a connection that replaces an evicted one (whose
+    /// place comes back when its aborted task is dropped, a moment later).
+    fn force(active: &Arc<AtomicUsize>) -> Self {
+        active.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(active))
+    }
+
     fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
         active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

@@ -117,6 +117,10 @@ fn main() {
             rate_limited,
         ),
         (
+            "silent_connections_give_their_places_to_a_key_holder",
+            silent_connections,
+        ),
+        (
             "connections_beyond_the_cap_are_closed_and_idle_ones_time_out",
             connections,
         ),
@@ -1179,5 +1183,43 @@ fn websocket(t: &Target) {
     for mut ws in held {
         let _ = ws.close(None);
         while ws.read().is_ok() {}
+    }
+}
+
+fn silent_connections(t: &Target) {
+    // Every place held by sockets that never send a byte, from several addresses (under
+    // the per-peer cap each); the key holder must be served before the header timeout
+    // could have freed any place (the server drops a silent socket after IDLE).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let opened = Instant::now();
+        let silent: Vec<TcpStream> = (0..MAX_CONNECTIONS as u8)
+            .map(|i| t.connect_from(std::net::Ipv4Addr::new(127, 0, 0, 90 + i % 3)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut s = t.connect();
+        let served = keyed_status(t, &mut s, "/api/items", &t.keys.consumer);
+        if served == Some(200) && opened.elapsed() < IDLE {
+            // The oldest silent socket gave its place up.
+            let closed = silent.into_iter().any(|mut s| {
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                match s.read(&mut [0u8; 1]) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => !is_timeout(&e),
+                }
+            });
+            assert!(closed, "no silent socket was pushed out");
+            return;
+        }
+        // Refused, or too slow to tell (an earlier test's connections still held places):
+        // let everything time out and try again.
+        drop(silent);
+        assert!(
+            Instant::now() < deadline,
+            "a key holder was kept out by silent sockets ({served:?})"
+        );
+        std::thread::sleep(IDLE * 2);
     }
 }
