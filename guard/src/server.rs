@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -202,24 +201,27 @@ where
             }
             Err(e) => return Err(e),
         };
-        let Some(peer_slot) = PeerSlot::take(&per_peer, peer, options.max_connections_per_peer)
-        else {
-            drop(stream);
-            continue;
+        // Full (for this peer, or in all): the oldest connection (of this peer, or of
+        // any) that has not had a request admitted (a silent socket, a slow-loris, a
+        // refused client) gives its place up, so sockets that only hold places cannot
+        // keep a credential holder out. Connections that were admitted are never pushed
+        // out.
+        let key = PeerKey::of(peer.ip());
+        let peer_slot = match PeerSlot::take(&per_peer, key, options.max_connections_per_peer) {
+            Some(slot) => slot,
+            None if live.evict_oldest_unadmitted(Some(key)) => PeerSlot::force(&per_peer, key),
+            None => {
+                drop(stream);
+                continue;
+            }
         };
         let slot = match Slot::take(&active, options.max_connections) {
             Some(slot) => slot,
-            // Full: the oldest connection that has not had a request admitted (a silent
-            // socket, a slow-loris, a refused client) gives its place up, so sockets
-            // that only hold places cannot keep a credential holder out. Connections
-            // that were admitted are never pushed out.
-            None => match live.evict_oldest_unadmitted() {
-                true => Slot::force(&active),
-                false => {
-                    drop(stream);
-                    continue;
-                }
-            },
+            None if live.evict_oldest_unadmitted(None) => Slot::force(&active),
+            None => {
+                drop(stream);
+                continue;
+            }
         };
         let admitted = Arc::new(AtomicBool::new(false));
         // Outside the guard, so refusals carry the headers too.
@@ -235,7 +237,7 @@ where
             (slot, peer_slot),
             stopping.clone(),
         ));
-        live.push(task, admitted);
+        live.push(task, key, admitted);
     }
     drop(listener);
     let _ = stop.send(true);
@@ -345,20 +347,24 @@ where
 /// The connections being served, oldest first, with whether each has had a request
 /// admitted.
 #[derive(Default)]
-struct Live(std::collections::VecDeque<(tokio::task::AbortHandle, Arc<AtomicBool>)>);
+struct Live(std::collections::VecDeque<(tokio::task::AbortHandle, PeerKey, Arc<AtomicBool>)>);
 
 impl Live {
-    fn push(&mut self, task: tokio::task::AbortHandle, admitted: Arc<AtomicBool>) {
-        self.0.retain(|(t, _)| !t.is_finished());
-        self.0.push_back((task, admitted));
+    fn push(&mut self, task: tokio::task::AbortHandle, peer: PeerKey, admitted: Arc<AtomicBool>) {
+        self.0.retain(|(t, _, _)| !t.is_finished());
+        self.0.push_back((task, peer, admitted));
     }
 
-    /// Aborts the oldest connection with no admitted request; whether there was one.
-    fn evict_oldest_unadmitted(&mut self) -> bool {
-        self.0.retain(|(t, _)| !t.is_finished());
-        let oldest = self.0.iter().position(|(_, a)| !a.load(Ordering::Relaxed));
+    /// Aborts the oldest connection (of `peer`, or of any) with no admitted request;
+    /// whether there was one.
+    fn evict_oldest_unadmitted(&mut self, peer: Option<PeerKey>) -> bool {
+        self.0.retain(|(t, _, _)| !t.is_finished());
+        let oldest = self
+            .0
+            .iter()
+            .position(|(_, p, a)| !a.load(Ordering::Relaxed) && peer.is_none_or(|peer| *p == peer));
         match oldest.and_then(|i| self.0.remove(i)) {
-            Some((task, _)) => {
+            Some((task, _, _)) => {
                 task.abort();
                 true
             }
@@ -404,10 +410,9 @@ struct PeerSlot {
 impl PeerSlot {
     fn take(
         table: &Arc<Mutex<HashMap<PeerKey, usize>>>,
-        peer: SocketAddr,
+        peer: PeerKey,
         max: usize,
     ) -> Option<Self> {
-        let peer = PeerKey::of(peer.ip());
         let mut map = table.lock().unwrap_or_else(PoisonError::into_inner);
         let n = map.entry(peer).or_insert(0);
         if *n >= max {
@@ -418,6 +423,22 @@ impl PeerSlot {
             table: Arc::clone(table),
             peer,
         })
+    }
+}
+
+impl PeerSlot {
+    /// A place beyond the per-peer cap, for a connection that replaces an evicted one of
+    /// the same peer (whose place comes back when its aborted task is dropped).
+    fn force(table: &Arc<Mutex<HashMap<PeerKey, usize>>>, peer: PeerKey) -> Self {
+        *table
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(peer)
+            .or_insert(0) += 1;
+        Self {
+            table: Arc::clone(table),
+            peer,
+        }
     }
 }
 

@@ -1,24 +1,16 @@
 //! [`LoopbackReceiver`]: the redirect target of a native app's sign-in (RFC 8252 §7.3), a
 //! one-shot HTTP server on `127.0.0.1`.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hearth_guard::{GuardedRequest, HostAllowlist, LocalGuard, ServeOptions, serve_until};
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
-use tokio::task::{AbortHandle, JoinSet};
 
 use crate::{AuthorizationCodeGrant, Callback, Error, PendingAuthorization};
 
@@ -36,14 +28,16 @@ impl CancelHandle {
     }
 }
 
-/// Connections served at once; a new one beyond this closes the oldest that has sent
-/// nothing yet (else the oldest), so sockets opened by another local process cannot keep
-/// the browser's callback out, nor push out a callback already on its way.
+/// Connections served at once (all from loopback, so also per peer); a new one beyond
+/// this pushes out the oldest that has had no request admitted, so sockets opened by
+/// another local process cannot keep the browser's callback out.
 const MAX_CONNECTIONS: usize = 32;
 /// How long a connection may take to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one connection may live, whatever it does.
-const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a connection may stay silent.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the answer in flight may take once the flow has ended.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// A listener on `127.0.0.1` and a free port, bound **before** the authorization URL is
 /// made, so the redirect URI names a port that is already ours.
@@ -51,15 +45,14 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 /// - The redirect URI uses the IP literal, never `localhost` (RFC 8252 §8.3);
 ///   [`bind_ipv6`](Self::bind_ipv6) listens on `[::1]` instead.
 /// - Only `GET` on the exact path with `Host: 127.0.0.1:PORT` (or `[::1]:PORT`) is the
-///   callback; anything else (a favicon, a scan, a DNS-rebinding page) gets 404 or 400.
+///   callback; anything else gets 404 (a favicon, a scan), 403 (another Host: a
+///   DNS-rebinding page) or 400 (a non-canonical path).
 /// - Only a callback with this sign-in's `state` ends the flow: a forged one gets 400 and
 ///   the sign-in goes on waiting. The page shown never echoes the code.
-/// - Bounded: at most 32 connections (a new one closes the oldest silent one), 5 s to send the
-///   request head, 10 s per connection; every connection is closed when
-///   [`wait`](Self::wait) returns, which has a timeout and a [`CancelHandle`].
-///
-/// Note: the workspace's other accept loop is hearth-guard's `serve`; this one is still
-/// separate (issue 17 is to make the receiver use hearth-guard's loop and Host check).
+/// - Bounded: at most 32 connections (a new one pushes out the oldest that had no request
+///   admitted), 5 s to send the request head, 10 s of silence per connection; every
+///   connection is closed when [`wait`](Self::wait) returns, which has a timeout and a
+///   [`CancelHandle`]. The accept loop and the Host check are hearth-guard's.
 ///
 /// ```no_run
 /// use hearth_pkce::{AuthorizationRequest, LoopbackReceiver};
@@ -130,6 +123,11 @@ impl LoopbackReceiver {
     /// Serves until this sign-in's callback arrives, then completes `pending` with it.
     /// Errors: [`Error::Timeout`] after `timeout`, [`Error::Cancelled`], or whatever
     /// [`PendingAuthorization::complete_callback`] says of the callback.
+    ///
+    /// The accept loop, its connection caps and timeouts, and the `Host` check are
+    /// hearth-guard's `serve_until` and `HostAllowlist` (exactly this receiver's
+    /// `host:port`); the callback carries no credential, so loopback peers are admitted
+    /// without one and this sign-in's `state` is what authenticates it.
     pub async fn wait(
         self,
         pending: PendingAuthorization,
@@ -138,94 +136,46 @@ impl LoopbackReceiver {
         let (done_tx, done_rx) = oneshot::channel::<Result<AuthorizationCodeGrant, Error>>();
         let slot: Arc<Slot> = Arc::new(Mutex::new(Some((pending, done_tx))));
         let mut cancelled = self.cancel.subscribe();
-        let expected_host = self.addr.to_string();
-        // Dropped when `wait` returns: every connection task is aborted with it.
-        let mut connections = JoinSet::new();
-        let mut live: VecDeque<(AbortHandle, Arc<AtomicBool>)> = VecDeque::new();
+        let host = self.addr.to_string();
+        let bind_error = |e: std::io::Error| Error::Bind {
+            address: host.clone(),
+            source: Arc::new(e),
+        };
+        let hosts = HostAllowlist::empty().allow(&host).map_err(|_| {
+            bind_error(std::io::Error::other(
+                "the receiver's own address is not a valid Host",
+            ))
+        })?;
+        let guard = LocalGuard::new().hosts(hosts).localhost_bypass(true);
+        let options = ServeOptions {
+            max_connections: MAX_CONNECTIONS,
+            max_connections_per_peer: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
+            drain_timeout: DRAIN,
+        };
         let path = self.path.clone();
-        let accept = async {
-            loop {
-                let Ok((tcp, _)) = self.listener.accept().await else {
-                    // Out of file descriptors or similar: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                while connections.try_join_next().is_some() {}
-                live.retain(|(c, _)| !c.is_finished());
-                while live.len() >= MAX_CONNECTIONS {
-                    let silent = live
-                        .iter()
-                        .position(|(_, spoke)| !spoke.load(Ordering::Relaxed));
-                    if let Some((oldest, _)) = live.remove(silent.unwrap_or(0)) {
-                        oldest.abort();
-                    }
-                }
-                let spoke = Arc::new(AtomicBool::new(false));
-                let tcp = Watched {
-                    inner: tcp,
-                    spoke: Arc::clone(&spoke),
-                };
-                let (slot, host, path) = (Arc::clone(&slot), expected_host.clone(), path.clone());
-                let task = connections.spawn(async move {
-                    let service = service_fn(move |req| {
-                        let reply = handle(&req, &host, &path, &slot);
-                        async move { Ok::<_, Infallible>(reply) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_TIMEOUT)
-                        .keep_alive(false)
-                        .serve_connection(TokioIo::new(tcp), service);
-                    let _ = tokio::time::timeout(CONNECTION_DEADLINE, conn).await;
-                });
-                live.push_back((task, spoke));
+        let handler = {
+            let host = host.clone();
+            move |request: GuardedRequest| {
+                let reply = handle(&request, &host, &path, &slot);
+                async move { reply }
             }
         };
-        tokio::select! {
-            result = done_rx => result.unwrap_or(Err(Error::Cancelled)),
-            () = accept => Err(Error::Cancelled),
-            _ = cancelled.wait_for(|c| *c) => Err(Error::Cancelled),
-            () = tokio::time::sleep(timeout) => Err(Error::Timeout { after: timeout }),
+        let mut outcome = None;
+        let ended = async {
+            outcome = Some(tokio::select! {
+                result = done_rx => result.unwrap_or(Err(Error::Cancelled)),
+                _ = cancelled.wait_for(|c| *c) => Err(Error::Cancelled),
+                () = tokio::time::sleep(timeout) => Err(Error::Timeout { after: timeout }),
+            });
+        };
+        let served = serve_until(self.listener, Arc::new(guard), options, handler, ended).await;
+        match (outcome, served) {
+            (Some(result), _) => result,
+            (None, Err(e)) => Err(bind_error(e)),
+            (None, Ok(())) => Err(Error::Cancelled),
         }
-    }
-}
-
-/// A connection that records whether its peer has sent a byte.
-struct Watched {
-    inner: tokio::net::TcpStream,
-    spoke: Arc<AtomicBool>,
-}
-
-impl tokio::io::AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.spoke.store(true, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl tokio::io::AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -236,7 +186,7 @@ type Slot = Mutex<
     )>,
 >;
 
-fn handle(req: &Request<Incoming>, host: &str, path: &str, slot: &Slot) -> Response<Full<Bytes>> {
+fn handle<B>(req: &Request<B>, host: &str, path: &str, slot: &Slot) -> Response<Full<Bytes>> {
     let page = |status: StatusCode, body: &'static str| {
         let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
         *r.status_mut() = status;
@@ -254,15 +204,8 @@ fn handle(req: &Request<Incoming>, host: &str, path: &str, slot: &Slot) -> Respo
         );
         r
     };
-    // DNS rebinding: a page on another name pointed at 127.0.0.1 sends its own Host.
-    let host_ok = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        == Some(host);
-    if !host_ok {
-        return page(StatusCode::BAD_REQUEST, "bad host");
-    }
+    // DNS rebinding (a page on another name pointed at 127.0.0.1 sends its own Host) is
+    // refused by the guard before this runs.
     if req.method() != http::Method::GET || req.uri().path() != path {
         return page(StatusCode::NOT_FOUND, "not found");
     }

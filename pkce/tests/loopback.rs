@@ -73,9 +73,9 @@ async fn stray_requests_do_not_end_the_flow_and_the_code_is_never_echoed() {
         .await
         .unwrap()
         .0,
-        400
+        403
     );
-    assert_eq!(browser(&addr, "GET", "/callback", "").await.unwrap().0, 400);
+    assert_eq!(browser(&addr, "GET", "/callback", "").await.unwrap().0, 403);
 
     let (status, body) = browser(
         &addr,
@@ -250,7 +250,7 @@ async fn the_ipv6_loopback_receiver_accepts_its_own_host() {
     )
     .await
     .unwrap();
-    assert_eq!(status, 400);
+    assert_eq!(status, 403);
     let (status, _) = browser(&addr, "GET", &format!("/cb?code=c&state={state}"), &addr)
         .await
         .unwrap();
