@@ -91,6 +91,7 @@ pub struct LocalGuard {
     session: Option<SessionToken>,
     registry: Option<KeyRegistry>,
     exempt: Vec<String>,
+    navigations: Vec<String>,
     localhost_bypass: bool,
     max_body: u64,
     limits: Vec<(String, PathLimit)>,
@@ -128,6 +129,7 @@ impl LocalGuard {
             session: None,
             registry: None,
             exempt: Vec::new(),
+            navigations: Vec::new(),
             localhost_bypass: false,
             max_body: DEFAULT_MAX_BODY,
             limits: Vec::new(),
@@ -194,6 +196,17 @@ impl LocalGuard {
     /// Host, Origin, body and rate-limit checks still apply.
     pub fn exempt(mut self, path: &str) -> Self {
         self.exempt.push(path.to_owned());
+        self
+    }
+
+    /// Admits cross-site top-level navigations (a `GET` with `Sec-Fetch-Mode: navigate` and
+    /// `Sec-Fetch-Site: cross-site`, as a browser sends when another site redirects it
+    /// here) on this exact path, which the cross-site rule otherwise refuses. For a
+    /// redirect target such as an OAuth callback (hearth-pkce's loopback receiver), whose
+    /// request is authenticated by what it carries (`state`), never for an API: any page
+    /// can navigate a browser anywhere. Credentials and every other check still apply.
+    pub fn allow_navigation(mut self, path: &str) -> Self {
+        self.navigations.push(path.to_owned());
         self
     }
 
@@ -311,12 +324,12 @@ impl LocalGuard {
             && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
             && headers.contains_key(ORIGIN);
         if preflight {
-            return match self.preflight(uri, headers, peer) {
+            return match self.preflight(method, uri, headers, peer) {
                 Ok(p) => Decision::Preflight(p),
                 Err(denial) => Decision::Deny(denial),
             };
         }
-        match self.decide(uri, headers, peer) {
+        match self.decide(method, uri, headers, peer) {
             Ok(caller) => Decision::Allow(caller),
             Err(denial) => Decision::Deny(denial),
         }
@@ -329,11 +342,12 @@ impl LocalGuard {
     /// not send its credentialed request at all).
     fn preflight(
         &self,
+        method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         peer: SocketAddr,
     ) -> Result<Preflight, Denial> {
-        self.source(uri, headers, peer)?;
+        self.source(method, uri, headers, peer)?;
         canonical_path(uri)?;
         let origin = self
             .cors_origin(headers)
@@ -343,7 +357,13 @@ impl LocalGuard {
 
     /// The checks on where a request comes from: peer, Host, and Origin or
     /// Sec-Fetch-Site. Returns the peer's canonical address.
-    fn source(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<IpAddr, Denial> {
+    fn source(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Result<IpAddr, Denial> {
         let deny = |reason| Err(Denial::new(reason));
         let peer_ip = canonical(peer.ip());
         if !self.peer_allowed(peer_ip) {
@@ -356,6 +376,7 @@ impl LocalGuard {
             Single::Absent => {
                 if let Single::One(site) = single(headers, "sec-fetch-site")
                     && matches!(site.as_bytes(), b"cross-site" | b"same-site")
+                    && !self.navigation_allowed(method, uri, headers)
                 {
                     return deny(DenyReason::CrossSite);
                 }
@@ -366,9 +387,23 @@ impl LocalGuard {
         Ok(peer_ip)
     }
 
-    fn decide(&self, uri: &Uri, headers: &HeaderMap, peer: SocketAddr) -> Result<Caller, Denial> {
+    /// Whether this is a top-level navigation (`GET`, `Sec-Fetch-Mode: navigate`) to a
+    /// path opened to them with [`allow_navigation`](Self::allow_navigation).
+    fn navigation_allowed(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        method == Method::GET
+            && matches!(single(headers, "sec-fetch-mode"), Single::One("navigate"))
+            && self.navigations.iter().any(|p| p == uri.path())
+    }
+
+    fn decide(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Result<Caller, Denial> {
         let deny = |reason| Err(Denial::new(reason));
-        let peer_ip = self.source(uri, headers, peer)?;
+        let peer_ip = self.source(method, uri, headers, peer)?;
         let path = canonical_path(uri)?;
         let caller = if self.exempt.iter().any(|p| p == path) {
             Caller::Exempt

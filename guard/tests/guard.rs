@@ -616,3 +616,41 @@ fn forged_keys_from_more_peers_than_the_table_holds_lock_nobody_out() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn only_an_opened_path_admits_cross_site_navigations() {
+    let guard = LocalGuard::new()
+        .exempt("/callback")
+        .exempt("/other")
+        .allow_navigation("/callback");
+    let ask = |method: &str, path: &str, mode: &str| {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:9")
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", mode)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        r.headers
+            .insert("sec-fetch-dest", "document".parse().unwrap());
+        reason(guard.check(&r, peer("127.0.0.1:1")))
+    };
+    assert_eq!(ask("GET", "/callback", "navigate"), None);
+    assert_eq!(ask("GET", "/callback?code=x", "navigate"), None);
+    for (method, path, mode) in [
+        ("GET", "/other", "navigate"),
+        ("POST", "/callback", "navigate"),
+        ("GET", "/callback", "no-cors"),
+        ("GET", "/callback", "cors"),
+        ("GET", "/callback/", "navigate"),
+    ] {
+        assert_eq!(
+            ask(method, path, mode),
+            Some(DenyReason::CrossSite),
+            "{method} {path} {mode}"
+        );
+    }
+}

@@ -146,7 +146,12 @@ impl LoopbackReceiver {
                 "the receiver's own address is not a valid Host",
             ))
         })?;
-        let guard = LocalGuard::new().hosts(hosts).localhost_bypass(true);
+        // The browser arrives by a redirect from the authorization server: a cross-site
+        // top-level navigation, which the guard refuses unless the path is opened to it.
+        let guard = LocalGuard::new()
+            .hosts(hosts)
+            .localhost_bypass(true)
+            .allow_navigation(&self.path);
         let options = ServeOptions {
             max_connections: MAX_CONNECTIONS,
             max_connections_per_peer: MAX_CONNECTIONS,

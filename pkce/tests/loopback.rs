@@ -11,10 +11,28 @@ use tokio::net::TcpStream;
 /// test take, even on a loaded machine.
 const FLOW: Duration = Duration::from_secs(60);
 
-/// Sends one raw HTTP/1.1 request; returns (status, body).
+/// Sends one raw HTTP/1.1 request with the fetch metadata a browser sends when the
+/// authorization server redirects it here (a cross-site top-level navigation); returns
+/// (status, body).
 async fn browser(addr: &str, method: &str, target: &str, host: &str) -> Option<(u16, String)> {
+    raw(addr, method, target, host, "navigate", "cross-site").await
+}
+
+/// [`browser`] with other fetch metadata: `mode` (`cors`, `no-cors`: a page's `fetch`) and
+/// `site` (`same-origin`: the receiver's own page).
+async fn raw(
+    addr: &str,
+    method: &str,
+    target: &str,
+    host: &str,
+    mode: &str,
+    site: &str,
+) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).await.ok()?;
-    let req = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nSec-Fetch-Site: {site}\r\n\
+         Sec-Fetch-Mode: {mode}\r\nSec-Fetch-Dest: document\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).await.ok()?;
@@ -48,18 +66,48 @@ async fn stray_requests_do_not_end_the_flow_and_the_code_is_never_echoed() {
     let state = param(&url, "state").to_owned();
     let flow = tokio::spawn(receiver.wait(pending, FLOW));
 
+    // Stray requests: the page's own favicon (same-origin) is not found; a cross-site
+    // navigation anywhere but the callback, or a cross-site POST to it, is refused.
+    assert_eq!(
+        raw(
+            &addr,
+            "GET",
+            "/favicon.ico",
+            &addr,
+            "no-cors",
+            "same-origin"
+        )
+        .await
+        .unwrap()
+        .0,
+        404
+    );
     assert_eq!(
         browser(&addr, "GET", "/favicon.ico", &addr)
             .await
             .unwrap()
             .0,
-        404
+        403
     );
     assert_eq!(
         browser(&addr, "POST", "/callback?code=x", &addr)
             .await
             .unwrap()
             .0,
+        403
+    );
+    assert_eq!(
+        raw(
+            &addr,
+            "POST",
+            "/callback?code=x",
+            &addr,
+            "navigate",
+            "same-origin"
+        )
+        .await
+        .unwrap()
+        .0,
         404
     );
     // DNS rebinding: the right path under another Host name.
@@ -76,6 +124,18 @@ async fn stray_requests_do_not_end_the_flow_and_the_code_is_never_echoed() {
         403
     );
     assert_eq!(browser(&addr, "GET", "/callback", "").await.unwrap().0, 403);
+    // Another site's page fetching the callback (not a navigation) is refused.
+    let fetched = raw(
+        &addr,
+        "GET",
+        &format!("/callback?code=x&state={state}"),
+        &addr,
+        "no-cors",
+        "cross-site",
+    )
+    .await
+    .unwrap();
+    assert_eq!(fetched.0, 403);
 
     let (status, body) = browser(
         &addr,
