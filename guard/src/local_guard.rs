@@ -232,6 +232,11 @@ impl LocalGuard {
         self.max_body
     }
 
+    /// The key registry (a handle sharing its memory), to flush its last-used times.
+    pub(crate) fn key_registry_handle(&self) -> Option<KeyRegistry> {
+        self.registry.clone()
+    }
+
     /// Applies `limit` per client to `prefix` and the paths below it, by whole segments
     /// (`/keys` covers `/keys/new`, not `/keystore`; `/` covers everything).
     /// The longest matching prefix's limit applies, so specific policies (key generation

@@ -180,7 +180,7 @@ where
 {
     let active = Arc::new(AtomicUsize::new(0));
     let per_peer = Arc::new(Mutex::new(HashMap::new()));
-    let layer = LocalGuardLayer::new(guard);
+    let layer = LocalGuardLayer::new(Arc::clone(&guard));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     let mut live = Live::default();
@@ -247,6 +247,10 @@ where
     .await;
     if drained.is_err() {
         connections.abort_all();
+    }
+    // The key uses noted since the last flush (best effort, off the async threads).
+    if let Some(registry) = guard.key_registry_handle() {
+        let _ = tokio::task::spawn_blocking(move || registry.flush_last_used()).await;
     }
     Ok(())
 }
