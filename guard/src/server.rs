@@ -32,8 +32,10 @@ use super::{LocalGuard, LocalGuardLayer, PeerKey, SecurityHeaders};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeOptions {
     /// Connections served at once (default 64). When all are taken, a new connection
-    /// pushes out the oldest one that has not had a request admitted (a silent socket, a
-    /// slow client, a refused one); if every one has, the new one is closed at once.
+    /// pushes out the oldest one on which no credential holder's request was admitted (a
+    /// silent socket, a slow client, a refused one, one that only asked exempt paths),
+    /// sparing those under half a second old while older ones remain; if there is none,
+    /// the new one is closed at once.
     pub max_connections: usize,
     /// Connections served at once from one peer ([`PeerKey`](crate::PeerKey): an IPv6
     /// peer by its /64), so that one client's slow connections cannot hold every place
@@ -47,6 +49,10 @@ pub struct ServeOptions {
     /// How long [`serve_until`] lets requests in flight finish after its shutdown signal
     /// before it drops their connections (default 10 s).
     pub drain_timeout: Duration,
+    /// Whether a connection may carry more than one request (default true). Off, each
+    /// connection closes after its answer: for a one-shot receiver (an OAuth callback)
+    /// that no client should hold open.
+    pub keep_alive: bool,
 }
 
 impl Default for ServeOptions {
@@ -57,6 +63,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            keep_alive: true,
         }
     }
 }
@@ -207,17 +214,22 @@ where
         // keep a credential holder out. Connections that were admitted are never pushed
         // out.
         let key = PeerKey::of(peer.ip());
-        let peer_slot = match PeerSlot::take(&per_peer, key, options.max_connections_per_peer) {
-            Some(slot) => slot,
-            None if live.evict_oldest_unadmitted(Some(key)) => PeerSlot::force(&per_peer, key),
-            None => {
-                drop(stream);
-                continue;
-            }
-        };
+        // An eviction for this peer also frees a global place (given back when the
+        // aborted task is dropped): the newcomer takes it at once, evicting nobody else.
+        let (peer_slot, evicted) =
+            match PeerSlot::take(&per_peer, key, options.max_connections_per_peer) {
+                Some(slot) => (slot, false),
+                None if live.evict_oldest_unadmitted(Some(key)) => {
+                    (PeerSlot::force(&per_peer, key), true)
+                }
+                None => {
+                    drop(stream);
+                    continue;
+                }
+            };
         let slot = match Slot::take(&active, options.max_connections) {
             Some(slot) => slot,
-            None if live.evict_oldest_unadmitted(None) => Slot::force(&active),
+            None if evicted || live.evict_oldest_unadmitted(None) => Slot::force(&active),
             None => {
                 drop(stream);
                 continue;
@@ -284,6 +296,7 @@ async fn connection<S>(
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
+        .keep_alive(options.keep_alive)
         .header_read_timeout(options.header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
@@ -341,35 +354,66 @@ where
     }
 
     fn call(&mut self, mut request: GuardedRequest) -> Self::Future {
-        self.admitted.store(true, Ordering::Relaxed);
+        // Only a credential holder's request protects its connection from eviction: an
+        // exempt path or the localhost bypass is open to anyone, who could otherwise
+        // hold every place with cheap requests.
+        if matches!(
+            request.extensions().get::<super::Caller>(),
+            Some(super::Caller::Key(_) | super::Caller::Session)
+        ) {
+            self.admitted.store(true, Ordering::Release);
+        }
         request.extensions_mut().insert(self.shutdown.clone());
         let response = (self.handler)(request);
         Box::pin(async move { Ok(response.await.map(ServeBody::new)) })
     }
 }
 
-/// The connections being served, oldest first, with whether each has had a request
-/// admitted.
+/// A connection younger than this is pushed out only when no older one can be: it may
+/// not have had time to send its request (the browser's callback, a moment after it
+/// connected).
+const EVICTION_GRACE: Duration = Duration::from_millis(500);
+
+/// One connection being served.
+struct LiveConnection {
+    task: tokio::task::AbortHandle,
+    peer: PeerKey,
+    since: Instant,
+    /// Whether a credential holder's request was admitted on it.
+    admitted: Arc<AtomicBool>,
+}
+
+/// The connections being served, oldest first.
 #[derive(Default)]
-struct Live(std::collections::VecDeque<(tokio::task::AbortHandle, PeerKey, Arc<AtomicBool>)>);
+struct Live(std::collections::VecDeque<LiveConnection>);
 
 impl Live {
     fn push(&mut self, task: tokio::task::AbortHandle, peer: PeerKey, admitted: Arc<AtomicBool>) {
-        self.0.retain(|(t, _, _)| !t.is_finished());
-        self.0.push_back((task, peer, admitted));
+        self.0.retain(|c| !c.task.is_finished());
+        self.0.push_back(LiveConnection {
+            task,
+            peer,
+            since: Instant::now(),
+            admitted,
+        });
     }
 
-    /// Aborts the oldest connection (of `peer`, or of any) with no admitted request;
-    /// whether there was one.
+    /// Aborts the oldest connection (of `peer`, or of any) on which no credential
+    /// holder's request was admitted, preferring one past its grace time (so that a
+    /// connection that just arrived gets to send its request); whether there was one.
     fn evict_oldest_unadmitted(&mut self, peer: Option<PeerKey>) -> bool {
-        self.0.retain(|(t, _, _)| !t.is_finished());
+        self.0.retain(|c| !c.task.is_finished());
+        let candidate = |c: &LiveConnection| {
+            !c.admitted.load(Ordering::Acquire) && peer.is_none_or(|peer| c.peer == peer)
+        };
         let oldest = self
             .0
             .iter()
-            .position(|(_, p, a)| !a.load(Ordering::Relaxed) && peer.is_none_or(|peer| *p == peer));
+            .position(|c| candidate(c) && c.since.elapsed() >= EVICTION_GRACE)
+            .or_else(|| self.0.iter().position(candidate));
         match oldest.and_then(|i| self.0.remove(i)) {
-            Some((task, _, _)) => {
-                task.abort();
+            Some(connection) => {
+                connection.task.abort();
                 true
             }
             None => false,

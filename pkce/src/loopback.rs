@@ -86,7 +86,12 @@ impl LoopbackReceiver {
     }
 
     async fn bind_on(ip: IpAddr, path: &str) -> Result<Self, Error> {
-        if !path.starts_with('/') || path.contains(['?', '#']) || path.contains(char::is_whitespace)
+        // The guard answers 400 to a non-canonical path, so such a callback could never
+        // arrive.
+        if !path.starts_with('/')
+            || path.contains(['?', '#'])
+            || path.contains(char::is_whitespace)
+            || hearth_guard::check_canonical_path(path).is_err()
         {
             return Err(Error::InvalidUrl {
                 reason: "the callback path must start with '/' and have no query",
@@ -158,6 +163,9 @@ impl LoopbackReceiver {
             idle_timeout: IDLE_TIMEOUT,
             header_timeout: HEADER_TIMEOUT,
             drain_timeout: DRAIN,
+            // One request per connection: nobody may hold a place open with cheap
+            // requests while the browser's callback waits.
+            keep_alive: false,
         };
         let path = self.path.clone();
         let handler = {
@@ -167,10 +175,11 @@ impl LoopbackReceiver {
                 async move { reply }
             }
         };
+        let mut done_rx = done_rx;
         let mut outcome = None;
         let ended = async {
             outcome = Some(tokio::select! {
-                result = done_rx => result.unwrap_or(Err(Error::Cancelled)),
+                result = &mut done_rx => result.unwrap_or(Err(Error::Cancelled)),
                 _ = cancelled.wait_for(|c| *c) => Err(Error::Cancelled),
                 () = tokio::time::sleep(timeout) => Err(Error::Timeout { after: timeout }),
             });
@@ -178,8 +187,12 @@ impl LoopbackReceiver {
         let served = serve_until(self.listener, Arc::new(guard), options, handler, ended).await;
         match (outcome, served) {
             (Some(result), _) => result,
-            (None, Err(e)) => Err(bind_error(e)),
-            (None, Ok(())) => Err(Error::Cancelled),
+            // The loop ended first (the listener failed): a callback may still have
+            // completed the flow just before.
+            (None, served) => match done_rx.try_recv() {
+                Ok(result) => result,
+                Err(_) => Err(served.err().map_or(Error::Cancelled, bind_error)),
+            },
         }
     }
 }

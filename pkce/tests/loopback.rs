@@ -367,4 +367,32 @@ async fn timeout_and_cancel_end_the_wait() {
 async fn the_path_must_be_a_plain_path() {
     assert!(LoopbackReceiver::bind("callback").await.is_err());
     assert!(LoopbackReceiver::bind("/cb?x=1").await.is_err());
+    // A path the guard would never let through (not canonical) is refused up front.
+    for path in ["/a//b", "/cb;x", "/%7Ecb", "/cb."] {
+        assert!(LoopbackReceiver::bind(path).await.is_err(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn chatty_connections_cannot_hold_the_places_open() {
+    let (addr, state, flow) = flow(LoopbackReceiver::bind("/cb").await.unwrap()).await;
+    // Every place taken by connections that ask for something cheap and try to keep the
+    // connection: each is answered and closed (one request per connection).
+    let mut chatty = Vec::new();
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let req = format!("GET /x HTTP/1.1\r\nHost: {addr}\r\nConnection: keep-alive\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        chatty.push(s);
+    }
+    for s in &mut chatty {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "a connection was kept open after its answer");
+    }
+    let (status, _) = browser(&addr, "GET", &format!("/cb?code=real&state={state}"), &addr)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(flow.await.unwrap().unwrap().code.expose_secret(), "real");
 }
