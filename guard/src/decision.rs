@@ -100,6 +100,15 @@ pub enum Caller {
     Session,
     /// An API key from the registry, with its role.
     Key(Principal),
+    /// A JWT access token from the configured issuer: its `sub` and the permissions its
+    /// claims grant (feature `jwt`).
+    #[cfg(feature = "jwt")]
+    Jwt {
+        /// The token's subject.
+        sub: String,
+        /// What it may do.
+        permissions: hearth_token_guard::apikey::PermissionSet,
+    },
 }
 
 /// Why a request was refused. None of these carries the credential presented.
@@ -128,6 +137,9 @@ pub enum DenyReason {
     BodyTooLarge,
     /// The client's rate limit for this path is spent.
     RateLimited,
+    /// A bearer JWT that is malformed, expired, for another issuer or audience, or fails
+    /// its signature: 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+    InvalidToken,
     /// The peer presented too many failed credentials; its next ones are not even looked
     /// up until its budget recovers ([`LocalGuard::failed_auth_limit`](crate::LocalGuard::failed_auth_limit)).
     TooManyFailedAttempts,
@@ -150,6 +162,7 @@ impl DenyReason {
             | DenyReason::Forbidden => StatusCode::FORBIDDEN,
             DenyReason::MissingCredentials
             | DenyReason::InvalidCredentials
+            | DenyReason::InvalidToken
             | DenyReason::RevokedKey
             | DenyReason::ExpiredKey => StatusCode::UNAUTHORIZED,
             DenyReason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -171,6 +184,7 @@ impl fmt::Display for DenyReason {
             DenyReason::CrossSite => "cross-site request refused",
             DenyReason::MissingCredentials => "credentials required",
             DenyReason::InvalidCredentials => "invalid credentials",
+            DenyReason::InvalidToken => "invalid bearer token",
             DenyReason::RevokedKey => "API key revoked",
             DenyReason::ExpiredKey => "API key expired",
             DenyReason::Forbidden => "the key's role does not allow this",
@@ -258,7 +272,15 @@ impl Denial {
         }
         match self.status() {
             StatusCode::UNAUTHORIZED => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                let challenge = if self.reason == DenyReason::InvalidToken {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
             }
             StatusCode::PAYLOAD_TOO_LARGE => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

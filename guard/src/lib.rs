@@ -42,6 +42,8 @@ mod confine;
 mod credentials;
 mod decision;
 mod error;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod layer;
 mod local_guard;
 mod peer_key;
@@ -59,6 +61,8 @@ pub use confine::{Confined, ConfinedEntry, confine};
 pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;
+#[cfg(feature = "jwt")]
+pub use jwt::JwtBearer;
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
 pub use local_guard::{DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network};
 pub use peer_key::PeerKey;

@@ -90,6 +90,8 @@ pub struct LocalGuard {
     origins: OriginAllowlist,
     session: Option<SessionToken>,
     registry: Option<KeyRegistry>,
+    #[cfg(feature = "jwt")]
+    jwt: Option<Arc<crate::JwtBearer>>,
     exempt: Vec<String>,
     navigations: Vec<String>,
     localhost_bypass: bool,
@@ -128,6 +130,8 @@ impl LocalGuard {
             origins: OriginAllowlist::empty(),
             session: None,
             registry: None,
+            #[cfg(feature = "jwt")]
+            jwt: None,
             exempt: Vec::new(),
             navigations: Vec::new(),
             localhost_bypass: false,
@@ -182,6 +186,15 @@ impl LocalGuard {
     /// [`Caller::Session`]. Pair it with a `SessionTokenFile` the UI reads.
     pub fn session_token(mut self, token: SessionToken) -> Self {
         self.session = Some(token);
+        self
+    }
+
+    /// Admits JWT access tokens from an issuer (`Authorization: Bearer eyJ…`), as
+    /// [`Caller::Jwt`]; failed ones count against the peer's failed-credential budget
+    /// like API keys. Feature `jwt`.
+    #[cfg(feature = "jwt")]
+    pub fn jwt_bearer(mut self, jwt: crate::JwtBearer) -> Self {
+        self.jwt = Some(Arc::new(jwt));
         self
     }
 
@@ -417,11 +430,16 @@ impl LocalGuard {
         } else {
             self.authenticate(headers, uri.query(), PeerKey::of(peer_ip))?
         };
-        if let Caller::Key(principal) = &caller
-            && let Some((_, permission)) = self.required.iter().find(|(p, _)| under(path, p))
-            && self.roles.authorize(principal, permission).is_err()
-        {
-            return deny(DenyReason::Forbidden);
+        if let Some((_, permission)) = self.required.iter().find(|(p, _)| under(path, p)) {
+            let allowed = match &caller {
+                Caller::Key(principal) => self.roles.authorize(principal, permission).is_ok(),
+                #[cfg(feature = "jwt")]
+                Caller::Jwt { permissions, .. } => permissions.allows(permission).unwrap_or(false),
+                Caller::Exempt | Caller::LocalBypass | Caller::Session => true,
+            };
+            if !allowed {
+                return deny(DenyReason::Forbidden);
+            }
         }
         match single(headers, CONTENT_LENGTH) {
             Single::Absent => {}
@@ -437,6 +455,8 @@ impl LocalGuard {
         if let Some((_, table)) = self.limits.iter().find(|(p, _)| under(path, p)) {
             let admitted = match &caller {
                 Caller::Key(p) => table.callers.check(&(1u8, p.key_id.as_str())),
+                #[cfg(feature = "jwt")]
+                Caller::Jwt { sub, .. } => table.callers.check(&(4u8, sub.as_str())),
                 Caller::Session => table.callers.check(&2u8),
                 Caller::Exempt | Caller::LocalBypass => table.peers.check(&PeerKey::of(peer_ip)),
             };
@@ -492,6 +512,22 @@ impl LocalGuard {
             && session.verify(token.expose_secret())
         {
             return Ok(Caller::Session);
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = &self.jwt
+            && looks_like_jwt(token.expose_secret())
+        {
+            let Some(failures) = &self.failed_auth else {
+                return Err(Denial::new(DenyReason::Unavailable));
+            };
+            failures.check(&peer).map_err(Denial::too_many_failures)?;
+            return match jwt.validate(token.expose_secret(), &self.roles) {
+                Ok((sub, permissions)) => {
+                    failures.refund(&peer);
+                    Ok(Caller::Jwt { sub, permissions })
+                }
+                Err(_) => Err(Denial::new(DenyReason::InvalidToken)),
+            };
         }
         let Some(registry) = &self.registry else {
             return Err(Denial::new(if self.session.is_some() {
@@ -561,6 +597,12 @@ fn flush_in_background(registry: KeyRegistry) {
             let _ = registry.flush_last_used();
         }
     }
+}
+
+/// A compact JWS: three base64url parts, the header a JSON object (`eyJ`).
+#[cfg(feature = "jwt")]
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|&b| b == b'.').count() == 2
 }
 
 /// A path rule's prefix must be canonical, or no request could ever match it.

@@ -11,8 +11,10 @@
 
 mod claims;
 mod jwk;
+mod jwks_cache;
 mod jws;
 
 pub use claims::{ClaimChecks, check_claims};
 pub use jwk::{Jwk, JwkSet, MAX_JWKS_LEN};
+pub use jwks_cache::{JwksCache, JwksSource};
 pub use jws::{Algorithm, JwsHeader, MAX_JWS_LEN, Verified, verify_jws};
