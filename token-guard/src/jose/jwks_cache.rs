@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use super::{Algorithm, JwkSet, Verified, verify_jws};
 use crate::Error;
 
-/// Where a JWKS comes from: an issuer's `jwks_uri` over HTTPS (hearth-net-policy), a file,
-/// a test. `fetch` runs on the thread that needs the keys (the first verification, or a
-/// refetch after a rotation), at most once per [`JwksCache::min_refetch`] interval.
+/// Where a JWKS comes from: an issuer's `jwks_uri`, a file, a test. `fetch` runs on the
+/// thread that needs the keys (the first verification, or a refetch after a rotation), at
+/// most once per [`JwksCache::min_refetch`] interval, so it must not block an async
+/// runtime's threads: a source that goes to the network serves a document that a
+/// background task keeps fresh, and `fetch` returns that copy.
 pub trait JwksSource: Send + Sync {
     /// The current JWKS document, and how long it may be kept (`Cache-Control: max-age`).
     fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), Error>;
