@@ -18,3 +18,8 @@ pub use claims::{ClaimChecks, check_claims};
 pub use jwk::{Jwk, JwkSet, MAX_JWKS_LEN};
 pub use jwks_cache::{JwksCache, JwksSource};
 pub use jws::{Algorithm, JwsHeader, MAX_JWS_LEN, Verified, verify_jws};
+
+/// A refusal: [`Error::InvalidJose`](crate::Error::InvalidJose) with its reason.
+fn bad(reason: &'static str) -> crate::Error {
+    crate::Error::InvalidJose { reason }
+}

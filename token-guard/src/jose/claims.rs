@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::bad;
 use crate::Error;
 
 /// What a token's claims must say: who issued it, for whom, and when it is valid.
@@ -96,10 +97,6 @@ pub fn check_claims(payload: &[u8], checks: &ClaimChecks<'_>) -> Result<Map<Stri
         return Err(bad("the token was issued in the future (iat)"));
     }
     Ok(claims)
-}
-
-fn bad(reason: &'static str) -> Error {
-    Error::InvalidJose { reason }
 }
 
 #[cfg(test)]

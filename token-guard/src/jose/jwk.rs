@@ -5,6 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use super::bad;
 use super::jws::Algorithm;
 use crate::Error;
 
@@ -138,10 +139,6 @@ impl JwkSet {
             }
         }
     }
-}
-
-fn bad(reason: &'static str) -> Error {
-    Error::InvalidJose { reason }
 }
 
 /// One key, or `None` for a key this crate does not use.

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::Value;
 
+use super::bad;
 use super::jwk::{JwkSet, PublicKey};
 use crate::Error;
 
@@ -160,10 +161,6 @@ pub fn verify_jws(token: &str, keys: &JwkSet, allowed: &[Algorithm]) -> Result<V
         header,
         payload: decode(payload_b64)?,
     })
-}
-
-fn bad(reason: &'static str) -> Error {
-    Error::InvalidJose { reason }
 }
 
 /// Strict base64url without padding (RFC 7515 §2): no `=`, no `+` or `/`, no whitespace,
