@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::Criterion;
 use hearth_guard::{Decision, JwtBearer, LocalGuard};
-use hearth_token_guard::jose::{JwksCache, JwksSource};
+use hearth_token_guard::jose::{JwksCache, JwksDocument, JwksSource};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 
@@ -25,8 +25,8 @@ const AUD: &str = "jan-api";
 struct Fixed(Vec<u8>);
 
 impl JwksSource for Fixed {
-    fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), hearth_token_guard::Error> {
-        Ok((self.0.clone(), Some(Duration::from_secs(3600))))
+    fn fetch(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
+        Ok(JwksDocument::new(self.0.clone()).with_max_age(Duration::from_secs(3600)))
     }
 }
 

@@ -20,14 +20,15 @@ use serde_json::Value;
 ///   permissions (Keycloak's `realm_access.roles`: see [`keycloak`](Self::keycloak)).
 ///
 /// ```
-/// use std::time::Duration;
 /// use hearth_guard::{JwtBearer, LocalGuard};
-/// use hearth_token_guard::jose::{JwksCache, JwksSource};
+/// use hearth_token_guard::jose::{JwksCache, JwksDocument, JwksSource};
 ///
+/// // In an app: hearth-net-policy's `IssuerKeys` (feature `issuer`), the issuer's
+/// // `jwks_uri` fetched over HTTPS and kept fresh.
 /// struct Issuer;
 /// impl JwksSource for Issuer {
-///     fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), hearth_token_guard::Error> {
-///         Ok((br#"{"keys":[]}"#.to_vec(), None)) // in an app: GET the issuer's jwks_uri
+///     fn fetch(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
+///         Ok(JwksDocument::new(br#"{"keys":[]}"#.to_vec()))
 ///     }
 /// }
 /// let jwt = JwtBearer::keycloak(JwksCache::new(Issuer), "https://id.example/realms/jan", "jan-api");

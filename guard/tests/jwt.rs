@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hearth_guard::{Caller, Decision, DenyReason, JwtBearer, LocalGuard};
-use hearth_token_guard::jose::{JwksCache, JwksSource};
+use hearth_token_guard::jose::{JwksCache, JwksDocument, JwksSource};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 
@@ -57,7 +57,7 @@ impl Issuer {
 struct Jwks(Arc<Issuer>);
 
 impl JwksSource for Jwks {
-    fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), hearth_token_guard::Error> {
+    fn fetch(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
         self.0.fetches.fetch_add(1, Ordering::SeqCst);
         let keys = self.0.keys.lock().unwrap();
         let jwks: Vec<String> = keys
@@ -71,10 +71,8 @@ impl JwksSource for Jwks {
                 )
             })
             .collect();
-        Ok((
-            format!(r#"{{"keys":[{}]}}"#, jwks.join(",")).into_bytes(),
-            Some(Duration::from_secs(3600)),
-        ))
+        let body = format!(r#"{{"keys":[{}]}}"#, jwks.join(","));
+        Ok(JwksDocument::new(body).with_max_age(Duration::from_secs(3600)))
     }
 }
 

@@ -189,6 +189,11 @@ impl HttpsClient {
         self
     }
 
+    /// The URL policy every request is checked against.
+    pub fn url_policy(&self) -> UrlPolicy {
+        self.url
+    }
+
     /// `GET url`, following redirects.
     pub async fn get(&self, url: &str) -> Result<Response, Error> {
         let uri: Uri = url.parse().map_err(|_| Error::InvalidUrl {

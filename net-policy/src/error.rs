@@ -169,6 +169,26 @@ pub enum Error {
         limit: usize,
     },
 
+    /// The server answered with a status the call cannot use (a JWKS or metadata
+    /// document that is not 200).
+    #[error("the server answered {status}")]
+    HttpStatus {
+        /// The status.
+        status: http::StatusCode,
+    },
+
+    /// An issuer's metadata or key set that is not acceptable (another issuer named, a
+    /// plain-HTTP endpoint, malformed JSON).
+    #[error("the issuer's metadata is not acceptable: {reason}")]
+    InvalidMetadata {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The thread that keeps an issuer's keys fresh could not start.
+    #[error("the background refresh of the issuer's keys could not start: {0}")]
+    KeyRefresh(#[source] std::io::Error),
+
     /// TLS configuration rejected by rustls (e.g. no protocol version left).
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
@@ -209,7 +229,10 @@ impl Error {
             | Self::Proxy { .. }
             | Self::BodyTruncated
             | Self::BodyMalformed => K::Network,
-            Self::PinStore(_) => K::Other,
+            Self::HttpStatus { status } if *status == http::StatusCode::NOT_FOUND => K::NotFound,
+            Self::HttpStatus { .. } => K::Network,
+            Self::InvalidMetadata { .. } => K::Integrity,
+            Self::PinStore(_) | Self::KeyRefresh(_) => K::Other,
         }
     }
 }

@@ -19,6 +19,10 @@
 //!   ([`CertInfo`]) or [`Error::PinChanged`] with both keys; [`fetch_chain`] reads a chain
 //!   without trusting it.
 //!
+//! - An issuer (feature `issuer`): [`IssuerMetadata`] (RFC 8414 and OpenID Connect
+//!   Discovery, validated) and [`IssuerKeys`] (its JWKS, fetched and kept fresh, for
+//!   hearth-token-guard's `JwksCache`); [`cache_max_age`] reads `Cache-Control`.
+//!
 //! Guards for local servers (`LocalGuard`, rate limits, private Unix sockets, `Confined`)
 //! are in the `hearth-guard` crate.
 //!
@@ -35,6 +39,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod cache_control;
 mod cert_info;
 mod cert_problem;
 mod client;
@@ -42,6 +47,10 @@ mod config;
 mod connection;
 mod error;
 mod host_pattern;
+#[cfg(feature = "issuer")]
+mod issuer_keys;
+#[cfg(feature = "issuer")]
+mod issuer_metadata;
 mod pin;
 mod pins;
 mod pool;
@@ -51,6 +60,7 @@ mod tofu;
 mod url_policy;
 mod verifier;
 
+pub use cache_control::cache_max_age;
 pub use cert_info::CertInfo;
 pub use cert_problem::{CertificateProblem, UntrustedReason};
 pub use client::{HttpsClient, Response, Timeouts, with_bearer};
@@ -58,6 +68,10 @@ pub use config::{BuiltPolicy, RootsReport, TlsPolicy};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;
 pub use host_pattern::HostPattern;
+#[cfg(feature = "issuer")]
+pub use issuer_keys::{IssuerKeys, KeyRefresh};
+#[cfg(feature = "issuer")]
+pub use issuer_metadata::{IssuerMetadata, MAX_METADATA_LEN};
 pub use pin::Pin;
 pub use pins::{AfterExpiry, PinFailure, PinMode, PinPolicy, ReportFn};
 pub use proxy::Proxy;

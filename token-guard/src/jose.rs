@@ -16,7 +16,7 @@ mod jws;
 
 pub use claims::{ClaimChecks, check_claims};
 pub use jwk::{Jwk, JwkSet, MAX_JWKS_LEN};
-pub use jwks_cache::{JwksCache, JwksSource};
+pub use jwks_cache::{JwksCache, JwksDocument, JwksSource};
 pub use jws::{Algorithm, JwsHeader, MAX_JWS_LEN, Verified, verify_jws};
 
 /// A refusal: [`Error::InvalidJose`](crate::Error::InvalidJose) with its reason.

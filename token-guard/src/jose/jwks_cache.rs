@@ -7,14 +7,79 @@ use std::time::{Duration, Instant};
 use super::{Algorithm, JwkSet, Verified, verify_jws};
 use crate::Error;
 
-/// Where a JWKS comes from: an issuer's `jwks_uri`, a file, a test. `fetch` runs on the
-/// thread that needs the keys (the first verification, or a refetch after a rotation), at
-/// most once per [`JwksCache::min_refetch`] interval, so it must not block an async
-/// runtime's threads: a source that goes to the network serves a document that a
-/// background task keeps fresh, and `fetch` returns that copy.
+/// Where a JWKS comes from: an issuer's `jwks_uri`, a file, a test.
+///
+/// Two kinds of source:
+///
+/// - **Fetched on demand** ([`revision`](Self::revision) is `None`, the default): the
+///   cache calls `fetch` on the first verification, when the keys' `max-age` has passed,
+///   and when a token names an unknown key, at most once per
+///   [`JwksCache::min_refetch`]. `fetch` runs on the verifying thread, so it must be
+///   quick (a file, memory).
+/// - **Kept fresh by the source** (`revision` is `Some`): a source that refreshes in the
+///   background (the HTTPS source in `hearth-net-policy`, feature `issuer`) numbers its
+///   documents. The cache takes each new revision at its next use, never asks for
+///   freshness itself, and calls `fetch` with an unchanged revision only for an unknown
+///   key id (at most once per interval): the source then gets a fresh copy, waiting a
+///   bounded time, and returns it, or its current one when the issuer has nothing new.
 pub trait JwksSource: Send + Sync {
-    /// The current JWKS document, and how long it may be kept (`Cache-Control: max-age`).
-    fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), Error>;
+    /// The JWKS document, how long it may be kept, and (a self-refreshing source) its
+    /// revision.
+    fn fetch(&self) -> Result<JwksDocument, Error>;
+
+    /// The number of the source's current document, for a source that keeps it fresh by
+    /// itself; `None` (the default) for one fetched on demand.
+    fn revision(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// What a [`JwksSource`] hands the cache: the JWKS, how long it may be kept
+/// (`Cache-Control: max-age`; an hour when `None`), and the source's revision of it.
+///
+/// ```
+/// use std::time::Duration;
+/// use hearth_token_guard::jose::JwksDocument;
+///
+/// let doc = JwksDocument::new(br#"{"keys":[]}"#.to_vec()).with_max_age(Duration::from_secs(300));
+/// assert_eq!(doc.max_age, Some(Duration::from_secs(300)));
+/// assert_eq!(doc.revision, None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksDocument {
+    /// The JWKS, as JSON.
+    pub body: Vec<u8>,
+    /// How long it may be kept.
+    pub max_age: Option<Duration>,
+    /// The revision it is, for a source that keeps itself fresh
+    /// ([`JwksSource::revision`]).
+    pub revision: Option<u64>,
+}
+
+impl JwksDocument {
+    /// `body`, with no `max-age` and no revision.
+    pub fn new(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: body.into(),
+            max_age: None,
+            revision: None,
+        }
+    }
+
+    /// The same document, kept for `max_age`.
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// The same document, as the source's revision `revision`.
+    #[must_use]
+    pub fn with_revision(mut self, revision: u64) -> Self {
+        self.revision = Some(revision);
+        self
+    }
 }
 
 /// An issuer's signing keys, cached.
@@ -25,15 +90,17 @@ pub trait JwksSource: Send + Sync {
 /// - A token with an unknown `kid` triggers one refetch, at most once per
 ///   [`min_refetch`](Self::min_refetch) (default 60 s): a key rotation is picked up at
 ///   once, and a flood of tokens with made-up key ids costs one fetch a minute.
+/// - A fetch runs outside the cache's lock: while one is under way, other verifications
+///   use the keys at hand instead of waiting for it.
 ///
 /// ```
 /// use std::time::Duration;
-/// use hearth_token_guard::jose::{JwksCache, JwksSource};
+/// use hearth_token_guard::jose::{JwksCache, JwksDocument, JwksSource};
 ///
 /// struct Fixed;
 /// impl JwksSource for Fixed {
-///     fn fetch(&self) -> Result<(Vec<u8>, Option<Duration>), hearth_token_guard::Error> {
-///         Ok((br#"{"keys":[]}"#.to_vec(), Some(Duration::from_secs(300))))
+///     fn fetch(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
+///         Ok(JwksDocument::new(br#"{"keys":[]}"#.to_vec()).with_max_age(Duration::from_secs(300)))
 ///     }
 /// }
 /// let cache = JwksCache::new(Fixed);
@@ -50,11 +117,26 @@ pub struct JwksCache {
 #[derive(Default)]
 struct State {
     keys: Option<Arc<JwkSet>>,
-    /// When the keys stop being fresh.
+    /// When the keys stop being fresh (sources fetched on demand).
     fresh_until: Option<Instant>,
-    /// When the last fetch was tried (whatever its outcome).
+    /// When the last fetch the interval limits was tried (whatever its outcome).
     tried: Option<Instant>,
+    /// The source's revision the keys came from (sources that keep themselves fresh).
+    revision: Option<u64>,
+    /// A fetch is under way on some thread.
+    fetching: bool,
     fetches: u64,
+}
+
+/// Why the cache goes to its source.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// No keys yet, or they are stale.
+    Fresh,
+    /// A self-refreshing source has a new revision: taking it costs nothing.
+    NewRevision,
+    /// A token names a key the set lacks.
+    UnknownKey,
 }
 
 /// How long keys are kept when the source gives no `max-age`.
@@ -77,25 +159,35 @@ impl JwksCache {
         self
     }
 
-    /// How many fetches were made: a diagnostic.
+    /// How many times the source was asked for its document: a diagnostic.
     pub fn fetches(&self) -> u64 {
         self.lock().fetches
     }
 
     /// The current keys, fetched if there are none yet or they are stale.
     pub fn keys(&self) -> Result<Arc<JwkSet>, Error> {
-        let mut state = self.lock();
-        let stale = state.fresh_until.is_none_or(|t| Instant::now() >= t);
-        if stale && self.may_fetch(&state) {
+        let need = {
+            let state = self.lock();
+            match self.source.revision() {
+                Some(r) if state.revision != Some(r) => Some(Need::NewRevision),
+                // That revision's document did not parse: try again after the interval.
+                Some(_) => (state.keys.is_none() && self.may_fetch(&state)).then_some(Need::Fresh),
+                None => {
+                    let stale = state.fresh_until.is_none_or(|t| Instant::now() >= t);
+                    (stale && self.may_fetch(&state)).then_some(Need::Fresh)
+                }
+            }
+        };
+        if let Some(need) = need {
             // A failed refresh keeps the old keys; with none, it is the error.
-            if let Err(e) = self.fetch(&mut state)
-                && state.keys.is_none()
+            if let Err(e) = self.refresh(need)
+                && self.lock().keys.is_none()
             {
                 return Err(e);
             }
         }
         // No keys, and the last failed fetch too recent to try again.
-        state.keys.clone().ok_or(Error::InvalidJose {
+        self.lock().keys.clone().ok_or(Error::InvalidJose {
             reason: "the issuer's keys could not be fetched (retried at most once a minute)",
         })
     }
@@ -106,16 +198,12 @@ impl JwksCache {
         let keys = self.keys()?;
         match verify_jws(token, &keys, allowed) {
             Err(Error::UnknownSigningKey) => {
-                let refreshed = {
-                    let mut state = self.lock();
-                    if self.may_fetch(&state) {
-                        self.fetch(&mut state)?;
+                self.refresh(Need::UnknownKey)?;
+                match self.lock().keys.clone() {
+                    Some(fresh) if !Arc::ptr_eq(&fresh, &keys) => {
+                        verify_jws(token, &fresh, allowed)
                     }
-                    state.keys.clone()
-                };
-                match refreshed {
-                    Some(keys) => verify_jws(token, &keys, allowed),
-                    None => Err(Error::UnknownSigningKey),
+                    _ => Err(Error::UnknownSigningKey),
                 }
             }
             other => other,
@@ -126,15 +214,44 @@ impl JwksCache {
         state.tried.is_none_or(|t| t.elapsed() >= self.min_refetch)
     }
 
-    /// Fetches under the lock (concurrent verifications wait for one fetch, not many).
-    fn fetch(&self, state: &mut State) -> Result<(), Error> {
-        state.tried = Some(Instant::now());
-        state.fetches += 1;
-        let (body, max_age) = self.source.fetch()?;
-        let keys = JwkSet::from_json(&body)?;
-        state.keys = Some(Arc::new(keys));
-        state.fresh_until = Some(Instant::now() + max_age.unwrap_or(DEFAULT_MAX_AGE));
-        Ok(())
+    /// Asks the source for its document, outside the lock; one fetch at a time (a
+    /// verification that finds one under way uses the keys at hand).
+    fn refresh(&self, need: Need) -> Result<(), Error> {
+        {
+            let mut state = self.lock();
+            if state.fetching || (need == Need::UnknownKey && !self.may_fetch(&state)) {
+                return Ok(());
+            }
+            state.fetching = true;
+            state.fetches += 1;
+            if need != Need::NewRevision {
+                state.tried = Some(Instant::now());
+            }
+        }
+        // A source that fails says nothing of its revision: the one before the call.
+        let before = self.source.revision();
+        let fetched = self.source.fetch().and_then(|doc| {
+            let keys = JwkSet::from_json(&doc.body)?;
+            Ok((keys, doc.max_age, doc.revision))
+        });
+        let mut state = self.lock();
+        state.fetching = false;
+        match fetched {
+            Ok((keys, max_age, revision)) => {
+                state.keys = Some(Arc::new(keys));
+                state.fresh_until = Some(Instant::now() + max_age.unwrap_or(DEFAULT_MAX_AGE));
+                state.revision = revision.or(before);
+                Ok(())
+            }
+            Err(e) => {
+                let revision = before;
+                // A failure waits for the interval before the next try, and a revision
+                // whose document is broken is not taken again.
+                state.tried = Some(Instant::now());
+                state.revision = revision;
+                Err(e)
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -150,5 +267,91 @@ impl std::fmt::Debug for JwksCache {
             .field("fetches", &state.fetches)
             .field("min_refetch", &self.min_refetch)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// A source that keeps itself fresh: `docs[revision]` is its document.
+    struct Background {
+        revision: AtomicU64,
+        docs: Vec<&'static str>,
+        fetched: AtomicU64,
+    }
+
+    impl JwksSource for &'static Background {
+        fn fetch(&self) -> Result<JwksDocument, Error> {
+            self.fetched.fetch_add(1, Ordering::SeqCst);
+            let r = self.revision.load(Ordering::SeqCst);
+            let doc = self.docs[usize::try_from(r).unwrap_or(0)];
+            Ok(JwksDocument::new(doc.as_bytes()).with_revision(r))
+        }
+        fn revision(&self) -> Option<u64> {
+            Some(self.revision.load(Ordering::SeqCst))
+        }
+    }
+
+    const EMPTY: &str = r#"{"keys":[]}"#;
+    const ONE: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    fn background(docs: Vec<&'static str>) -> &'static Background {
+        Box::leak(Box::new(Background {
+            revision: AtomicU64::new(0),
+            docs,
+            fetched: AtomicU64::new(0),
+        }))
+    }
+
+    #[test]
+    fn a_new_revision_is_taken_at_once_and_an_unchanged_one_costs_nothing() {
+        let source = background(vec![EMPTY, ONE]);
+        let cache = JwksCache::new(source);
+        assert!(cache.keys().unwrap().keys().is_empty());
+        for _ in 0..10 {
+            cache.keys().unwrap();
+        }
+        assert_eq!(
+            source.fetched.load(Ordering::SeqCst),
+            1,
+            "no refetch while unchanged"
+        );
+        source.revision.store(1, Ordering::SeqCst);
+        assert_eq!(
+            cache.keys().unwrap().keys().len(),
+            1,
+            "inside the refetch interval"
+        );
+        assert_eq!(source.fetched.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_broken_revision_keeps_the_old_keys_and_is_not_parsed_again() {
+        let source = background(vec![ONE, "{not json"]);
+        let cache = JwksCache::new(source);
+        assert_eq!(cache.keys().unwrap().keys().len(), 1);
+        source.revision.store(1, Ordering::SeqCst);
+        for _ in 0..10 {
+            assert_eq!(cache.keys().unwrap().keys().len(), 1);
+        }
+        assert_eq!(source.fetched.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_unknown_key_asks_once_per_interval() {
+        let source = background(vec![EMPTY]);
+        let cache = JwksCache::new(source);
+        let token = "eyJhbGciOiJFZERTQSIsImtpZCI6InoifQ.e30.c2ln";
+        for _ in 0..5 {
+            assert!(matches!(
+                cache.verify(token, &Algorithm::ALL),
+                Err(Error::UnknownSigningKey)
+            ));
+        }
+        // The first load, then one refetch for the unknown key: the interval holds the rest.
+        assert_eq!(source.fetched.load(Ordering::SeqCst), 2);
     }
 }
