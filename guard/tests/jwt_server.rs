@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use bytes::Bytes;
 use hearth_guard::{Caller, JwtBearer, Limit, LocalGuard, ServeBody, ServeOptions, serve};
-use hearth_net_policy::{HttpsClient, IssuerKeys, KeyRefresh, TlsPolicy};
+use hearth_net_policy::{HttpsClient, IssuerKeys, IssuerMetadata, KeyRefresh, TlsPolicy};
 use hearth_token_guard::jose::JwksCache;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
@@ -33,7 +33,10 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as 
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const SERVER_ENV: &str = "HEARTH_JWT_SERVER";
-const ISS: &str = "https://id.example/realms/jan";
+/// The issuer's path on the test server; the issuer is `https://127.0.0.1:PORT/realms/jan`.
+const REALM: &str = "/realms/jan";
+/// The issuer URL, once the server is up (the same in both processes).
+static ISS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 const AUD: &str = "jan-api";
 /// The guard's refetch interval for unknown key ids: longer than any run, so that a
 /// flood of made-up key ids after the rotation check costs no fetch at all.
@@ -47,13 +50,14 @@ fn main() {
         return;
     }
     let issuer = Issuer::new();
-    let (jwks_uri, root_der) = start_jwks_server(Arc::clone(&issuer));
+    let (issuer_url, root_der) = start_issuer(Arc::clone(&issuer));
+    ISS.set(issuer_url.clone()).unwrap();
     let dir = std::env::temp_dir().join(format!("hearth-jwt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let root = dir.join("root.der");
     std::fs::write(&root, &root_der).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env(SERVER_ENV, format!("{jwks_uri} {}", root.display()))
+        .env(SERVER_ENV, format!("{issuer_url} {}", root.display()))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -90,10 +94,10 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The guarded server: RFC 9068 access tokens from `ISS` for `AUD`, `/media` needing
-/// `media:read`; the issuer's keys over HTTPS through the test CA.
+/// The guarded server: RFC 9068 access tokens from the issuer for `AUD`, `/media` needing
+/// `media:read`; the issuer's metadata and keys over HTTPS through the test CA.
 fn server(config: &str) {
-    let (jwks_uri, root) = config.split_once(' ').unwrap();
+    let (issuer, root) = config.split_once(' ').unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,6 +113,8 @@ fn server(config: &str) {
             min_interval: Duration::from_millis(50),
             ..KeyRefresh::default()
         };
+        let meta = IssuerMetadata::discover(&client, issuer).await.unwrap();
+        let jwks_uri = meta.jwks_uri().unwrap();
         let keys = IssuerKeys::start_with(&client, jwks_uri, refresh)
             .await
             .unwrap();
@@ -117,7 +123,7 @@ fn server(config: &str) {
         // send a few hundred from one address on purpose.
         let failures = Limit::sliding_window(10_000, Duration::from_secs(3600)).unwrap();
         let guard = LocalGuard::new()
-            .jwt_bearer(JwtBearer::new(cache, ISS, AUD))
+            .jwt_bearer(JwtBearer::new(cache, issuer, AUD))
             .failed_auth_limit(failures)
             .unwrap()
             .require("/media", "media:read")
@@ -212,6 +218,10 @@ fn es256(kid: &str) -> String {
     format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"at+jwt"}}"#)
 }
 
+fn iss() -> &'static str {
+    ISS.get().expect("the issuer is up")
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -227,11 +237,12 @@ fn claims_with(iss: &str, aud: &str, exp: u64) -> String {
 }
 
 fn claims() -> String {
-    claims_with(ISS, AUD, now() + 300)
+    claims_with(iss(), AUD, now() + 300)
 }
 
-/// Serves `/jwks` over HTTPS with a leaf from a fresh CA; returns its URL and the CA.
-fn start_jwks_server(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
+/// Serves the issuer's metadata and `/jwks` over HTTPS with a leaf from a fresh CA;
+/// returns the issuer URL and the CA.
+fn start_issuer(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let root = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
@@ -264,9 +275,16 @@ fn start_jwks_server(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(move |_req| {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
                         let issuer = Arc::clone(&issuer);
                         async move {
+                            if req.uri().path() == format!("{REALM}/.well-known/openid-configuration") {
+                                let base = format!("https://127.0.0.1:{port}");
+                                let meta = format!(
+                                    r#"{{"issuer":"{base}{REALM}","jwks_uri":"{base}/jwks","token_endpoint":"{base}/token"}}"#
+                                );
+                                return Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(meta))));
+                            }
                             issuer.fetches.fetch_add(1, Ordering::SeqCst);
                             let mut response = if issuer.broken.load(Ordering::SeqCst) {
                                 let mut r = hyper::Response::new(Full::new(Bytes::from("down")));
@@ -292,7 +310,7 @@ fn start_jwks_server(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
         });
     });
     (
-        format!("https://127.0.0.1:{port}/jwks"),
+        format!("https://127.0.0.1:{port}{REALM}"),
         root.der().to_vec(),
     )
 }
@@ -360,14 +378,14 @@ fn refused(t: &Target) {
     let cases = [
         (
             "expired",
-            sign(&k1, &es256("k1"), &claims_with(ISS, AUD, now() - 3600)),
+            sign(&k1, &es256("k1"), &claims_with(iss(), AUD, now() - 3600)),
         ),
         (
             "wrong aud",
             sign(
                 &k1,
                 &es256("k1"),
-                &claims_with(ISS, "other-api", now() + 300),
+                &claims_with(iss(), "other-api", now() + 300),
             ),
         ),
         (
