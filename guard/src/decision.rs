@@ -111,6 +111,27 @@ pub enum Caller {
     },
 }
 
+impl Caller {
+    /// Whether the caller presented a credential that was checked (a session token, an
+    /// API key, a JWT), as opposed to an exempt path or the localhost bypass.
+    ///
+    /// ```
+    /// use hearth_guard::Caller;
+    ///
+    /// assert!(Caller::Session.holds_credential());
+    /// assert!(!Caller::Exempt.holds_credential());
+    /// ```
+    #[must_use]
+    pub fn holds_credential(&self) -> bool {
+        match self {
+            Self::Session | Self::Key(_) => true,
+            #[cfg(feature = "jwt")]
+            Self::Jwt { .. } => true,
+            Self::Exempt | Self::LocalBypass => false,
+        }
+    }
+}
+
 /// Why a request was refused. None of these carries the credential presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

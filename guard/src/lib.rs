@@ -48,6 +48,7 @@ mod layer;
 mod local_guard;
 mod peer_key;
 mod rate_limit;
+mod request_body;
 mod security_headers;
 mod server;
 #[cfg(unix)]
@@ -69,6 +70,7 @@ pub use peer_key::PeerKey;
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
 };
+pub use request_body::RequestBody;
 pub use security_headers::{DEFAULT_CSP, SecurityHeaders, SecurityHeadersService};
 pub use server::{BoxError, GuardedRequest, ServeBody, ServeOptions, Shutdown, serve, serve_until};
 #[cfg(unix)]

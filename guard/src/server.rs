@@ -26,7 +26,8 @@ use tokio::time::{Instant, Sleep};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{LocalGuard, LocalGuardLayer, PeerKey, SecurityHeaders};
+use super::request_body::Activity;
+use super::{LocalGuard, LocalGuardLayer, PeerKey, RequestBody, SecurityHeaders};
 
 /// Connection limits for [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +42,10 @@ pub struct ServeOptions {
     /// peer by its /64), so that one client's slow connections cannot hold every place
     /// (default 16).
     pub max_connections_per_peer: usize,
-    /// A connection with no byte read or written for this long is closed (default 60 s).
+    /// A connection with no byte read or written for this long is closed (default 60 s),
+    /// except while a handler works on a request it has read whole (a slow answer, such
+    /// as a model generating text, is not cut off; a client that stops sending its body
+    /// is).
     pub idle_timeout: Duration,
     /// The most time a client may take to send a request's headers (default 10 s): the
     /// slow-loris bound.
@@ -72,7 +76,7 @@ impl Default for ServeOptions {
 /// [`Caller`](super::Caller) is a request extension. Its body streams, capped at the
 /// guard's body limit; for a WebSocket handshake, [`hyper::upgrade::on`] gives the
 /// connection once the handler has answered `101`.
-pub type GuardedRequest = Request<Limited<Incoming>>;
+pub type GuardedRequest = Request<Limited<RequestBody>>;
 
 /// A handler's errors, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -281,7 +285,7 @@ async fn connection<S>(
     slots: (Slot, PeerSlot),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
-    S: Service<Request<Incoming>, Response = Response<ServeBody>, Error = Infallible>
+    S: Service<Request<RequestBody>, Response = Response<ServeBody>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -289,10 +293,22 @@ async fn connection<S>(
 {
     // The places travel with the stream: an upgraded connection (a WebSocket the handler
     // took) holds them until it closes, so upgrades cannot exceed the caps.
-    let io = TokioIo::new(IdleTimeout::new(stream, options.idle_timeout, slots));
-    let service = hyper::service::service_fn(move |request| {
-        let mut service = service.clone();
-        service.call(request)
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(IdleTimeout::new(
+        stream,
+        options.idle_timeout,
+        slots,
+        Arc::clone(&activity),
+    ));
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (parts, body) = request.into_parts();
+        let (body, handling) = activity.begin(body);
+        let answer = service.clone().call(Request::from_parts(parts, body));
+        async move {
+            let answer = answer.await;
+            drop(handling);
+            answer
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -357,10 +373,11 @@ where
         // Only a credential holder's request protects its connection from eviction: an
         // exempt path or the localhost bypass is open to anyone, who could otherwise
         // hold every place with cheap requests.
-        if matches!(
-            request.extensions().get::<super::Caller>(),
-            Some(super::Caller::Key(_) | super::Caller::Session)
-        ) {
+        if request
+            .extensions()
+            .get::<super::Caller>()
+            .is_some_and(super::Caller::holds_credential)
+        {
             self.admitted.store(true, Ordering::Release);
         }
         request.extensions_mut().insert(self.shutdown.clone());
@@ -502,21 +519,24 @@ impl Drop for PeerSlot {
     }
 }
 
-/// A stream that fails with `TimedOut` once nothing has been read or written for `idle`.
+/// A stream that fails with `TimedOut` once nothing has been read or written for `idle`,
+/// except while its request's handler works with nothing more to read.
 struct IdleTimeout<T> {
     inner: T,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    activity: Arc<Activity>,
     /// The connection's places under the caps, given back when the stream is dropped.
     _slots: (Slot, PeerSlot),
 }
 
 impl<T> IdleTimeout<T> {
-    fn new(inner: T, idle: Duration, slots: (Slot, PeerSlot)) -> Self {
+    fn new(inner: T, idle: Duration, slots: (Slot, PeerSlot), activity: Arc<Activity>) -> Self {
         Self {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            activity,
             _slots: slots,
         }
     }
@@ -526,6 +546,9 @@ impl<T> IdleTimeout<T> {
     }
 
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.activity.suspended() {
+            self.touch();
+        }
         self.deadline.as_mut().poll(cx).is_ready()
     }
 }

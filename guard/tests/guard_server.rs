@@ -124,6 +124,10 @@ fn main() {
             "connections_beyond_the_cap_are_closed_and_idle_ones_time_out",
             connections,
         ),
+        (
+            "a_handler_slower_than_the_idle_timeout_answers_and_a_stalled_body_is_cut",
+            slow_handler,
+        ),
         // Last: the server stops.
         (
             "graceful_shutdown_drains_open_requests_then_stops",
@@ -219,6 +223,11 @@ fn server(dir: &Path) {
                         tokio::time::sleep(SLOW).await;
                         slow.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                         return http::Response::new(full("slow done\n".into()));
+                    }
+                    "/api/slower" => {
+                        // Longer than the idle timeout, with nothing sent meanwhile.
+                        tokio::time::sleep(IDLE * 2).await;
+                        return http::Response::new(full("slower done\n".into()));
                     }
                     "/api/shutdown" => {
                         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -1229,4 +1238,35 @@ fn silent_connections(t: &Target) {
         );
         std::thread::sleep(IDLE * 2);
     }
+}
+
+fn slow_handler(t: &Target) {
+    // The request is whole: the handler may take longer than IDLE to answer.
+    let mut s = t.connect();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let reply = send(
+        &mut s,
+        "/api/slower",
+        &[
+            format!("Host: 127.0.0.1:{}", t.port),
+            format!("X-Api-Key: {}", t.keys.admin),
+        ],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "slower done\n");
+    // A client that promises a body and sends none is cut off after IDLE.
+    let mut s = t.connect();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let head = format!(
+        "POST /api/items HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Api-Key: {}\r\n\
+         Content-Length: 100\r\n\r\n",
+        t.port, t.keys.admin
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(waited < PATIENCE, "a stalled body held the connection {waited:?}");
+    assert!(waited >= IDLE / 2, "closed after {waited:?}, before the idle timeout");
 }
