@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -15,24 +15,31 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 pub(crate) struct Activity {
     /// A request is being handled (the guard and the handler have not answered yet).
     handling: AtomicBool,
-    /// Its body has been read to the end, or dropped.
-    body_done: AtomicBool,
+    /// The number of the connection's current request.
+    request: AtomicU64,
+    /// The highest request number whose body has been read to the end, or dropped (a
+    /// body an earlier request's handler drops late cannot speak for the current one).
+    body_done: AtomicU64,
 }
 
 impl Activity {
     /// Whether the idle timeout waits: a handler works with nothing more to read.
     pub(crate) fn suspended(&self) -> bool {
-        self.handling.load(Ordering::Acquire) && self.body_done.load(Ordering::Acquire)
+        self.handling.load(Ordering::Acquire)
+            && self.body_done.load(Ordering::Acquire) == self.request.load(Ordering::Acquire)
     }
 
     /// A request begins; its handling ends when the returned guard is dropped.
     pub(crate) fn begin(self: &Arc<Self>, body: Incoming) -> (RequestBody, Handling) {
-        self.body_done
-            .store(body.is_end_stream(), Ordering::Release);
+        let number = self.request.fetch_add(1, Ordering::AcqRel) + 1;
+        if body.is_end_stream() {
+            self.body_done.fetch_max(number, Ordering::AcqRel);
+        }
         self.handling.store(true, Ordering::Release);
         let body = RequestBody {
             inner: body,
             activity: Arc::clone(self),
+            number,
         };
         (body, Handling(Arc::clone(self)))
     }
@@ -65,11 +72,15 @@ impl Drop for Handling {
 pub struct RequestBody {
     inner: Incoming,
     activity: Arc<Activity>,
+    /// Which of the connection's requests it belongs to.
+    number: u64,
 }
 
 impl RequestBody {
     fn done(&self) {
-        self.activity.body_done.store(true, Ordering::Release);
+        self.activity
+            .body_done
+            .fetch_max(self.number, Ordering::AcqRel);
     }
 }
 

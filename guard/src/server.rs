@@ -43,9 +43,10 @@ pub struct ServeOptions {
     /// (default 16).
     pub max_connections_per_peer: usize,
     /// A connection with no byte read or written for this long is closed (default 60 s),
-    /// except while a handler works on a request it has read whole (a slow answer, such
-    /// as a model generating text, is not cut off; a client that stops sending its body
-    /// is).
+    /// except while a handler works on a request it has read whole, until its answer
+    /// starts: a slow answer (a model generating a whole text) is not cut off, a client
+    /// that stops sending its body is. A streamed answer silent for this long between
+    /// two chunks is cut off too: send a keep-alive chunk (an SSE comment) meanwhile.
     pub idle_timeout: Duration,
     /// The most time a client may take to send a request's headers (default 10 s): the
     /// slow-loris bound.

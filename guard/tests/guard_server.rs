@@ -1267,6 +1267,12 @@ fn slow_handler(t: &Target) {
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     let waited = started.elapsed();
-    assert!(waited < PATIENCE, "a stalled body held the connection {waited:?}");
-    assert!(waited >= IDLE / 2, "closed after {waited:?}, before the idle timeout");
+    assert!(
+        waited < PATIENCE,
+        "a stalled body held the connection {waited:?}"
+    );
+    assert!(
+        waited >= IDLE / 2,
+        "closed after {waited:?}, before the idle timeout"
+    );
 }

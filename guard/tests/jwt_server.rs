@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,10 +76,6 @@ fn main() {
         ),
         ("every_bad_token_is_401_invalid_token", refused),
         ("made_up_key_ids_cost_no_fetch_within_the_interval", flood),
-        (
-            "an_issuer_that_fails_leaves_the_keys_at_hand_in_use",
-            issuer_down,
-        ),
     ];
     let failed = libtest::run(&checks, &t);
     stop(&mut child);
@@ -111,6 +107,8 @@ fn server(config: &str) {
         let client = HttpsClient::new(&policy).without_proxy();
         let refresh = KeyRefresh {
             min_interval: Duration::from_millis(50),
+            // However loaded the machine, the rotation's fetch is waited for.
+            wait: PATIENCE,
             ..KeyRefresh::default()
         };
         let meta = IssuerMetadata::discover(&client, issuer).await.unwrap();
@@ -143,11 +141,10 @@ fn server(config: &str) {
     });
 }
 
-/// An issuer: ES256 keys it publishes (or not), a JWKS endpoint that can fail.
+/// An issuer: the ES256 keys it publishes, and how often its JWKS was fetched.
 struct Issuer {
     published: Mutex<Vec<(String, Arc<EcdsaKeyPair>)>>,
     fetches: AtomicUsize,
-    broken: AtomicBool,
 }
 
 impl Issuer {
@@ -155,7 +152,6 @@ impl Issuer {
         let issuer = Arc::new(Self {
             published: Mutex::new(Vec::new()),
             fetches: AtomicUsize::new(0),
-            broken: AtomicBool::new(false),
         });
         issuer.publish("k1", key_pair());
         issuer
@@ -286,13 +282,8 @@ fn start_issuer(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
                                 return Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(meta))));
                             }
                             issuer.fetches.fetch_add(1, Ordering::SeqCst);
-                            let mut response = if issuer.broken.load(Ordering::SeqCst) {
-                                let mut r = hyper::Response::new(Full::new(Bytes::from("down")));
-                                *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
-                                r
-                            } else {
-                                hyper::Response::new(Full::new(Bytes::from(issuer.jwks())))
-                            };
+                            let mut response =
+                                hyper::Response::new(Full::new(Bytes::from(issuer.jwks())));
                             let headers = response.headers_mut();
                             headers.insert(
                                 "content-type",
@@ -465,14 +456,4 @@ fn flood(t: &Target) {
         fetched <= allowed,
         "{fetched} fetches for 200 made-up key ids"
     );
-}
-
-fn issuer_down(t: &Target) {
-    t.issuer.broken.store(true, Ordering::SeqCst);
-    let k1 = t.issuer.key("k1");
-    for _ in 0..20 {
-        let reply = t.get("/media/1", &sign(&k1, &es256("k1"), &claims()));
-        assert_eq!(reply.status, 200, "{}", reply.body);
-    }
-    t.issuer.broken.store(false, Ordering::SeqCst);
 }

@@ -44,8 +44,10 @@ pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
     age.map(Duration::from_secs)
 }
 
-/// `delta-seconds` (RFC 9111 §1.2.2), quoted or not; a value too large for a `u64` is
-/// the largest one (§1.2.2: at least 2^31 must be kept).
+/// The largest `delta-seconds` kept (RFC 9111 §1.2.2: 2^31, about 68 years).
+const MAX_DELTA: u64 = 1 << 31;
+
+/// `delta-seconds` (RFC 9111 §1.2.2), quoted or not; a larger value is 2^31.
 fn seconds(argument: &str) -> Option<u64> {
     let digits = argument
         .strip_prefix('"')
@@ -54,7 +56,7 @@ fn seconds(argument: &str) -> Option<u64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(digits.parse().unwrap_or(u64::MAX))
+    Some(digits.parse().unwrap_or(MAX_DELTA).min(MAX_DELTA))
 }
 
 #[cfg(test)]

@@ -53,9 +53,10 @@ impl Default for KeyRefresh {
 /// rotation), which that cache asks at most once per its refetch interval.
 ///
 /// - A verification never waits for the network, except the one that met an unknown key
-///   id: it waits up to [`KeyRefresh::wait`] for the fresh copy (on a multi-threaded tokio
-///   runtime through `block_in_place`, so the runtime's other tasks go on; on a
-///   current-thread runtime the thread blocks for that long at most).
+///   id on a multi-threaded tokio runtime (or a plain thread): it waits up to
+///   [`KeyRefresh::wait`] for the fresh copy, through `block_in_place`, so the runtime's
+///   other tasks go on. On a current-thread runtime nothing waits: that token is refused,
+///   and the new keys serve the verifications after the fetch.
 /// - A fetched document replaces the keys only if it is a valid JWKS with a 200 answer;
 ///   a failed fetch keeps the keys at hand and is retried after [`KeyRefresh::shortest`].
 /// - The fetches go through the client's policy (roots, pins, timeouts), on connections
@@ -92,8 +93,6 @@ struct State {
     document: Option<Bytes>,
     /// How many different documents there have been.
     revision: u64,
-    /// The revision `fetch` last handed out.
-    handed_out: Option<u64>,
     /// Fetches begun, and fetches ended.
     started: u64,
     ended: u64,
@@ -138,7 +137,18 @@ impl IssuerKeys {
         };
         std::thread::Builder::new()
             .name("hearth-jwks".into())
-            .spawn(move || worker.run(&runtime, first))
+            .spawn(move || {
+                let shared = Arc::clone(&worker.shared);
+                let run = std::panic::AssertUnwindSafe(|| worker.run(&runtime, first));
+                if std::panic::catch_unwind(run).is_err() {
+                    // Stopped for good: waiters return at once and the keys at hand stay.
+                    let mut state = shared.lock();
+                    state.stopped = true;
+                    state.last_error = Some("the key refresh thread failed".into());
+                    drop(state);
+                    shared.signal.notify_all();
+                }
+            })
             .map_err(Error::KeyRefresh)?;
         let keys = Self {
             shared,
@@ -167,34 +177,58 @@ impl IssuerKeys {
 
 impl JwksSource for IssuerKeys {
     fn fetch(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
-        let mut state = self.shared.lock();
-        if state.handed_out == Some(state.revision) {
-            // Nothing new since the last call: an unknown key id. Ask for a fetch that
-            // begins after now, and wait for it to end.
-            let target = state.started + 1;
+        self.shared.lock().current()
+    }
+
+    fn refresh(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
+        let target = {
+            let mut state = self.shared.lock();
+            // A fetch that begins after now, and its end awaited.
             state.wanted = true;
-            self.shared.signal.notify_all();
-            state = blocking(|| {
-                self.shared
-                    .signal
-                    .wait_timeout_while(state, self.wait, |s| s.ended < target && !s.stopped)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            });
-        }
-        state.handed_out = Some(state.revision);
-        match &state.document {
-            Some(document) => {
-                Ok(JwksDocument::new(document.to_vec()).with_revision(state.revision))
+            state.started + 1
+        };
+        self.shared.signal.notify_all();
+        let wait = || {
+            let state = self.shared.lock();
+            let (state, _) = self
+                .shared
+                .signal
+                .wait_timeout_while(state, self.wait, |s| s.ended < target && !s.stopped)
+                .unwrap_or_else(PoisonError::into_inner);
+            drop(state);
+        };
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            // The runtime's other tasks move to other threads meanwhile. A handle entered
+            // from where blocking is not allowed makes block_in_place panic before it
+            // waits: then nothing waits.
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tokio::task::block_in_place(wait);
+                }));
             }
-            None => Err(hearth_token_guard::Error::InvalidJose {
-                reason: "the issuer's keys could not be fetched",
-            }),
+            // A current-thread runtime is never blocked: the fetch goes on in the
+            // background and its keys arrive as a new revision at the next verification.
+            Ok(_) => {}
+            // A plain thread may wait.
+            Err(_) => wait(),
         }
+        self.shared.lock().current()
     }
 
     fn revision(&self) -> Option<u64> {
         Some(self.shared.lock().revision)
+    }
+}
+
+impl State {
+    fn current(&self) -> Result<JwksDocument, hearth_token_guard::Error> {
+        match &self.document {
+            Some(document) => Ok(JwksDocument::new(document.to_vec()).with_revision(self.revision)),
+            None => Err(hearth_token_guard::Error::InvalidJose {
+                reason: "the issuer's keys could not be fetched",
+            }),
+        }
     }
 }
 
@@ -219,17 +253,6 @@ impl std::fmt::Debug for IssuerKeys {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Runs `wait` so that it does not stall a multi-threaded tokio runtime's other tasks.
-fn blocking<T>(wait: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(wait)
-        }
-        _ => wait(),
     }
 }
 

@@ -18,14 +18,21 @@ use crate::Error;
 ///   quick (a file, memory).
 /// - **Kept fresh by the source** (`revision` is `Some`): a source that refreshes in the
 ///   background (the HTTPS source in `hearth-net-policy`, feature `issuer`) numbers its
-///   documents. The cache takes each new revision at its next use, never asks for
-///   freshness itself, and calls `fetch` with an unchanged revision only for an unknown
-///   key id (at most once per interval): the source then gets a fresh copy, waiting a
-///   bounded time, and returns it, or its current one when the issuer has nothing new.
+///   documents. The cache takes each new revision at its next use with `fetch` (which
+///   then returns at once), never asks for freshness itself, and calls
+///   [`refresh`](Self::refresh) only for an unknown key id (at most once per interval).
 pub trait JwksSource: Send + Sync {
     /// The JWKS document, how long it may be kept, and (a self-refreshing source) its
     /// revision.
     fn fetch(&self) -> Result<JwksDocument, Error>;
+
+    /// A fresh copy, because a token names a key the cache lacks (a rotation, or a
+    /// made-up key id); the cache asks at most once per [`JwksCache::min_refetch`]. A
+    /// self-refreshing source fetches now and may wait a bounded time for the result;
+    /// the default is [`fetch`](Self::fetch).
+    fn refresh(&self) -> Result<JwksDocument, Error> {
+        self.fetch()
+    }
 
     /// The number of the source's current document, for a source that keeps it fresh by
     /// itself; `None` (the default) for one fetched on demand.
@@ -45,7 +52,7 @@ pub trait JwksSource: Send + Sync {
 /// assert_eq!(doc.max_age, Some(Duration::from_secs(300)));
 /// assert_eq!(doc.revision, None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JwksDocument {
     /// The JWKS, as JSON.
@@ -79,6 +86,17 @@ impl JwksDocument {
     pub fn with_revision(mut self, revision: u64) -> Self {
         self.revision = Some(revision);
         self
+    }
+}
+
+// Not derived: a document from a file may hold private keys; only its size is shown.
+impl std::fmt::Debug for JwksDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksDocument")
+            .field("body_len", &self.body.len())
+            .field("max_age", &self.max_age)
+            .field("revision", &self.revision)
+            .finish()
     }
 }
 
@@ -188,7 +206,7 @@ impl JwksCache {
         }
         // No keys, and the last failed fetch too recent to try again.
         self.lock().keys.clone().ok_or(Error::InvalidJose {
-            reason: "the issuer's keys could not be fetched (retried at most once a minute)",
+            reason: "the issuer's keys could not be fetched (retried once per refetch interval)",
         })
     }
 
@@ -219,7 +237,11 @@ impl JwksCache {
     fn refresh(&self, need: Need) -> Result<(), Error> {
         {
             let mut state = self.lock();
-            if state.fetching || (need == Need::UnknownKey && !self.may_fetch(&state)) {
+            if state.fetching
+                || (need == Need::UnknownKey && !self.may_fetch(&state))
+                // Another verification took this revision since the caller looked.
+                || (need == Need::NewRevision && self.source.revision() == state.revision)
+            {
                 return Ok(());
             }
             state.fetching = true;
@@ -230,16 +252,27 @@ impl JwksCache {
         }
         // A source that fails says nothing of its revision: the one before the call.
         let before = self.source.revision();
-        let fetched = self.source.fetch().and_then(|doc| {
+        // Cleared however the fetch ends, a panic included, so fetching never stops.
+        let fetching = Fetching(self);
+        let document = match need {
+            Need::UnknownKey => self.source.refresh(),
+            Need::Fresh | Need::NewRevision => self.source.fetch(),
+        };
+        let fetched = document.and_then(|doc| {
             let keys = JwkSet::from_json(&doc.body)?;
             Ok((keys, doc.max_age, doc.revision))
         });
+        drop(fetching);
         let mut state = self.lock();
-        state.fetching = false;
         match fetched {
             Ok((keys, max_age, revision)) => {
                 state.keys = Some(Arc::new(keys));
-                state.fresh_until = Some(Instant::now() + max_age.unwrap_or(DEFAULT_MAX_AGE));
+                let max_age = max_age.unwrap_or(DEFAULT_MAX_AGE);
+                // A max-age too far out for the clock means: until the next restart.
+                state.fresh_until = Instant::now().checked_add(max_age);
+                if state.fresh_until.is_none() {
+                    state.fresh_until = Instant::now().checked_add(Duration::from_secs(1 << 31));
+                }
                 state.revision = revision.or(before);
                 Ok(())
             }
@@ -256,6 +289,15 @@ impl JwksCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Clears the cache's `fetching` flag when dropped.
+struct Fetching<'a>(&'a JwksCache);
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        self.0.lock().fetching = false;
     }
 }
 
@@ -338,6 +380,23 @@ mod tests {
             assert_eq!(cache.keys().unwrap().keys().len(), 1);
         }
         assert_eq!(source.fetched.load(Ordering::SeqCst), 2);
+    }
+
+    struct PanicsOnce(AtomicU64);
+
+    impl JwksSource for PanicsOnce {
+        fn fetch(&self) -> Result<JwksDocument, Error> {
+            assert!(self.0.fetch_add(1, Ordering::SeqCst) > 0, "a source that panics");
+            Ok(JwksDocument::new(ONE.as_bytes()))
+        }
+    }
+
+    #[test]
+    fn a_fetch_that_panics_does_not_stop_later_fetches() {
+        let cache = JwksCache::new(PanicsOnce(AtomicU64::new(0))).min_refetch(Duration::ZERO);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.keys()));
+        assert!(caught.is_err());
+        assert_eq!(cache.keys().unwrap().keys().len(), 1);
     }
 
     #[test]
