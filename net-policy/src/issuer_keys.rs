@@ -72,7 +72,7 @@ impl Default for KeyRefresh {
 /// let meta = IssuerMetadata::discover(&client, "https://id.example/realms/jan").await?;
 /// let keys = IssuerKeys::start(&client, meta.jwks_uri().ok_or("no jwks_uri")?).await?;
 /// let cache = JwksCache::new(keys);
-/// let verified = cache.verify(token, &[Algorithm::Rs256])?;
+/// let verified = cache.verify(token, &[Algorithm::RS256])?;
 /// # Ok(()) }
 /// ```
 pub struct IssuerKeys {

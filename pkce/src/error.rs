@@ -162,6 +162,14 @@ pub enum Error {
     #[error("token endpoint: {0}")]
     Network(#[source] Arc<hearth_net_policy::Error>),
 
+    /// An ID token that failed a check of OpenID Connect Core §3.1.3.7 (signature,
+    /// issuer, audience, times, nonce, hashes): nothing from it was used or stored.
+    #[error("the ID token was refused: {reason}")]
+    InvalidIdToken {
+        /// Which check failed, as a sentence.
+        reason: &'static str,
+    },
+
     /// The OS random generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,
@@ -188,7 +196,8 @@ impl Error {
             | Self::DuplicateParameter { .. }
             | Self::MalformedCallback { .. }
             | Self::MalformedSaved
-            | Self::MalformedTokenResponse { .. } => K::Integrity,
+            | Self::MalformedTokenResponse { .. }
+            | Self::InvalidIdToken { .. } => K::Integrity,
             Self::Expired | Self::Denied { .. } | Self::UnsupportedTokenType { .. } => K::Refused,
             #[cfg(feature = "client")]
             Self::TokenRequest { .. } if self.is_retryable() => K::Network,

@@ -43,6 +43,8 @@ mod error;
 #[cfg(feature = "client")]
 mod exchange;
 mod form;
+#[cfg(feature = "oidc")]
+mod id_token;
 #[cfg(feature = "loopback")]
 mod loopback;
 mod redirect_uri;
@@ -63,6 +65,8 @@ pub use error::Error;
 #[cfg(feature = "client")]
 pub use exchange::TokenClient;
 pub use hearth_token_guard::ErrorKind;
+#[cfg(feature = "oidc")]
+pub use id_token::{IdTokenCheck, IdTokenClaims, validate_id_token};
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};
 pub use redirect_uri::{RedirectKind, RedirectUri};

@@ -386,7 +386,10 @@ mod tests {
 
     impl JwksSource for PanicsOnce {
         fn fetch(&self) -> Result<JwksDocument, Error> {
-            assert!(self.0.fetch_add(1, Ordering::SeqCst) > 0, "a source that panics");
+            assert!(
+                self.0.fetch_add(1, Ordering::SeqCst) > 0,
+                "a source that panics"
+            );
             Ok(JwksDocument::new(ONE.as_bytes()))
         }
     }
