@@ -8,7 +8,7 @@ use hearth_net_policy::HttpsClient;
 use hearth_token_guard::{ClientSecret, RefreshToken};
 use http::header::{ACCEPT, CONTENT_TYPE};
 
-use crate::{AuthorizationCodeGrant, Error, TokenSet, form, parse_token_response};
+use crate::{AuthorizationCodeGrant, Error, TokenSet, form};
 
 /// Talks to a token endpoint for one client.
 ///
@@ -26,6 +26,16 @@ pub struct TokenClient {
     endpoint: String,
     client_id: String,
     client_secret: Option<ClientSecret>,
+    #[cfg(feature = "oidc")]
+    dpop: Option<Arc<DpopBinding>>,
+}
+
+/// A DPoP key and the last nonce the server gave (RFC 9449 §8).
+#[cfg(feature = "oidc")]
+#[derive(Debug)]
+struct DpopBinding {
+    key: Arc<crate::DpopKey>,
+    nonce: std::sync::Mutex<Option<String>>,
 }
 
 impl TokenClient {
@@ -38,7 +48,32 @@ impl TokenClient {
             endpoint: token_endpoint.to_owned(),
             client_id: client_id.to_owned(),
             client_secret: None,
+            #[cfg(feature = "oidc")]
+            dpop: None,
         }
+    }
+
+    /// Sends a DPoP proof made with `key` on every token request (RFC 9449 §5), so that
+    /// the server binds the tokens it issues to the key (`token_type` `dpop`); a
+    /// `use_dpop_nonce` answer is retried once with the server's nonce. Feature `oidc`.
+    #[cfg(feature = "oidc")]
+    #[must_use]
+    pub fn with_dpop(mut self, key: Arc<crate::DpopKey>) -> Self {
+        self.dpop = Some(Arc::new(DpopBinding {
+            key,
+            nonce: std::sync::Mutex::new(None),
+        }));
+        self
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The HTTPS client it sends with.
+    pub fn http(&self) -> &HttpsClient {
+        &self.http
     }
 
     /// A confidential client: the secret is sent in the request body.
@@ -85,25 +120,99 @@ impl TokenClient {
         Ok(set)
     }
 
-    async fn post(&self, mut body: String) -> Result<TokenSet, Error> {
+    /// Sends a grant (any `grant_type`, e.g. the device grant's) to the token endpoint
+    /// with this client's credentials and, with DPoP, a proof.
+    pub(crate) async fn post(&self, body: String) -> Result<TokenSet, Error> {
+        let endpoint = self.endpoint.clone();
+        let response = self.post_form(&endpoint, body, true).await?;
+        crate::token_response::parse(response.status.as_u16(), &response.body, self.sends_dpop())
+    }
+
+    fn sends_dpop(&self) -> bool {
+        #[cfg(feature = "oidc")]
+        return self.dpop.is_some();
+        #[cfg(not(feature = "oidc"))]
+        false
+    }
+
+    /// POSTs a form to `endpoint` with `client_id` (and the secret, if any) added; with
+    /// `proof` and a DPoP key, a proof too, retried once on `use_dpop_nonce`.
+    pub(crate) async fn post_form(
+        &self,
+        endpoint: &str,
+        mut body: String,
+        proof: bool,
+    ) -> Result<hearth_net_policy::Response, Error> {
         form::append(&mut body, "client_id", &self.client_id);
         if let Some(secret) = &self.client_secret {
             form::append(&mut body, "client_secret", secret.expose_secret());
         }
-        let req = http::Request::post(self.endpoint.as_str())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(ACCEPT, "application/json")
-            .body(Bytes::from(
-                zeroize::Zeroizing::new(body).as_bytes().to_vec(),
-            ))
-            .map_err(|_| Error::InvalidUrl {
-                reason: "the token endpoint is not a URL",
-            })?;
-        let response = self
-            .http
-            .send(req)
-            .await
-            .map_err(|e| Error::Network(Arc::new(e)))?;
-        parse_token_response(response.status.as_u16(), &response.body)
+        let body = zeroize::Zeroizing::new(body);
+        let mut retried = false;
+        loop {
+            #[cfg_attr(
+                not(feature = "oidc"),
+                allow(unused_mut, reason = "DPoP adds a header")
+            )]
+            let mut req = http::Request::post(endpoint)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(ACCEPT, "application/json");
+            #[cfg(feature = "oidc")]
+            if let Some(dpop) = self.dpop.as_ref().filter(|_| proof) {
+                let nonce = dpop
+                    .nonce
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                req = req.header(
+                    "dpop",
+                    dpop.key.proof("POST", endpoint, nonce.as_deref(), None)?,
+                );
+            }
+            let req = req
+                .body(Bytes::from(body.as_bytes().to_vec()))
+                .map_err(|_| Error::InvalidUrl {
+                    reason: "the endpoint is not a URL",
+                })?;
+            let response = self
+                .http
+                .send(req)
+                .await
+                .map_err(|e| Error::Network(Arc::new(e)))?;
+            #[cfg(feature = "oidc")]
+            if let Some(dpop) = self.dpop.as_ref().filter(|_| proof) {
+                if let Some(nonce) = response
+                    .headers
+                    .get("dpop-nonce")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|n| !n.is_empty() && n.len() <= 256)
+                {
+                    *dpop
+                        .nonce
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(nonce.to_owned());
+                }
+                if !retried && response.status == 400 && asks_for_nonce(&response.body) {
+                    retried = true;
+                    continue;
+                }
+            }
+            let _ = (proof, &mut retried);
+            return Ok(response);
+        }
     }
+}
+
+/// Whether an error body is RFC 9449 §8's `use_dpop_nonce`.
+#[cfg(feature = "oidc")]
+fn asks_for_nonce(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("error")
+                .and_then(|e| e.as_str())
+                .map(|e| e == "use_dpop_nonce")
+        })
+        .unwrap_or(false)
 }

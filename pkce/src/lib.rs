@@ -39,6 +39,8 @@
 
 mod authorization;
 mod callback;
+#[cfg(feature = "oidc")]
+mod dpop;
 mod error;
 #[cfg(feature = "client")]
 mod exchange;
@@ -47,6 +49,8 @@ mod form;
 mod id_token;
 #[cfg(feature = "loopback")]
 mod loopback;
+#[cfg(feature = "oidc")]
+mod provider;
 mod redirect_uri;
 #[cfg(feature = "client")]
 mod session;
@@ -61,6 +65,8 @@ pub use authorization::{
     AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, IssuerCheck, PendingAuthorization,
 };
 pub use callback::Callback;
+#[cfg(feature = "oidc")]
+pub use dpop::DpopKey;
 pub use error::Error;
 #[cfg(feature = "client")]
 pub use exchange::TokenClient;
@@ -69,6 +75,8 @@ pub use hearth_token_guard::ErrorKind;
 pub use id_token::{IdTokenCheck, IdTokenClaims, validate_id_token};
 #[cfg(feature = "loopback")]
 pub use loopback::{CancelHandle, LoopbackReceiver};
+#[cfg(feature = "oidc")]
+pub use provider::{Logout, Provider, Revocable, SignIn};
 pub use redirect_uri::{RedirectKind, RedirectUri};
 #[cfg(feature = "client")]
 pub use session::{PersistTokens, Session};

@@ -21,7 +21,8 @@ const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
 pub struct TokenSet {
     /// The access token.
     pub access_token: AccessToken,
-    /// `token_type`, lowercased: always `bearer` (others are refused).
+    /// `token_type`, lowercased: `bearer`, or `dpop` for a client that sends DPoP proofs
+    /// (others are refused).
     pub token_type: String,
     /// When the access token expires (from `expires_in`), if the server said.
     pub expires_at: Option<SystemTime>,
@@ -86,6 +87,12 @@ impl TokenSet {
 /// # Ok::<(), Error>(())
 /// ```
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, Error> {
+    parse(status, body, false)
+}
+
+/// [`parse_token_response`], also taking `DPoP` tokens when `dpop` (the request carried a
+/// proof).
+pub(crate) fn parse(status: u16, body: &[u8], dpop: bool) -> Result<TokenSet, Error> {
     let malformed = |reason| Error::MalformedTokenResponse { reason };
     let success = (200..300).contains(&status);
     if body.len() > MAX_RESPONSE {
@@ -126,7 +133,8 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, Error>
     }
     let access = text(obj, "access_token")?.ok_or(malformed("no access_token"))?;
     let token_type = text(obj, "token_type")?.ok_or(malformed("no token_type"))?;
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    let dpop_token = dpop && token_type.eq_ignore_ascii_case("dpop");
+    if !token_type.eq_ignore_ascii_case("bearer") && !dpop_token {
         return Err(Error::UnsupportedTokenType {
             token_type: token_type
                 .chars()
@@ -137,7 +145,7 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, Error>
     }
     Ok(TokenSet {
         access_token: AccessToken::new(access),
-        token_type: "bearer".to_owned(),
+        token_type: if dpop_token { "dpop" } else { "bearer" }.to_owned(),
         expires_at: expires_in(obj.get("expires_in"))?
             .map(|secs| SystemTime::now() + Duration::from_secs(secs).min(MAX_LIFETIME)),
         refresh_token: text(obj, "refresh_token")?.map(RefreshToken::new),

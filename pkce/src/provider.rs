@@ -1,0 +1,373 @@
+//! [`Provider`]: an OpenID Connect provider (or OAuth 2.0 authorization server) found by
+//! discovery, with every step of a sign-in checked against what it published (feature
+//! `oidc`).
+
+use std::sync::Arc;
+
+use hearth_net_policy::{HttpsClient, IssuerKeys, IssuerMetadata, KeyRefresh};
+use hearth_token_guard::jose::JwksCache;
+use hearth_token_guard::{AccessToken, IdToken, RefreshToken};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::{
+    AuthorizationCodeGrant, AuthorizationRequest, DpopKey, Error, IdTokenCheck, IdTokenClaims,
+    PendingAuthorization, TokenClient, TokenSet, form, validate_id_token,
+};
+
+/// The outcome of a sign-in or refresh: the tokens, and the ID token's claims once
+/// validated (when the provider sent one).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignIn {
+    /// The tokens (secret types: `Debug` shows none).
+    pub tokens: TokenSet,
+    /// The ID token's validated claims.
+    pub claims: Option<IdTokenClaims>,
+}
+
+/// A provider found from its issuer URL ([`IssuerMetadata::discover`]) for one public
+/// client: the authorization request, PAR (RFC 9126) when the provider has it, the code
+/// exchange with the ID token validated ([`validate_id_token`]: nonce, `c_hash`,
+/// `at_hash`), refresh, revocation (RFC 7009) and logout, DPoP (RFC 9449) when given a
+/// key, and the device grant (RFC 8628).
+///
+/// The issuer's keys come from its `jwks_uri` over the same client, kept fresh in the
+/// background and refetched once per minute at most for an unknown `kid`
+/// ([`IssuerKeys`]).
+///
+/// ```no_run
+/// use hearth_net_policy::{HttpsClient, TlsPolicy};
+/// use hearth_pkce::{LoopbackReceiver, Provider};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let http = HttpsClient::new(&TlsPolicy::new().native_roots().build()?);
+/// let provider = Provider::discover(&http, "https://accounts.example", "my-app").await?;
+/// let receiver = LoopbackReceiver::bind("/callback").await?;
+/// let request = provider.authorization_request(&receiver.redirect_uri())?.scope("email");
+/// let (url, pending) = provider.start(request).await?; // pushed (PAR) when offered
+/// // ... open `url` in the system browser ...
+/// let grant = receiver.wait(pending, std::time::Duration::from_secs(300)).await?;
+/// let sign_in = provider.exchange(grant).await?;
+/// println!("signed in as {}", sign_in.claims.map(|c| c.sub).unwrap_or_default());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Provider {
+    metadata: Arc<IssuerMetadata>,
+    tokens: TokenClient,
+    keys: Option<Arc<JwksCache>>,
+    dpop: Option<Arc<DpopKey>>,
+}
+
+impl Provider {
+    /// Discovers `issuer` and fetches its keys (when it has a `jwks_uri`).
+    pub async fn discover(
+        http: &HttpsClient,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Self, Error> {
+        let network = |e| Error::Network(Arc::new(e));
+        let metadata = IssuerMetadata::discover(http, issuer)
+            .await
+            .map_err(network)?;
+        let token_endpoint = metadata.token_endpoint().ok_or(Error::InvalidUrl {
+            reason: "the provider's metadata has no token_endpoint",
+        })?;
+        let keys = match metadata.jwks_uri() {
+            Some(uri) => {
+                let keys = IssuerKeys::start_with(http, uri, KeyRefresh::default())
+                    .await
+                    .map_err(network)?;
+                Some(Arc::new(JwksCache::new(keys)))
+            }
+            None => None,
+        };
+        Ok(Self {
+            tokens: TokenClient::new(http.clone(), token_endpoint, client_id),
+            metadata: Arc::new(metadata),
+            keys,
+            dpop: None,
+        })
+    }
+
+    /// Binds the tokens to `key` (RFC 9449): `dpop_jkt` on the authorization request, a
+    /// proof on every token request (code, refresh, device), `token_type` `dpop`. Keep
+    /// the key with the tokens ([`DpopKey::load_or_create`]).
+    #[must_use]
+    pub fn with_dpop(mut self, key: DpopKey) -> Self {
+        let key = Arc::new(key);
+        self.tokens = self.tokens.with_dpop(Arc::clone(&key));
+        self.dpop = Some(key);
+        self
+    }
+
+    /// The provider's validated metadata.
+    pub fn metadata(&self) -> &IssuerMetadata {
+        &self.metadata
+    }
+
+    /// The token client (for [`Session`](crate::Session)).
+    pub fn token_client(&self) -> &TokenClient {
+        &self.tokens
+    }
+
+    /// The DPoP key, if the tokens are bound to one.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_deref()
+    }
+
+    /// An authorization request to this provider: its endpoint, `openid` scope and a
+    /// nonce when it is an OpenID provider (it has a `jwks_uri`), the callback's `iss`
+    /// required when the metadata says `authorization_response_iss_parameter_supported`
+    /// (checked if present otherwise), `dpop_jkt` with a DPoP key.
+    pub fn authorization_request(&self, redirect_uri: &str) -> Result<AuthorizationRequest, Error> {
+        let endpoint = self
+            .metadata
+            .authorization_endpoint()
+            .ok_or(Error::InvalidUrl {
+                reason: "the provider's metadata has no authorization_endpoint",
+            })?;
+        let mut request =
+            AuthorizationRequest::new(endpoint, self.tokens.client_id(), redirect_uri);
+        let iss_supported = self
+            .metadata
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        request = if iss_supported {
+            request.expected_issuer(self.metadata.issuer())
+        } else {
+            request.expected_issuer_if_present(self.metadata.issuer())
+        };
+        if self.keys.is_some() {
+            request = request.scope("openid").oidc_nonce();
+        }
+        if let Some(key) = &self.dpop {
+            request = request.param("dpop_jkt", key.thumbprint());
+        }
+        Ok(request)
+    }
+
+    /// Builds `request` and, when the provider has a `pushed_authorization_request_endpoint`,
+    /// pushes its parameters there (RFC 9126): the URL to open then carries only
+    /// `client_id` and `request_uri`. A provider that requires PAR and has no such
+    /// endpoint is an error.
+    pub async fn start(
+        &self,
+        request: AuthorizationRequest,
+    ) -> Result<(String, PendingAuthorization), Error> {
+        let (url, pending) = request.build()?;
+        let Some(par) = self.metadata.pushed_authorization_request_endpoint() else {
+            if self.metadata.require_pushed_authorization_requests() {
+                return Err(Error::InvalidUrl {
+                    reason: "the provider requires pushed authorization requests and has no endpoint for them",
+                });
+            }
+            return Ok((url, pending));
+        };
+        let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+        // The endpoint's own parameters stay in the URL; the request's go by POST
+        // (client_id is added by the token client).
+        let params: String = form::pairs(query)
+            .filter(|(name, _)| *name != "client_id")
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = self.tokens.post_form(par, params, true).await?;
+        if !(200..300).contains(&response.status.as_u16()) {
+            return Err(oauth_error(response.status.as_u16(), &response.body));
+        }
+        let json: Value =
+            serde_json::from_slice(&response.body).map_err(|_| Error::MalformedTokenResponse {
+                reason: "the pushed authorization response is not JSON",
+            })?;
+        let request_uri = json
+            .get("request_uri")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty() && !u.contains(char::is_control))
+            .ok_or(Error::MalformedTokenResponse {
+                reason: "the pushed authorization response has no request_uri",
+            })?;
+        let endpoint_query = self
+            .metadata
+            .authorization_endpoint()
+            .and_then(|e| e.split_once('?').map(|(_, q)| q.to_owned()))
+            .unwrap_or_default();
+        let mut query = endpoint_query;
+        form::append(&mut query, "client_id", self.tokens.client_id());
+        form::append(&mut query, "request_uri", request_uri);
+        Ok((format!("{base}?{query}"), pending))
+    }
+
+    /// Exchanges the code and validates the ID token against this sign-in's nonce, the
+    /// code (`c_hash`) and the access token (`at_hash`). An OpenID sign-in (a nonce was
+    /// sent) without an ID token, or with one that fails a check, is
+    /// [`Error::InvalidIdToken`] and yields no tokens.
+    pub async fn exchange(&self, grant: AuthorizationCodeGrant) -> Result<SignIn, Error> {
+        let code = Zeroizing::new(grant.code.expose_secret().to_owned());
+        let AuthorizationCodeGrant {
+            code: authorization_code,
+            verifier,
+            redirect_uri,
+            nonce,
+        } = grant;
+        let grant = AuthorizationCodeGrant {
+            code: authorization_code,
+            verifier,
+            redirect_uri,
+            nonce: None,
+        };
+        let tokens = self.tokens.exchange(grant).await?;
+        let claims = match (&tokens.id_token, &nonce) {
+            (Some(id), _) => {
+                let mut check = self.check().code(&code).access_token(&tokens.access_token);
+                if let Some(nonce) = &nonce {
+                    check = check.nonce(nonce);
+                }
+                Some(self.validate(id, &check)?)
+            }
+            (None, Some(_)) => {
+                return Err(Error::InvalidIdToken {
+                    reason: "the provider answered an OpenID sign-in without an ID token",
+                });
+            }
+            (None, None) => None,
+        };
+        Ok(SignIn { tokens, claims })
+    }
+
+    /// Refreshes; a new ID token, if the provider sends one, is validated too (and must
+    /// name the same `sub` as `previous`, OIDC Core §12.2, when given).
+    pub async fn refresh(
+        &self,
+        refresh: &RefreshToken,
+        previous: Option<&IdTokenClaims>,
+    ) -> Result<SignIn, Error> {
+        let tokens = self.tokens.refresh(refresh).await?;
+        let claims = match &tokens.id_token {
+            Some(id) => {
+                let claims = self.validate(id, &self.check().access_token(&tokens.access_token))?;
+                if previous.is_some_and(|p| p.sub != claims.sub || p.iss != claims.iss) {
+                    return Err(Error::InvalidIdToken {
+                        reason: "the refreshed ID token names another user",
+                    });
+                }
+                Some(claims)
+            }
+            None => None,
+        };
+        Ok(SignIn { tokens, claims })
+    }
+
+    /// Validates an ID token from this provider for this client (no nonce: for a
+    /// sign-in use [`exchange`](Self::exchange), which checks it).
+    pub fn validate_id_token(&self, token: &IdToken) -> Result<IdTokenClaims, Error> {
+        self.validate(token, &self.check())
+    }
+
+    fn check(&self) -> IdTokenCheck<'_> {
+        IdTokenCheck::new(self.metadata.issuer(), self.tokens.client_id())
+    }
+
+    fn validate(&self, token: &IdToken, check: &IdTokenCheck<'_>) -> Result<IdTokenClaims, Error> {
+        let keys = self.keys.as_ref().ok_or(Error::InvalidIdToken {
+            reason: "the provider publishes no keys (jwks_uri) to check it with",
+        })?;
+        validate_id_token(token, keys, check)
+    }
+
+    /// Revokes `token` (RFC 7009) with its type as the hint. `Ok(false)` when the
+    /// provider has no `revocation_endpoint`.
+    pub async fn revoke(&self, token: Revocable<'_>) -> Result<bool, Error> {
+        let Some(endpoint) = self.metadata.revocation_endpoint() else {
+            return Ok(false);
+        };
+        let (value, hint) = match token {
+            Revocable::Refresh(t) => (t.expose_secret(), "refresh_token"),
+            Revocable::Access(t) => (t.expose_secret(), "access_token"),
+        };
+        let mut body = String::new();
+        form::append(&mut body, "token", value);
+        form::append(&mut body, "token_type_hint", hint);
+        let response = self.tokens.post_form(endpoint, body, false).await?;
+        match response.status.as_u16() {
+            200..=299 => Ok(true),
+            status => Err(oauth_error(status, &response.body)),
+        }
+    }
+
+    /// Signs out at the provider: revokes the refresh token, then the access token (RFC
+    /// 7009 §2: revoking a refresh token may revoke the access tokens of its grant, not
+    /// always), and gives the RP-initiated logout URL (OpenID Connect RP-Initiated Logout
+    /// 1.0) when the provider has an `end_session_endpoint`, with `id_token_hint`,
+    /// `client_id` and `post_logout_redirect_uri` when given. Both revocations are tried;
+    /// the first failure is returned after them.
+    pub async fn logout(
+        &self,
+        tokens: &TokenSet,
+        post_logout_redirect_uri: Option<&str>,
+    ) -> Result<Logout, Error> {
+        let mut first_error = None;
+        let mut revoked = false;
+        if let Some(refresh) = &tokens.refresh_token {
+            match self.revoke(Revocable::Refresh(refresh)).await {
+                Ok(done) => revoked |= done,
+                Err(e) => first_error = Some(e),
+            }
+        }
+        match self.revoke(Revocable::Access(&tokens.access_token)).await {
+            Ok(done) => revoked |= done,
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+        let end_session_url = self.metadata.end_session_endpoint().map(|endpoint| {
+            let (base, mut query) = match endpoint.split_once('?') {
+                Some((b, q)) => (b, q.to_owned()),
+                None => (endpoint, String::new()),
+            };
+            if let Some(id) = &tokens.id_token {
+                form::append(&mut query, "id_token_hint", id.expose_secret());
+            }
+            form::append(&mut query, "client_id", self.tokens.client_id());
+            if let Some(uri) = post_logout_redirect_uri {
+                form::append(&mut query, "post_logout_redirect_uri", uri);
+            }
+            format!("{base}?{query}")
+        });
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(Logout {
+                revoked,
+                end_session_url,
+            }),
+        }
+    }
+}
+
+/// A token to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocable<'a> {
+    /// A refresh token (revoking it ends the grant at most providers).
+    Refresh(&'a RefreshToken),
+    /// An access token.
+    Access(&'a AccessToken),
+}
+
+/// What [`Provider::logout`] did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Logout {
+    /// Whether the provider was told (it has a revocation endpoint and accepted).
+    pub revoked: bool,
+    /// The URL to open to end the session at the provider, if it has one (it carries
+    /// the ID token as `id_token_hint`: open it, do not log it).
+    pub end_session_url: Option<String>,
+}
+
+/// An error answer from a provider endpoint: its OAuth error when it sent one.
+pub(crate) fn oauth_error(status: u16, body: &[u8]) -> Error {
+    match crate::token_response::parse(status, body, false) {
+        Err(e) => e,
+        Ok(_) => Error::TokenEndpointStatus { status },
+    }
+}
