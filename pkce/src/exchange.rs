@@ -148,59 +148,71 @@ impl TokenClient {
             form::append(&mut body, "client_secret", secret.expose_secret());
         }
         let body = zeroize::Zeroizing::new(body);
-        let mut retried = false;
-        loop {
-            #[cfg_attr(
-                not(feature = "oidc"),
-                allow(unused_mut, reason = "DPoP adds a header")
-            )]
-            let mut req = http::Request::post(endpoint)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ACCEPT, "application/json");
-            #[cfg(feature = "oidc")]
-            if let Some(dpop) = self.dpop.as_ref().filter(|_| proof) {
-                let nonce = dpop
-                    .nonce
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                req = req.header(
-                    "dpop",
-                    dpop.key.proof("POST", endpoint, nonce.as_deref(), None)?,
-                );
-            }
-            let req = req
-                .body(Bytes::from(body.as_bytes().to_vec()))
-                .map_err(|_| Error::InvalidUrl {
-                    reason: "the endpoint is not a URL",
-                })?;
-            let response = self
-                .http
-                .send(req)
-                .await
-                .map_err(|e| Error::Network(Arc::new(e)))?;
-            #[cfg(feature = "oidc")]
-            if let Some(dpop) = self.dpop.as_ref().filter(|_| proof) {
-                if let Some(nonce) = response
-                    .headers
-                    .get("dpop-nonce")
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|n| !n.is_empty() && n.len() <= 256)
-                {
-                    *dpop
-                        .nonce
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                        Some(nonce.to_owned());
-                }
-                if !retried && response.status == 400 && asks_for_nonce(&response.body) {
-                    retried = true;
-                    continue;
-                }
-            }
-            let _ = (proof, &mut retried);
-            return Ok(response);
+        let response = self.send_form(endpoint, &body, proof).await?;
+        // RFC 9449 §8: the server wants a nonce it has just given; once.
+        #[cfg(feature = "oidc")]
+        if proof && self.dpop.is_some() && response.status == 400 && asks_for_nonce(&response.body)
+        {
+            return self.send_form(endpoint, &body, proof).await;
         }
+        Ok(response)
+    }
+
+    /// One POST of `body`, with a DPoP proof (and the last nonce) when `proof`; a
+    /// `DPoP-Nonce` in the answer is kept for the next proof.
+    async fn send_form(
+        &self,
+        endpoint: &str,
+        body: &str,
+        proof: bool,
+    ) -> Result<hearth_net_policy::Response, Error> {
+        #[cfg_attr(
+            not(feature = "oidc"),
+            allow(unused_mut, reason = "only DPoP adds a header")
+        )]
+        let mut req = http::Request::post(endpoint)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json");
+        #[cfg(feature = "oidc")]
+        let dpop = self.dpop.as_ref().filter(|_| proof);
+        #[cfg(not(feature = "oidc"))]
+        let _ = proof;
+        #[cfg(feature = "oidc")]
+        if let Some(dpop) = dpop {
+            let nonce = dpop
+                .nonce
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            req = req.header(
+                "dpop",
+                dpop.key.proof("POST", endpoint, nonce.as_deref(), None)?,
+            );
+        }
+        let req = req
+            .body(Bytes::from(body.as_bytes().to_vec()))
+            .map_err(|_| Error::InvalidUrl {
+                reason: "the endpoint is not a URL",
+            })?;
+        let response = self
+            .http
+            .send(req)
+            .await
+            .map_err(|e| Error::Network(Arc::new(e)))?;
+        #[cfg(feature = "oidc")]
+        if let Some(dpop) = dpop
+            && let Some(nonce) = response
+                .headers
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok())
+                .filter(|n| !n.is_empty() && n.len() <= 256)
+        {
+            *dpop
+                .nonce
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(nonce.to_owned());
+        }
+        Ok(response)
     }
 }
 
