@@ -237,6 +237,18 @@ impl Provider {
         Ok(SignIn { tokens, claims })
     }
 
+    /// [`exchange`](Self::exchange), then `persist.save` of the tokens, only once every
+    /// check has passed: a refused ID token stores nothing.
+    pub async fn exchange_and_store(
+        &self,
+        grant: AuthorizationCodeGrant,
+        persist: &dyn crate::PersistTokens,
+    ) -> Result<SignIn, Error> {
+        let sign_in = self.exchange(grant).await?;
+        persist.save(&sign_in.tokens).await?;
+        Ok(sign_in)
+    }
+
     /// Refreshes; a new ID token, if the provider sends one, is validated too (and must
     /// name the same `sub` as `previous`, OIDC Core §12.2, when given).
     pub async fn refresh(

@@ -1,0 +1,411 @@
+//! A hostile provider, in this test: discovery, JWKS and token endpoint over HTTPS (rustls,
+//! a pinned rcgen certificate), answering each sign-in with a crafted ID token. Every
+//! forgery is refused with `Error::InvalidIdToken` (or the discovery error) and nothing is
+//! stored; an unknown `kid` asked twice costs one JWKS fetch.
+#![cfg(feature = "oidc")]
+
+use std::convert::Infallible;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use bytes::Bytes;
+use hearth_net_policy::{HttpsClient, Pin, PinPolicy, TlsPolicy};
+use hearth_pkce::{Error, PersistTokens, Provider, TokenSet};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use rcgen::{CertificateParams, KeyPair};
+use ring::rand::SystemRandom;
+use ring::signature::{self, RsaKeyPair};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const CLIENT: &str = "hearth-app";
+const REDIRECT: &str = "http://127.0.0.1:4444/callback";
+
+struct Hostile {
+    base: Mutex<String>,
+    /// The issuer the discovery document names (the real one unless overridden).
+    named_issuer: Mutex<Option<String>>,
+    id_token: Mutex<String>,
+    jwks: String,
+    jwks_fetches: AtomicUsize,
+}
+
+/// A 2048-bit RSA key made by `openssl genpkey`: PKCS#8 DER, and the public key's PEM.
+fn rsa_key(dir: &std::path::Path) -> (Vec<u8>, String) {
+    let pem = dir.join("rsa.pem");
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&pem)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is installed")
+        .success();
+    assert!(ok);
+    let der = Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    let public = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&pem)
+        .output()
+        .unwrap();
+    (der.stdout, String::from_utf8(public.stdout).unwrap())
+}
+
+struct Fixture {
+    server: Arc<Hostile>,
+    rsa: RsaKeyPair,
+    rsa_public_pem: String,
+    n: Vec<u8>,
+    client: HttpsClient,
+    issuer: String,
+}
+
+async fn fixture(name: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("hearth-hostile-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (der, rsa_public_pem) = rsa_key(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let rsa = RsaKeyPair::from_pkcs8(&der).unwrap();
+    let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public());
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"RSA","kid":"rsa1","use":"sig","alg":"RS256","n":"{}","e":"{}"}}]}}"#,
+        B64.encode(&public.n),
+        B64.encode(&public.e)
+    );
+    let server = Arc::new(Hostile {
+        base: Mutex::new(String::new()),
+        named_issuer: Mutex::new(None),
+        id_token: Mutex::new(String::new()),
+        jwks,
+        jwks_fetches: AtomicUsize::new(0),
+    });
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pin = Pin::of_certificate(cert.der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    *server.base.lock().unwrap() = base.clone();
+    let shared = Arc::clone(&server);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, server) = (acceptor.clone(), Arc::clone(&shared));
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let body = answer(&server, req.uri().path());
+                    async move {
+                        let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+                        r.headers_mut()
+                            .insert("content-type", "application/json".parse().unwrap());
+                        Ok::<_, Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let pins = PinPolicy::new()
+        .self_signed("127.0.0.1", [pin.to_string()])
+        .unwrap();
+    let client = HttpsClient::new(&TlsPolicy::new().pins(pins).build().unwrap()).without_proxy();
+    Fixture {
+        server,
+        n: public.n,
+        rsa,
+        rsa_public_pem,
+        client,
+        issuer: base,
+    }
+}
+
+fn answer(server: &Hostile, path: &str) -> String {
+    let base = server.base.lock().unwrap().clone();
+    match path {
+        "/.well-known/openid-configuration" => {
+            let named = server
+                .named_issuer
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or(base.clone());
+            format!(
+                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks"}}"#
+            )
+        }
+        "/jwks" => {
+            server.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+            server.jwks.clone()
+        }
+        "/token" => format!(
+            r#"{{"access_token":"at-1","token_type":"Bearer","expires_in":300,"refresh_token":"rt-1","id_token":"{}"}}"#,
+            server.id_token.lock().unwrap()
+        ),
+        _ => "{}".into(),
+    }
+}
+
+impl Fixture {
+    fn rs256(&self, kid: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"JWT"}}"#)),
+            B64.encode(claims)
+        );
+        let mut sig = vec![0; self.rsa.public().modulus_len()];
+        self.rsa
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
+        format!("{input}.{}", B64.encode(sig))
+    }
+
+    fn hs256(&self, key: &[u8], claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(r#"{"alg":"HS256","kid":"rsa1"}"#),
+            B64.encode(claims)
+        );
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
+            input.as_bytes(),
+        );
+        format!("{input}.{}", B64.encode(tag.as_ref()))
+    }
+
+    fn claims(&self, nonce: &str, aud: &str, exp: u64) -> String {
+        format!(
+            r#"{{"iss":"{}","sub":"mallory","aud":"{aud}","exp":{exp},"iat":{},"nonce":"{nonce}"}}"#,
+            self.issuer,
+            now()
+        )
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Records every save: a refused sign-in must make none.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl PersistTokens for Recorder {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(tokens.access_token.expose_secret().to_owned());
+        Ok(())
+    }
+}
+
+/// One sign-in whose token response carries `make(nonce)`; the callback forged here.
+async fn attempt(
+    f: &Fixture,
+    provider: &Provider,
+    make: impl Fn(&str) -> String,
+    store: &Recorder,
+) -> Result<hearth_pkce::SignIn, Error> {
+    let request = provider.authorization_request(REDIRECT)?;
+    let (url, pending) = provider.start(request).await?;
+    let param = |name: &str| {
+        url.split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_owned()
+    };
+    *f.server.id_token.lock().unwrap() = make(&param("nonce"));
+    let grant = pending.complete(&format!("{REDIRECT}?code=c-1&state={}", param("state")))?;
+    provider.exchange_and_store(grant, store).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_forged_id_token_is_refused_and_nothing_is_stored() {
+    let f = fixture("forged").await;
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let store = Recorder::default();
+    // The honest token first: the fixture works.
+    let ok = attempt(
+        &f,
+        &provider,
+        |n| f.rs256("rsa1", &f.claims(n, CLIENT, now() + 300)),
+        &store,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.claims.unwrap().sub, "mallory");
+    assert_eq!(store.0.lock().unwrap().len(), 1);
+    store.0.lock().unwrap().clear();
+
+    type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
+    let cases: Vec<(&str, &str, Forge<'_>)> = vec![
+        (
+            "wrong nonce",
+            "nonce is not",
+            Box::new(|_| f.rs256("rsa1", &f.claims("another-sign-in", CLIENT, now() + 300))),
+        ),
+        (
+            "wrong aud",
+            "aud",
+            Box::new(|n| f.rs256("rsa1", &f.claims(n, "another-app", now() + 300))),
+        ),
+        (
+            "expired",
+            "expired",
+            Box::new(|n| f.rs256("rsa1", &f.claims(n, CLIENT, now() - 3600))),
+        ),
+        (
+            "alg none",
+            "none",
+            Box::new(|n| {
+                format!(
+                    "{}.{}.",
+                    B64.encode(r#"{"alg":"none"}"#),
+                    B64.encode(f.claims(n, CLIENT, now() + 300))
+                )
+            }),
+        ),
+        (
+            "HS256 keyed with the RSA public key (PEM)",
+            "HMAC",
+            Box::new(|n| {
+                f.hs256(
+                    f.rsa_public_pem.as_bytes(),
+                    &f.claims(n, CLIENT, now() + 300),
+                )
+            }),
+        ),
+        (
+            "HS256 keyed with the RSA modulus",
+            "HMAC",
+            Box::new(|n| f.hs256(&f.n, &f.claims(n, CLIENT, now() + 300))),
+        ),
+        (
+            "no nonce",
+            "no nonce",
+            Box::new(|_| {
+                f.rs256(
+                    "rsa1",
+                    &format!(
+                        r#"{{"iss":"{}","sub":"m","aud":"{CLIENT}","exp":{},"iat":{}}}"#,
+                        f.issuer,
+                        now() + 300,
+                        now()
+                    ),
+                )
+            }),
+        ),
+        (
+            "several audiences without azp",
+            "azp",
+            Box::new(|n| {
+                f.rs256(
+                    "rsa1",
+                    &f.claims(n, CLIENT, now() + 300).replace(
+                        &format!(r#""aud":"{CLIENT}""#),
+                        &format!(r#""aud":["{CLIENT}","other"]"#),
+                    ),
+                )
+            }),
+        ),
+        (
+            "a wrong c_hash",
+            "c_hash",
+            Box::new(|n| {
+                f.rs256(
+                    "rsa1",
+                    &f.claims(n, CLIENT, now() + 300)
+                        .replace('}', r#","c_hash":"AAAAAAAAAAAAAAAAAAAAAA"}"#),
+                )
+            }),
+        ),
+    ];
+    for (what, needle, forge) in cases {
+        let e = attempt(&f, &provider, forge, &store).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidIdToken { .. }), "{what}: {e}");
+        assert!(e.to_string().contains(needle), "{what}: {e}");
+        assert_eq!(e.kind(), hearth_pkce::ErrorKind::Integrity);
+        assert!(store.0.lock().unwrap().is_empty(), "{what}: stored");
+        assert!(
+            !e.to_string().contains("at-1"),
+            "{what}: the message names a token"
+        );
+    }
+    // Forged with the issuer's key under another kid, twice: one JWKS refetch in all.
+    let before = f.server.jwks_fetches.load(Ordering::SeqCst);
+    for _ in 0..2 {
+        let e = attempt(
+            &f,
+            &provider,
+            |n| f.rs256("rotated?", &f.claims(n, CLIENT, now() + 300)),
+            &store,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("does not publish"), "{e}");
+    }
+    assert_eq!(
+        f.server.jwks_fetches.load(Ordering::SeqCst),
+        before + 1,
+        "no refetch storm"
+    );
+    assert!(store.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let f = fixture("issuer").await;
+    *f.server.named_issuer.lock().unwrap() = Some("https://accounts.example".into());
+    let e = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another issuer"), "{e}");
+    assert_eq!(e.kind(), hearth_pkce::ErrorKind::Integrity);
+    assert_eq!(
+        f.server.jwks_fetches.load(Ordering::SeqCst),
+        0,
+        "no keys fetched"
+    );
+}
