@@ -40,6 +40,8 @@
 mod authorization;
 mod callback;
 #[cfg(feature = "oidc")]
+mod device;
+#[cfg(feature = "oidc")]
 mod dpop;
 mod error;
 #[cfg(feature = "client")]
@@ -65,6 +67,8 @@ pub use authorization::{
     AuthorizationCodeGrant, AuthorizationRequest, DEFAULT_TTL, IssuerCheck, PendingAuthorization,
 };
 pub use callback::Callback;
+#[cfg(feature = "oidc")]
+pub use device::{DeviceAuthorization, DevicePoll};
 #[cfg(feature = "oidc")]
 pub use dpop::DpopKey;
 pub use error::Error;

@@ -249,6 +249,16 @@ impl Provider {
         Ok(sign_in)
     }
 
+    /// The tokens of a grant without a nonce (the device grant): the ID token, if any,
+    /// validated against the access token.
+    pub(crate) fn signed_in(&self, tokens: TokenSet) -> Result<SignIn, Error> {
+        let claims = match &tokens.id_token {
+            Some(id) => Some(self.validate(id, &self.check().access_token(&tokens.access_token))?),
+            None => None,
+        };
+        Ok(SignIn { tokens, claims })
+    }
+
     /// Refreshes; a new ID token, if the provider sends one, is validated too (and must
     /// name the same `sub` as `previous`, OIDC Core §12.2, when given).
     pub async fn refresh(

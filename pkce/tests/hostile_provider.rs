@@ -32,6 +32,9 @@ struct Hostile {
     id_token: Mutex<String>,
     jwks: String,
     jwks_fetches: AtomicUsize,
+    /// The device grant's answers, in order (then tokens).
+    device_answers: Mutex<Vec<&'static str>>,
+    device_polls: Mutex<Vec<std::time::Instant>>,
 }
 
 /// A 2048-bit RSA key made by `openssl genpkey`: PKCS#8 DER, and the public key's PEM.
@@ -92,6 +95,8 @@ async fn fixture(name: &str) -> Fixture {
         id_token: Mutex::new(String::new()),
         jwks,
         jwks_fetches: AtomicUsize::new(0),
+        device_answers: Mutex::new(Vec::new()),
+        device_polls: Mutex::new(Vec::new()),
     });
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
@@ -121,15 +126,25 @@ async fn fixture(name: &str) -> Fixture {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                    let body = answer(&server, req.uri().path());
-                    async move {
-                        let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-                        r.headers_mut()
-                            .insert("content-type", "application/json".parse().unwrap());
-                        Ok::<_, Infallible>(r)
-                    }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let server = Arc::clone(&server);
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            let form = http_body_util::BodyExt::collect(req.into_body())
+                                .await
+                                .unwrap()
+                                .to_bytes();
+                            let (status, body) =
+                                answer(&server, &path, &String::from_utf8_lossy(&form));
+                            let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            r.headers_mut()
+                                .insert("content-type", "application/json".parse().unwrap());
+                            Ok::<_, Infallible>(r)
+                        }
+                    },
+                );
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
@@ -150,9 +165,28 @@ async fn fixture(name: &str) -> Fixture {
     }
 }
 
-fn answer(server: &Hostile, path: &str) -> String {
+fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
     let base = server.base.lock().unwrap().clone();
-    match path {
+    if path == "/token" && form.contains("device_code=") {
+        server
+            .device_polls
+            .lock()
+            .unwrap()
+            .push(std::time::Instant::now());
+        let mut answers = server.device_answers.lock().unwrap();
+        if !answers.is_empty() {
+            return (400, format!(r#"{{"error":"{}"}}"#, answers.remove(0)));
+        }
+    }
+    if path == "/device" {
+        return (
+            200,
+            format!(
+                r#"{{"device_code":"dc-secret","user_code":"WDJB-MJHT","verification_uri":"{base}/activate","expires_in":600,"interval":1}}"#
+            ),
+        );
+    }
+    let body = match path {
         "/.well-known/openid-configuration" => {
             let named = server
                 .named_issuer
@@ -161,7 +195,7 @@ fn answer(server: &Hostile, path: &str) -> String {
                 .clone()
                 .unwrap_or(base.clone());
             format!(
-                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks"}}"#
+                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks","device_authorization_endpoint":"{base}/device"}}"#
             )
         }
         "/jwks" => {
@@ -173,7 +207,8 @@ fn answer(server: &Hostile, path: &str) -> String {
             server.id_token.lock().unwrap()
         ),
         _ => "{}".into(),
-    }
+    };
+    (200, body)
 }
 
 impl Fixture {
@@ -408,4 +443,51 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
         0,
         "no keys fetched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_grant_slows_down_when_told_and_stops_on_refusal() {
+    let f = fixture("device").await;
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    *f.server.id_token.lock().unwrap() = f.rs256(
+        "rsa1",
+        &format!(
+            r#"{{"iss":"{}","sub":"tv","aud":"{CLIENT}","exp":{},"iat":{}}}"#,
+            f.issuer,
+            now() + 300,
+            now()
+        ),
+    );
+    *f.server.device_answers.lock().unwrap() = vec![
+        "authorization_pending",
+        "slow_down",
+        "authorization_pending",
+    ];
+    let mut device = provider.device_authorization("openid").await.unwrap();
+    assert_eq!(device.interval, std::time::Duration::from_secs(1));
+    let signed = provider.poll_device(&mut device).await.unwrap();
+    assert_eq!(signed.claims.unwrap().sub, "tv");
+    assert_eq!(
+        device.interval,
+        std::time::Duration::from_secs(6),
+        "slow_down added 5 s"
+    );
+    let polls = f.server.device_polls.lock().unwrap().clone();
+    assert_eq!(polls.len(), 4);
+    // After the slow_down the device waited the longer interval (never less).
+    assert!(polls[2] - polls[1] >= std::time::Duration::from_secs(6));
+    assert!(!format!("{device:?}").contains("dc-secret"));
+
+    for (answer, expired) in [("expired_token", true), ("access_denied", false)] {
+        *f.server.device_answers.lock().unwrap() = vec![answer];
+        let mut device = provider.device_authorization("openid").await.unwrap();
+        let e = provider.poll_device(&mut device).await.unwrap_err();
+        if expired {
+            assert!(matches!(e, Error::Expired), "{e}");
+        } else {
+            assert!(matches!(e, Error::Denied { .. }), "{e}");
+        }
+    }
 }

@@ -363,3 +363,26 @@ async fn a_provider_restarted_with_new_keys_is_followed_by_one_refetch() {
     let signed = sign_in(&op, &provider, "dave").await;
     assert_eq!(signed.claims.unwrap().sub, "dave");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_grant_pending_then_approved_in_another_browser() {
+    let op = Op::start("device");
+    let provider = provider(&op).await;
+    let mut device = provider.device_authorization("openid email").await.unwrap();
+    assert!(!device.user_code.is_empty());
+    assert!(!format!("{device:?}").contains("device_code"));
+    // Before the user has approved: pending. (oidc-provider never answers slow_down; the
+    // hostile provider test covers it.)
+    assert!(matches!(
+        provider.poll_device_once(&mut device).await.unwrap(),
+        hearth_pkce::DevicePoll::Pending
+    ));
+    // The user approves on another device.
+    let page = device.verification_uri_complete.clone().unwrap();
+    let mut browser = Browser::new(op.client());
+    let end = browser.sign_in(&page, "erin", "http://never.example").await;
+    assert!(end.to_lowercase().contains("success"), "{end}");
+    let signed = provider.poll_device(&mut device).await.unwrap();
+    assert_eq!(signed.claims.unwrap().sub, "erin");
+    assert_eq!(signed.tokens.token_type, "dpop");
+}
