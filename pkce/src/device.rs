@@ -57,7 +57,7 @@ pub enum DevicePoll {
     /// Polled too fast (`slow_down`): the interval has grown by 5 s.
     SlowDown,
     /// Approved: the tokens (the ID token, if any, validated).
-    Done(SignIn),
+    Done(Box<SignIn>),
 }
 
 impl Provider {
@@ -130,7 +130,7 @@ impl Provider {
         form::append(&mut body, "grant_type", GRANT_TYPE);
         form::append(&mut body, "device_code", &device.device_code);
         match self.token_client().post(body).await {
-            Ok(tokens) => Ok(DevicePoll::Done(self.signed_in(tokens)?)),
+            Ok(tokens) => Ok(DevicePoll::Done(Box::new(self.signed_in(tokens)?))),
             Err(Error::TokenRequest {
                 error, description, ..
             }) => match error.as_str() {
@@ -169,7 +169,7 @@ impl Provider {
                 .map_err(|_| Error::Expired)?;
             tokio::time::sleep(device.interval.min(left)).await;
             if let DevicePoll::Done(sign_in) = self.poll_device_once(device).await? {
-                return Ok(sign_in);
+                return Ok(*sign_in);
             }
         }
     }
