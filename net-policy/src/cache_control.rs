@@ -84,7 +84,14 @@ mod tests {
         assert_eq!(age(&["max-age=1e3"]), Some(s(0)));
         assert_eq!(age(&["max-age"]), Some(s(0)));
         assert_eq!(age(&["s-maxage=60"]), None, "for shared caches only");
-        assert_eq!(age(&["max-age=99999999999999999999999"]), Some(s(MAX_DELTA)));
-        assert_eq!(age(&["max-age=2147483649"]), Some(s(1 << 31)), "RFC 9111 §1.2.2 cap");
+        assert_eq!(
+            age(&["max-age=99999999999999999999999"]),
+            Some(s(MAX_DELTA))
+        );
+        assert_eq!(
+            age(&["max-age=2147483649"]),
+            Some(s(1 << 31)),
+            "RFC 9111 §1.2.2 cap"
+        );
     }
 }
