@@ -24,21 +24,33 @@ pub(crate) struct PkceArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The authorization endpoint.
-    #[arg(long, value_name = "URL")]
-    authorize_url: String,
+    /// The authorization endpoint (with --token-url; without both, --issuer is
+    /// discovered).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "token_url",
+        required_unless_present = "issuer"
+    )]
+    authorize_url: Option<String>,
     /// The token endpoint.
-    #[arg(long, value_name = "URL")]
-    token_url: String,
+    #[arg(long, value_name = "URL", requires = "authorize_url")]
+    token_url: Option<String>,
     /// The client id.
     #[arg(long, value_name = "ID")]
     client_id: String,
     /// A scope to ask for; repeat for more.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
-    /// Require the callback's `iss` to be this issuer (RFC 9207).
+    /// The provider. Alone, it is discovered (OpenID Connect Discovery or RFC 8414) and
+    /// everything it offers is used: PAR, DPoP, the ID token validated, RFC 9207 `iss`.
+    /// With --authorize-url and --token-url: the callback's `iss` must be this issuer.
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
+    /// Sign in with the device grant (RFC 8628): print a code to enter on another
+    /// device, instead of a browser redirect here. Needs --issuer alone.
+    #[arg(long, requires = "issuer", conflicts_with = "authorize_url")]
+    device: bool,
     /// Trust for the token endpoint's server.
     #[command(flatten)]
     trust: TrustArgs,
@@ -82,13 +94,15 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         .store
         .parse()
         .map_err(|e| Failure::usage(format!("--store: {e}")))?;
+    let (Some(authorize_url), Some(token_url)) = (&args.authorize_url, &args.token_url) else {
+        return login_discovered(args, &ns);
+    };
     // Every URL is checked before anything is printed or a browser opened: a typo in
     // --token-url must not surface only after the user signed in.
-    let token_uri: http::Uri = args
-        .token_url
+    let token_uri: http::Uri = token_url
         .parse()
         .map_err(|_| Failure::usage("--token-url: not a URL".into()))?;
-    let policy = args.trust.policy(&args.token_url)?.build()?;
+    let policy = args.trust.policy(token_url)?.build()?;
     policy
         .url_policy()
         .check(&token_uri)
@@ -106,11 +120,8 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
         let receiver = LoopbackReceiver::bind("/callback")
             .await
             .map_err(Failure::from)?;
-        let mut request = AuthorizationRequest::new(
-            &args.authorize_url,
-            &args.client_id,
-            &receiver.redirect_uri(),
-        );
+        let mut request =
+            AuthorizationRequest::new(authorize_url, &args.client_id, &receiver.redirect_uri());
         for s in &args.scopes {
             request = request.scope(s);
         }
@@ -132,13 +143,58 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
             .wait(pending, Duration::from_secs(args.wait))
             .await
             .map_err(Failure::from)?;
-        TokenClient::new(http, &args.token_url, &args.client_id)
+        TokenClient::new(http, token_url, &args.client_id)
             .exchange(grant)
             .await
             .map_err(Failure::from)
     })?;
-    // A new sign-in replaces the whole set: a token this response lacks is deleted, so an
-    // old refresh or ID token never outlives the sign-in that replaced it.
+    let stored = store_tokens(&ns, &*store, &tokens)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "signed in; stored in {}:", store.info().name)?;
+    for k in stored {
+        writeln!(out, "  {k}")?;
+    }
+    Ok(())
+}
+
+/// `hearth login --issuer URL [--device]`: the provider discovered and all it offers used.
+fn login_discovered(args: LoginArgs, ns: &Namespace) -> Result<(), Failure> {
+    let issuer = args.issuer.as_deref().unwrap_or_default();
+    let policy = args.trust.policy(issuer)?.build()?;
+    let http = HttpsClient::new(&policy);
+    let store = args
+        .storage
+        .for_app(crate::secret::app_of(ns))
+        .open_for_write()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let plan = crate::oidc::Plan {
+        issuer,
+        client_id: &args.client_id,
+        scopes: &args.scopes,
+        device: args.device,
+        wait: Duration::from_secs(args.wait),
+    };
+    let signed = runtime.block_on(crate::oidc::login(http, plan, ns, &*store))?;
+    let stored = store_tokens(ns, &*store, &signed.tokens)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "signed in; stored in {}:", store.info().name)?;
+    for k in stored {
+        writeln!(out, "  {k}")?;
+    }
+    crate::oidc::print_claims(&mut out, &signed)?;
+    Ok(())
+}
+
+/// Stores a sign-in's tokens under `ns`. A new sign-in replaces the whole set: a token
+/// this response lacks is deleted, so an old refresh or ID token never outlives the
+/// sign-in that replaced it.
+fn store_tokens(
+    ns: &Namespace,
+    store: &dyn hearth_secure_storage::SecureStorage,
+    tokens: &hearth_pkce::TokenSet,
+) -> Result<Vec<hearth_secure_storage::Key>, Failure> {
     let key = |name: &str| ns.key([name]).map_err(Failure::from);
     store.store_secret(&key("access_token")?, &tokens.access_token)?;
     let mut stored = vec![key("access_token")?];
@@ -160,17 +216,12 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
             store.delete(&key("id_token")?)?;
         }
     }
-    let mut out = io::stdout().lock();
-    writeln!(out, "signed in; stored in {}:", store.info().name)?;
-    for k in stored {
-        writeln!(out, "  {k}")?;
-    }
-    Ok(())
+    Ok(stored)
 }
 
 /// Opens the system browser when there is a desktop to show it on; otherwise the printed
 /// URL is the way.
-fn open_browser(url: &str) {
+pub(crate) fn open_browser(url: &str) {
     let opener = if cfg!(target_os = "macos") {
         Some("open")
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()

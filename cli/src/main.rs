@@ -5,6 +5,7 @@ mod apikey;
 mod exit;
 mod login;
 mod net;
+mod oidc;
 #[cfg(unix)]
 mod prompt;
 mod redact;
@@ -54,6 +55,11 @@ enum Command {
     /// `hearth secret backends`). Tokens are never printed.
     #[command(after_help = exit::HELP)]
     Login(Box<login::LoginArgs>),
+    /// Sign out: revoke the tokens at --issuer (RFC 7009) when given, then remove every
+    /// secret under --store, whatever the provider answered; print the provider's logout
+    /// page when it has one. Tokens are never printed.
+    #[command(after_help = exit::HELP)]
+    Logout(Box<oidc::LogoutArgs>),
     /// Keep secrets in the encrypted-file vault.
     ///
     /// The vault is one AES-256-GCM file, authenticated as a whole, unlocked by a key file
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
         Command::Pkce(args) => login::pkce(args),
         Command::State => login::state(),
         Command::Login(args) => login::login(*args),
+        Command::Logout(args) => oidc::logout(*args),
         Command::Fetch(args) => net::fetch(args),
         Command::ApiKey(cmd) => apikey::run(cmd),
     };

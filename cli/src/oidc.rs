@@ -1,0 +1,195 @@
+//! `hearth login --issuer URL` (discovery, PAR, DPoP, the ID token validated, or the device
+//! grant with `--device`) and `hearth logout`.
+
+use std::io::{self, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::Args;
+use hearth_net_policy::HttpsClient;
+use hearth_pkce::{DpopKey, LoopbackReceiver, Provider, Revocable, SignIn, TokenSet};
+use hearth_secure_storage::{Key, Namespace, SecureStorage, SecureStorageExt};
+use hearth_token_guard::{AccessTokenKind, RefreshTokenKind, SecretBytes};
+
+use crate::exit::Failure;
+use crate::net::TrustArgs;
+use crate::secret::StoreArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct LogoutArgs {
+    /// The namespace `hearth login` stored the tokens in, such as `app::account`.
+    #[arg(long, value_name = "KEY")]
+    store: String,
+    /// Revoke the tokens at this provider first (found by discovery), and print its
+    /// logout page when it has one.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// The client id the tokens were issued to (needed with --issuer).
+    #[arg(long, value_name = "ID", requires = "issuer")]
+    client_id: Option<String>,
+    /// Trust for the provider's server.
+    #[command(flatten)]
+    trust: TrustArgs,
+    #[command(flatten)]
+    storage: StoreArgs,
+}
+
+/// What `hearth login --issuer` was asked.
+pub(crate) struct Plan<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) scopes: &'a [String],
+    /// The device grant instead of a loopback redirect.
+    pub(crate) device: bool,
+    /// How long to wait for the browser.
+    pub(crate) wait: Duration,
+}
+
+/// Signs in at a discovered provider, with DPoP when it offers ES256 (the key kept under
+/// `NS::dpop_key`); the ID token validated.
+pub(crate) async fn login(
+    http: HttpsClient,
+    plan: Plan<'_>,
+    ns: &Namespace,
+    store: &dyn SecureStorage,
+) -> Result<SignIn, Failure> {
+    let Plan {
+        issuer,
+        client_id,
+        scopes,
+        device,
+        wait,
+    } = plan;
+    let provider = Provider::discover(&http, issuer, client_id).await?;
+    let dpop_offered = provider
+        .metadata()
+        .supported("dpop_signing_alg_values_supported")
+        .contains(&"ES256");
+    let provider = if dpop_offered {
+        provider.with_dpop(dpop_key(ns, store)?)
+    } else {
+        provider
+    };
+    let scope = scopes.join(" ");
+    let signed = if device {
+        let mut device = provider
+            .device_authorization(&format!("openid {scope}"))
+            .await?;
+        match &device.verification_uri_complete {
+            Some(uri) => eprintln!(
+                "Open {uri}\n(or {} and enter {})",
+                device.verification_uri, device.user_code
+            ),
+            None => eprintln!(
+                "Open {} and enter {}",
+                device.verification_uri, device.user_code
+            ),
+        }
+        provider.poll_device(&mut device).await?
+    } else {
+        let receiver = LoopbackReceiver::bind("/callback").await?;
+        let mut request = provider.authorization_request(&receiver.redirect_uri())?;
+        for s in scopes {
+            request = request.scope(s);
+        }
+        let (url, pending) = provider.start(request).await?;
+        eprintln!("Open this URL in your browser to sign in:\n{url}");
+        crate::login::open_browser(&url);
+        let grant = receiver.wait(pending, wait).await?;
+        provider.exchange(grant).await?
+    };
+    Ok(signed)
+}
+
+/// The DPoP key kept under `NS::dpop_key`, or a new one stored there.
+fn dpop_key(ns: &Namespace, store: &dyn SecureStorage) -> Result<DpopKey, Failure> {
+    let key = ns.key(["dpop_key"])?;
+    if let Some(saved) = store.retrieve(&key)? {
+        return Ok(DpopKey::from_pkcs8(saved.expose_secret())?);
+    }
+    let fresh = DpopKey::generate()?;
+    store.store(&key, &SecretBytes::new(fresh.to_pkcs8().to_vec()))?;
+    Ok(fresh)
+}
+
+/// Prints what the validated ID token says.
+pub(crate) fn print_claims(out: &mut impl Write, signed: &SignIn) -> io::Result<()> {
+    if let Some(c) = &signed.claims {
+        let exp = c.exp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        writeln!(out, "sub: {}", c.sub)?;
+        writeln!(out, "iss: {}", c.iss)?;
+        writeln!(out, "aud: {}", c.aud.join(" "))?;
+        writeln!(out, "exp: {exp}")?;
+    }
+    writeln!(out, "token type: {}", signed.tokens.token_type)
+}
+
+/// `hearth logout`: revokes at the provider when asked, then removes every secret of the
+/// namespace whatever the provider said. Exits non-zero, after clearing, when the
+/// provider could not be told.
+pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
+    let ns: Namespace = args
+        .store
+        .parse()
+        .map_err(|e| Failure::usage(format!("--store: {e}")))?;
+    let store = args
+        .storage
+        .for_app(crate::secret::app_of(&ns))
+        .open_for_write()?;
+    let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
+    let mut told: Result<Option<String>, hearth_pkce::Error> = Ok(None);
+    if let Some(issuer) = &args.issuer {
+        let client_id = args
+            .client_id
+            .as_deref()
+            .ok_or_else(|| Failure::usage("--issuer needs --client-id".into()))?;
+        let access = store.retrieve_secret::<AccessTokenKind>(&key("access_token")?)?;
+        let refresh = store.retrieve_secret::<RefreshTokenKind>(&key("refresh_token")?)?;
+        let policy = args.trust.policy(issuer)?.build()?;
+        let http = HttpsClient::new(&policy);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        told = runtime.block_on(async {
+            let provider = Provider::discover(&http, issuer, client_id).await?;
+            match (access, refresh) {
+                // The printed URL carries no ID token: the provider asks the user to
+                // confirm instead.
+                (Some(access), refresh) => {
+                    let mut tokens = TokenSet::new(access);
+                    tokens.refresh_token = refresh;
+                    Ok(provider.logout(&tokens, None).await?.end_session_url)
+                }
+                (None, Some(refresh)) => {
+                    provider.revoke(Revocable::Refresh(&refresh)).await?;
+                    Ok(provider
+                        .metadata()
+                        .end_session_endpoint()
+                        .map(str::to_owned))
+                }
+                (None, None) => Ok(provider
+                    .metadata()
+                    .end_session_endpoint()
+                    .map(str::to_owned)),
+            }
+        });
+    }
+    // Whatever the provider said: nothing of the sign-in stays here.
+    let removed = store.clear(&ns)?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "signed out: {removed} secret(s) removed from {}",
+        store.info().name
+    )?;
+    match told {
+        Ok(Some(url)) => writeln!(out, "end the provider's session at: {url}")?,
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Failure::with_code(
+                format!("signed out here, but the provider could not be told: {e}"),
+                crate::exit::code(e.kind()),
+            ));
+        }
+    }
+    Ok(())
+}
