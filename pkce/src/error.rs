@@ -145,6 +145,20 @@ pub enum Error {
     #[error("no refresh token: sign in again")]
     NoRefreshToken,
 
+    /// The token endpoint refused the refresh token with `invalid_grant`: it was spent
+    /// (a replayed rotated token, after which providers such as oidc-provider revoke the
+    /// whole chain), revoked or expired. Retrying cannot help: sign in again. A
+    /// [`Session`](crate::Session) with persistence has already removed the stored
+    /// tokens when it returns this.
+    #[cfg(feature = "client")]
+    #[error(
+        "the provider no longer accepts this sign-in (its refresh token was spent, revoked or expired): sign in again"
+    )]
+    SignInRevoked {
+        /// The provider's `error_description`, if any.
+        description: Option<String>,
+    },
+
     /// Storing or loading the session's tokens failed; in-memory tokens are kept.
     #[error("the tokens could not be saved or loaded: {reason}")]
     Persist {
@@ -206,6 +220,8 @@ impl Error {
             Self::TokenEndpointStatus { .. } if self.is_retryable() => K::Network,
             Self::TokenEndpointStatus { .. } => K::Refused,
             Self::NoRefreshToken => K::NotFound,
+            #[cfg(feature = "client")]
+            Self::SignInRevoked { .. } => K::Refused,
             Self::Timeout { .. } => K::Busy,
             #[cfg(feature = "storage")]
             Self::Storage(e) => e.kind(),

@@ -95,7 +95,8 @@ impl TokenClient {
 
     /// Uses `refresh` for new tokens. If the server does not rotate the refresh token,
     /// the returned set keeps the one used; if it does, the old one is spent (RFC 9700
-    /// §4.14): store the new set before anything else.
+    /// §4.14): store the new set before anything else. A refusal with `invalid_grant`
+    /// is [`Error::SignInRevoked`].
     pub async fn refresh(&self, refresh: &RefreshToken) -> Result<TokenSet, Error> {
         self.refresh_with_scope(refresh, None).await
     }
@@ -113,7 +114,12 @@ impl TokenClient {
         if let Some(scope) = scope {
             form::append(&mut body, "scope", scope);
         }
-        let mut set = self.post(body).await?;
+        let mut set = self.post(body).await.map_err(|e| match e {
+            Error::TokenRequest {
+                error, description, ..
+            } if error == "invalid_grant" => Error::SignInRevoked { description },
+            e => e,
+        })?;
         if set.refresh_token.is_none() {
             set.refresh_token = Some(refresh.clone());
         }

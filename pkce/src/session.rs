@@ -26,6 +26,11 @@ const PERSIST_TIMEOUT: Duration = Duration::from_secs(30);
 pub trait PersistTokens: Send + Sync {
     /// Stores `tokens`, replacing whatever was stored (fields they lack are gone).
     async fn save(&self, tokens: &TokenSet) -> Result<(), Error>;
+
+    /// Removes the stored tokens: the provider ended the sign-in
+    /// ([`Error::SignInRevoked`]), so nothing stored can be used again. Removing tokens
+    /// that are not there is success.
+    async fn clear(&self) -> Result<(), Error>;
 }
 
 /// One session's tokens, refreshed at most once at a time.
@@ -35,10 +40,13 @@ pub trait PersistTokens: Send + Sync {
 ///   refresh token is never spent twice.
 /// - The refresh runs in a task of its own: a caller that gives up (cancelled, timed
 ///   out) does not lose the rotated token, which is stored (and persisted) all the same.
-/// - A refusal that retrying cannot fix (`invalid_grant`: the refresh token is spent or
-///   revoked) is kept: every later call gets it without sending the spent token again,
-///   until [`replace`](Self::replace) installs a new sign-in. Retryable failures (network,
-///   5xx) are tried again by the next call.
+/// - A refusal that retrying cannot fix is kept: every later call gets it without sending
+///   the spent token again, until [`replace`](Self::replace) installs a new sign-in.
+///   Retryable failures (network, 5xx) are tried again by the next call.
+/// - When the provider ends the sign-in (`invalid_grant`: the refresh token was spent,
+///   e.g. replayed after a rotation, or revoked), the stored tokens are removed through
+///   [`PersistTokens::clear`] before [`Error::SignInRevoked`] is returned; if removing
+///   them fails, the error is [`Error::Persist`] (and the next call tries again).
 /// - [`fresh_tokens`](Self::fresh_tokens) refreshes ahead of expiry (skew 60 s by default,
 ///   like AppAuth's `performActionWithFreshTokens`).
 ///
@@ -275,16 +283,7 @@ impl Inner {
         let result = self.client.refresh_with_scope(&refresh, scope).await;
         let mut set = match result {
             Ok(set) => set,
-            Err(e) => {
-                let mut state = self.lock();
-                if state.generation == generation {
-                    state.refreshing = None;
-                    if !e.is_retryable() {
-                        state.refused = Some(e.clone());
-                    }
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.refused(generation, e, persister).await),
         };
         let _saving = self.saving.lock().await;
         {
@@ -316,24 +315,74 @@ impl Inner {
     }
 }
 
-/// `persist.save(tokens)` in a task of its own (a panic in it is an error, not a lost
-/// refresh), bounded.
+impl Inner {
+    /// Records a failed refresh of `generation`'s tokens; when the provider ended the
+    /// sign-in, the stored tokens are removed first. Returns the error for the waiters.
+    async fn refused(
+        &self,
+        generation: u64,
+        e: Error,
+        persister: Option<Arc<dyn PersistTokens>>,
+    ) -> Error {
+        let revoked = matches!(e, Error::SignInRevoked { .. });
+        let cleared = match persister {
+            Some(p) if revoked => {
+                let _saving = self.saving.lock().await;
+                // A new sign-in replaced the tokens meanwhile: what is stored is its.
+                if self.lock().generation != generation {
+                    Ok(())
+                } else {
+                    bounded(async move { p.clear().await }, "removing the tokens").await
+                }
+            }
+            _ => Ok(()),
+        };
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.refreshing = None;
+            // Kept only once the stored tokens are gone: otherwise the next call retries
+            // the refresh, is refused again, and tries the removal again.
+            if !e.is_retryable() && cleared.is_ok() {
+                state.refused = Some(e.clone());
+            }
+        }
+        match cleared {
+            Ok(()) => e,
+            Err(Error::Persist { reason }) => Error::Persist {
+                reason: format!("the provider ended the sign-in, and {reason}"),
+            },
+            Err(other) => other,
+        }
+    }
+}
+
+/// `persist.save(tokens)`, bounded and in a task of its own.
 async fn persist(persist: Arc<dyn PersistTokens>, tokens: TokenSet) -> Result<(), Error> {
-    let mut save = tokio::spawn(async move { persist.save(&tokens).await });
-    match tokio::time::timeout(PERSIST_TIMEOUT, &mut save).await {
+    bounded(
+        async move { persist.save(&tokens).await },
+        "saving the tokens",
+    )
+    .await
+}
+
+/// A persistence hook's call in a task of its own (a panic in it is an error, not a lost
+/// refresh), bounded to [`PERSIST_TIMEOUT`]; `what` names it in the errors.
+async fn bounded(
+    call: impl std::future::Future<Output = Result<(), Error>> + Send + 'static,
+    what: &str,
+) -> Result<(), Error> {
+    let mut task = tokio::spawn(call);
+    match tokio::time::timeout(PERSIST_TIMEOUT, &mut task).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(Error::Persist {
-            reason: "the persistence hook panicked".into(),
+            reason: format!("the persistence hook panicked while {what}"),
         }),
         Err(_) => {
             // Not left to finish later, over a newer save (a write already handed to the
             // OS may still land: its outcome is unknown).
-            save.abort();
+            task.abort();
             Err(Error::Persist {
-                reason: format!(
-                    "saving the tokens took longer than {} s",
-                    PERSIST_TIMEOUT.as_secs()
-                ),
+                reason: format!("{what} took longer than {} s", PERSIST_TIMEOUT.as_secs()),
             })
         }
     }

@@ -73,6 +73,10 @@ impl PersistTokens for StoredTokens {
         let bytes = SecretBytes::new(encode(tokens).as_bytes().to_vec());
         self.store.store(&self.key, &bytes).await.map_err(storage)
     }
+
+    async fn clear(&self) -> Result<(), Error> {
+        StoredTokens::clear(self).await.map(drop)
+    }
 }
 
 fn storage(e: hearth_secure_storage::Error) -> Error {
@@ -138,13 +142,15 @@ fn decode(bytes: &[u8]) -> Result<TokenSet, Error> {
         Some(_) => Err(bad()),
     };
     let access = text("access_token")?.ok_or_else(bad)?;
-    if !text("token_type")?
-        .unwrap_or("bearer")
-        .eq_ignore_ascii_case("bearer")
-    {
-        return Err(bad());
-    }
+    // The token types a token response may carry: Bearer, or DPoP (RFC 9449) for a
+    // client with a DPoP key.
+    let token_type = match text("token_type")?.unwrap_or("bearer") {
+        t if t.eq_ignore_ascii_case("bearer") => "bearer",
+        t if t.eq_ignore_ascii_case("dpop") => "dpop",
+        _ => return Err(bad()),
+    };
     let mut set = TokenSet::new(AccessToken::new(access));
+    set.token_type = token_type.into();
     set.refresh_token = text("refresh_token")?.map(RefreshToken::new);
     set.id_token = text("id_token")?.map(IdToken::new);
     set.scope = text("scope")?.map(str::to_owned);
@@ -162,6 +168,15 @@ fn decode(bytes: &[u8]) -> Result<TokenSet, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dpop_bound_set_round_trips_and_other_types_are_refused() {
+        let mut t = TokenSet::new(AccessToken::new("at"));
+        t.token_type = "dpop".into();
+        assert_eq!(decode(encode(&t).as_bytes()).unwrap().token_type, "dpop");
+        let mac = br#"{"v":1,"access_token":"at","token_type":"mac"}"#;
+        assert!(matches!(decode(mac), Err(Error::Persist { .. })));
+    }
 
     #[test]
     fn round_trip_keeps_every_field_and_escapes() {
@@ -183,7 +198,7 @@ mod tests {
             b"{\"v\":1}",
             b"{\"v\":1,\"access_token\":\"\"}",
             b"{\"v\":1,\"access_token\":\"a\\u0001\"}",
-            b"{\"v\":1,\"access_token\":\"a\",\"token_type\":\"DPoP\"}",
+            b"{\"v\":1,\"access_token\":\"a\",\"token_type\":\"mac\"}",
             b"{\"v\":1,\"access_token\":\"a\",\"refresh_token\":5}",
             b"{\"v\":1,\"access_token\":\"a\",\"expires_at\":18446744073709551615}",
             b"{\"v\":1,\"access_token\":\"a\",\"expires_at\":-1}",

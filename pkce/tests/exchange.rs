@@ -269,6 +269,11 @@ impl PersistTokens for Saved {
         self.0.lock().unwrap().push(rt);
         Ok(())
     }
+
+    async fn clear(&self) -> Result<(), Error> {
+        self.0.lock().unwrap().push("<cleared>".into());
+        Ok(())
+    }
 }
 
 async fn rotating_session() -> (Arc<AuthServer>, Session, Saved) {
@@ -359,13 +364,14 @@ async fn a_refresh_error_reaches_every_waiter_and_the_spent_token_is_not_sent_ag
     }
     while let Some(r) = all.join_next().await {
         let err = r.unwrap().unwrap_err();
-        assert!(
-            matches!(&err, Error::TokenRequest { error, .. } if error == "invalid_grant"),
-            "{err}"
-        );
+        assert!(matches!(&err, Error::SignInRevoked { .. }), "{err}");
+        assert_eq!(err.kind(), hearth_pkce::ErrorKind::Refused);
         assert!(!err.is_retryable());
     }
     assert_eq!(server.refreshes.load(Ordering::SeqCst), 1);
+    // The stored tokens were removed, once.
+    assert_eq!(*saved.0.lock().unwrap(), ["<cleared>"]);
+    saved.0.lock().unwrap().clear();
     // Later calls get the same refusal without another request.
     assert!(session.fresh_tokens().await.is_err());
     assert!(session.refresh(&session.access_token()).await.is_err());
@@ -418,6 +424,10 @@ impl PersistTokens for Flaky {
                 Ok(())
             }
         }
+    }
+
+    async fn clear(&self) -> Result<(), Error> {
+        unreachable!("never refused")
     }
 }
 
@@ -569,7 +579,8 @@ async fn the_token_response_matrix_over_the_wire() {
                 json,
                 r#"{"error":"invalid_grant","error_description":"expired"}"#,
             ),
-            |r| matches!(r, Err(e @ Error::TokenRequest { status: 400, .. }) if !e.is_retryable()),
+            // On a refresh, invalid_grant means the sign-in is over.
+            |r| matches!(r, Err(e @ Error::SignInRevoked { description: Some(d) }) if !e.is_retryable() && d == "expired"),
         ),
         (
             (200, json, r#"{"access_token":"a","token_type":"DPoP"}"#),

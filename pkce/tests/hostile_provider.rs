@@ -272,6 +272,11 @@ impl PersistTokens for Recorder {
             .push(tokens.access_token.expose_secret().to_owned());
         Ok(())
     }
+
+    async fn clear(&self) -> Result<(), Error> {
+        self.0.lock().unwrap().push("<cleared>".into());
+        Ok(())
+    }
 }
 
 /// One sign-in whose token response carries `make(nonce)`; the callback forged here.

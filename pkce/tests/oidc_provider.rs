@@ -2,18 +2,19 @@
 //! `npm ci` there first; README's test command does it) over HTTPS with a pinned rcgen
 //! certificate. The "browser" is an HTTP client with a cookie jar that submits the
 //! provider's own login and consent forms.
-#![cfg(feature = "oidc")]
+#![cfg(all(feature = "oidc", feature = "storage"))]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hearth_net_policy::{HttpsClient, Pin, PinPolicy, TlsPolicy, resolve_location};
-use hearth_pkce::{DpopKey, Error, Provider, Revocable};
+use hearth_pkce::{DpopKey, Error, PersistTokens, Provider, Revocable, Session, StoredTokens};
+use hearth_secure_storage::{Blocking, EncryptedFileStore, KeySource};
 use rcgen::{CertificateParams, KeyPair};
 
 const CLIENT: &str = "hearth-cli";
@@ -297,27 +298,53 @@ async fn sign_in_with_discovery_par_pkce_dpop_and_a_validated_id_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_refresh_token_revokes_the_chain() {
+async fn a_replayed_refresh_token_revokes_the_chain_and_the_session_clears_the_store() {
     let op = Op::start("replay");
     let provider = provider(&op).await;
     let signed = sign_in(&op, &provider, "bob").await;
     let first = signed.tokens.refresh_token.clone().unwrap();
-    let refreshed = provider
-        .refresh(&first, signed.claims.as_ref())
-        .await
-        .unwrap();
-    let second = refreshed.tokens.refresh_token.clone().unwrap();
-    assert_ne!(first.expose_secret(), second.expose_secret(), "rotated");
-    // The spent token again: the provider revokes the grant, and says so.
-    let replay = provider.refresh(&first, None).await.unwrap_err();
-    assert!(
-        matches!(&replay, Error::TokenRequest { error, .. } if error == "invalid_grant"),
-        "{replay}"
+
+    // The tokens in a vault file, through a session that persists every rotation.
+    let vault = EncryptedFileStore::open(
+        op.dir.join("tokens.hearth"),
+        KeySource::KeyFile(op.dir.join("vault.key")),
+    )
+    .unwrap();
+    let stored = StoredTokens::new(
+        Arc::new(Blocking::new(vault)),
+        "app::bob::tokens".parse().unwrap(),
     );
+    stored.save(&signed.tokens).await.unwrap();
+    let session = Session::new(provider.token_client().clone(), signed.tokens)
+        .with_persistence(stored.clone())
+        .with_refresh_skew(Duration::from_secs(86_400));
+    let rotated = session.fresh_tokens().await.unwrap();
+    let second = rotated.refresh_token.clone().unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret(), "rotated");
+    let saved = stored.load().await.unwrap().unwrap();
+    assert_eq!(
+        saved.refresh_token.unwrap().expose_secret(),
+        second.expose_secret()
+    );
+
+    // The spent token again (a stolen copy, say): the provider revokes the grant, and says so.
+    let replay = provider.refresh(&first, None).await.unwrap_err();
+    assert!(matches!(&replay, Error::SignInRevoked { .. }), "{replay}");
+    assert_eq!(replay.kind(), hearth_pkce::ErrorKind::Refused);
     assert!(!replay.is_retryable());
-    // The rotated token went with the chain.
-    let after = provider.refresh(&second, None).await.unwrap_err();
-    assert!(matches!(&after, Error::TokenRequest { error, .. } if error == "invalid_grant"));
+    assert!(!replay.to_string().contains(first.expose_secret()));
+
+    // The rotated token went with the chain: the session reports it, typed, and the
+    // stored tokens are gone.
+    let after = session.fresh_tokens().await.unwrap_err();
+    assert!(matches!(&after, Error::SignInRevoked { .. }), "{after}");
+    assert!(
+        stored.load().await.unwrap().is_none(),
+        "the store was cleared"
+    );
+    // Asked again, the same refusal without another request.
+    let again = session.fresh_tokens().await.unwrap_err();
+    assert!(matches!(&again, Error::SignInRevoked { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,10 +355,7 @@ async fn a_revoked_refresh_token_cannot_refresh_and_logout_gives_the_end_session
     let refresh = signed.tokens.refresh_token.clone().unwrap();
     assert!(provider.revoke(Revocable::Refresh(&refresh)).await.unwrap());
     let e = provider.refresh(&refresh, None).await.unwrap_err();
-    assert!(
-        matches!(&e, Error::TokenRequest { error, .. } if error == "invalid_grant"),
-        "{e}"
-    );
+    assert!(matches!(&e, Error::SignInRevoked { .. }), "{e}");
 
     let signed = sign_in(&op, &provider, "carol").await;
     let logout = provider
