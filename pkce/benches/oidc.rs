@@ -22,8 +22,8 @@ use hearth_token_guard::IdToken;
 use hearth_token_guard::jose::{JwksCache, JwksDocument, JwksSource};
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256,
-    RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 
 #[path = "../../benches-common/estimates.rs"]
@@ -172,8 +172,18 @@ fn main() {
     c.final_summary();
     println!("criterion medians, one function after the other:");
     for (what, ours, theirs, target) in [
-        ("ES256 ID token", "id_token/hearth-es256", "id_token/jsonwebtoken-es256", 1.1),
-        ("RS256 ID token", "id_token/hearth-rs256", "id_token/jsonwebtoken-rs256", 1.1),
+        (
+            "ES256 ID token",
+            "id_token/hearth-es256",
+            "id_token/jsonwebtoken-es256",
+            1.1,
+        ),
+        (
+            "RS256 ID token",
+            "id_token/hearth-rs256",
+            "id_token/jsonwebtoken-rs256",
+            1.1,
+        ),
         ("DPoP proof", "dpop/hearth-proof", "dpop/floor", 1.2),
     ] {
         if let (Some(ours), Some(theirs)) = (median_ns(ours), median_ns(theirs)) {
@@ -184,7 +194,13 @@ fn main() {
     println!("interleaved, 31 rounds of 500 calls each:");
     let t = interleaved(
         &mut [
-            &mut || drop(black_box(validate_id_token(black_box(&es256_id), &keys, &check))),
+            &mut || {
+                drop(black_box(validate_id_token(
+                    black_box(&es256_id),
+                    &keys,
+                    &check,
+                )))
+            },
             &mut || {
                 drop(black_box(jsonwebtoken::decode::<Claims>(
                     black_box(&es256),
@@ -192,7 +208,13 @@ fn main() {
                     &es_validation,
                 )))
             },
-            &mut || drop(black_box(validate_id_token(black_box(&rs256_id), &keys, &check))),
+            &mut || {
+                drop(black_box(validate_id_token(
+                    black_box(&rs256_id),
+                    &keys,
+                    &check,
+                )))
+            },
             &mut || {
                 drop(black_box(jsonwebtoken::decode::<Claims>(
                     black_box(&rs256),
