@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod apikey;
+mod audit;
 mod exit;
 mod login;
 mod net;
@@ -74,6 +75,9 @@ enum Command {
     /// curator, consumer, or custom names.
     #[command(subcommand, name = "apikey", after_help = exit::HELP)]
     ApiKey(apikey::ApiKeyCommand),
+    /// Check or read a tamper-evident audit log (hearth-audit's HMAC-chained JSON Lines).
+    #[command(subcommand, after_help = exit::HELP)]
+    Audit(audit::AuditCommand),
     /// Copy standard input to standard output with secrets masked.
     ///
     /// Masks vendor tokens (GitHub, GitLab, Slack, AWS, Google, OpenAI, Anthropic, Stripe,
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Logout(args) => oidc::logout(*args),
         Command::Fetch(args) => net::fetch(args),
         Command::ApiKey(cmd) => apikey::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
