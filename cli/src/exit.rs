@@ -32,6 +32,11 @@ impl Failure {
     }
 
     /// A failure with an explicit exit code.
+    /// The exit code it ends the process with.
+    pub(crate) fn code(&self) -> u8 {
+        self.code
+    }
+
     pub(crate) fn with_code(message: String, code: u8) -> Self {
         Self { message, code }
     }

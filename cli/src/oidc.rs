@@ -21,7 +21,7 @@ pub(crate) struct LogoutArgs {
     store: String,
     /// Revoke the tokens at this provider first (found by discovery), and print its
     /// logout page when it has one.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", requires = "client_id")]
     issuer: Option<String>,
     /// The client id the tokens were issued to (needed with --issuer).
     #[arg(long, value_name = "ID", requires = "issuer")]
@@ -135,44 +135,18 @@ pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
         .storage
         .for_app(crate::secret::app_of(&ns))
         .open_for_write()?;
-    let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
-    let mut told: Result<Option<String>, hearth_pkce::Error> = Ok(None);
-    if let Some(issuer) = &args.issuer {
-        let client_id = args
-            .client_id
-            .as_deref()
-            .ok_or_else(|| Failure::usage("--issuer needs --client-id".into()))?;
-        let access = store.retrieve_secret::<AccessTokenKind>(&key("access_token")?)?;
-        let refresh = store.retrieve_secret::<RefreshTokenKind>(&key("refresh_token")?)?;
-        let policy = args.trust.policy(issuer)?.build()?;
-        let http = HttpsClient::new(&policy);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        told = runtime.block_on(async {
-            let provider = Provider::discover(&http, issuer, client_id).await?;
-            match (access, refresh) {
-                // The printed URL carries no ID token: the provider asks the user to
-                // confirm instead.
-                (Some(access), refresh) => {
-                    let mut tokens = TokenSet::new(access);
-                    tokens.refresh_token = refresh;
-                    Ok(provider.logout(&tokens, None).await?.end_session_url)
-                }
-                (None, Some(refresh)) => {
-                    provider.revoke(Revocable::Refresh(&refresh)).await?;
-                    Ok(provider
-                        .metadata()
-                        .end_session_endpoint()
-                        .map(str::to_owned))
-                }
-                (None, None) => Ok(provider
-                    .metadata()
-                    .end_session_endpoint()
-                    .map(str::to_owned)),
-            }
-        });
-    }
+    // Anything that goes wrong in telling the provider is reported after the clear,
+    // never instead of it.
+    let told = match &args.issuer {
+        Some(issuer) => tell_provider(
+            issuer,
+            args.client_id.as_deref(),
+            &args.trust,
+            &ns,
+            store.as_ref(),
+        ),
+        None => Ok(None),
+    };
     // Whatever the provider said: nothing of the sign-in stays here.
     let removed = store.clear(&ns)?;
     let mut out = io::stdout().lock();
@@ -187,9 +161,60 @@ pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
         Err(e) => {
             return Err(Failure::with_code(
                 format!("signed out here, but the provider could not be told: {e}"),
-                crate::exit::code(e.kind()),
+                e.code(),
             ));
         }
     }
     Ok(())
+}
+
+/// Revokes the stored tokens at `issuer`; the provider's logout page, if it has one.
+fn tell_provider(
+    issuer: &str,
+    client_id: Option<&str>,
+    trust: &TrustArgs,
+    ns: &Namespace,
+    store: &dyn SecureStorage,
+) -> Result<Option<String>, Failure> {
+    let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
+    let client_id = client_id.ok_or_else(|| Failure::usage("--issuer needs --client-id".into()))?;
+    let access = store.retrieve_secret::<AccessTokenKind>(&key("access_token")?)?;
+    let refresh = store.retrieve_secret::<RefreshTokenKind>(&key("refresh_token")?)?;
+    let policy = trust.policy(issuer)?.build()?;
+    let http = HttpsClient::new(&policy);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let provider = Provider::discover(&http, issuer, client_id).await?;
+        let page = provider
+            .metadata()
+            .end_session_endpoint()
+            .map(str::to_owned);
+        let revoked = match (access, refresh) {
+            // The printed URL carries no ID token: the provider asks the user to
+            // confirm instead.
+            (Some(access), refresh) => {
+                let mut tokens = TokenSet::new(access);
+                tokens.refresh_token = refresh;
+                provider
+                    .logout(&tokens, None)
+                    .await
+                    .map(|l| l.end_session_url)
+            }
+            (None, Some(refresh)) => provider
+                .revoke(Revocable::Refresh(&refresh))
+                .await
+                .map(|_| page.clone()),
+            (None, None) => Ok(page.clone()),
+        };
+        revoked.map_err(|e| match &page {
+            // The provider's page is still worth opening.
+            Some(url) => Failure::with_code(
+                format!("{e}; end the provider's session at: {url}"),
+                crate::exit::code(e.kind()),
+            ),
+            None => e.into(),
+        })
+    })
 }

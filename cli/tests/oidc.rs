@@ -273,6 +273,44 @@ fn logout_without_a_provider_still_clears_and_a_bad_store_is_a_usage_error() {
             .unwrap()
             .is_empty()
     );
+    // A provider that cannot be reached: the secrets go all the same, and the exit
+    // code says the provider was not told.
+    let set = run_with(&["secret", "set", "app::dan::refresh_token"], b"rt-dan\n");
+    assert!(set.status.success());
+    let unreachable = run(&[
+        "logout",
+        "--store",
+        "app::dan",
+        "--issuer",
+        "https://127.0.0.1:9",
+        "--client-id",
+        "x",
+    ]);
+    assert_ne!(unreachable.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&unreachable.stdout).starts_with("signed out: 1 secret(s) removed"),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&unreachable.stderr).contains("the provider could not be told"),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stderr)
+    );
+    assert!(
+        vault(&dir)
+            .list(&"app::dan".parse().unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    let half = run(&[
+        "logout",
+        "--store",
+        "app::dan",
+        "--issuer",
+        "https://id.example",
+    ]);
+    assert_eq!(half.status.code(), Some(2), "--issuer needs --client-id");
     let bad = run(&["logout", "--store", "app::"]);
     assert_eq!(bad.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);

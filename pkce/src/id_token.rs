@@ -22,7 +22,7 @@ use crate::{Error, Nonce};
 /// let check = IdTokenCheck::new("https://id.example", "my-app").max_age(Duration::from_secs(3600));
 /// assert_eq!(check.client_id(), "my-app");
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct IdTokenCheck<'a> {
     issuer: &'a str,
@@ -34,6 +34,23 @@ pub struct IdTokenCheck<'a> {
     access_token: Option<&'a AccessToken>,
     code: Option<&'a str>,
     now: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for IdTokenCheck<'_> {
+    /// The nonce, access token and code are never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTokenCheck")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("nonce", &self.nonce.map(|_| "[REDACTED]"))
+            .field("max_age", &self.max_age)
+            .field("leeway", &self.leeway)
+            .field("algorithms", &self.algorithms)
+            .field("access_token", &self.access_token.map(|_| "[REDACTED]"))
+            .field("code", &self.code.map(|_| "[REDACTED]"))
+            .field("now", &self.now)
+            .finish()
+    }
 }
 
 impl<'a> IdTokenCheck<'a> {
@@ -186,6 +203,15 @@ pub fn validate_id_token(
             }
             _ => bad("its signature could not be checked"),
         })?;
+    // An access token (RFC 9068) or a DPoP proof from the same issuer is not an ID token,
+    // whatever its claims say (RFC 8725 §3.11).
+    if verified.header.typ.as_deref().is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        let t = t.strip_prefix("application/").unwrap_or(&t);
+        t != "jwt"
+    }) {
+        return Err(bad("its typ says it is not an ID token"));
+    }
     let now = check.now.unwrap_or_else(SystemTime::now);
     let mut claims = check_claims(
         &verified.payload,
@@ -237,7 +263,11 @@ pub fn validate_id_token(
     let auth_time = time(&claims, "auth_time")?;
     if let Some(max_age) = check.max_age {
         let at = auth_time.ok_or(bad("max_age was asked for and it has no auth_time"))?;
-        if at + max_age + check.leeway < now {
+        // Saturating: a max_age of Duration::MAX means "any", never a panic.
+        let latest = at
+            .checked_add(max_age)
+            .and_then(|t| t.checked_add(check.leeway));
+        if latest.is_some_and(|t| t < now) {
             return Err(bad("the user authenticated longer ago than max_age"));
         }
     }

@@ -375,8 +375,9 @@ pub enum Revocable<'a> {
     Access(&'a AccessToken),
 }
 
-/// What [`Provider::logout`] did.
-#[derive(Debug, Clone)]
+/// What [`Provider::logout`] did. `Debug` shows the end-session URL without its query
+/// (which carries the ID token).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Logout {
     /// Whether the provider was told (it has a revocation endpoint and accepted).
@@ -384,6 +385,19 @@ pub struct Logout {
     /// The URL to open to end the session at the provider, if it has one (it carries
     /// the ID token as `id_token_hint`: open it, do not log it).
     pub end_session_url: Option<String>,
+}
+
+impl std::fmt::Debug for Logout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self
+            .end_session_url
+            .as_deref()
+            .map(|u| u.split(['?', '#']).next().unwrap_or_default());
+        f.debug_struct("Logout")
+            .field("revoked", &self.revoked)
+            .field("end_session_url", &url)
+            .finish()
+    }
 }
 
 /// An error answer from a provider endpoint: its OAuth error when it sent one.

@@ -134,6 +134,12 @@ pub(crate) fn parse(status: u16, body: &[u8], dpop: bool) -> Result<TokenSet, Er
     let access = text(obj, "access_token")?.ok_or(malformed("no access_token"))?;
     let token_type = text(obj, "token_type")?.ok_or(malformed("no token_type"))?;
     let dpop_token = dpop && token_type.eq_ignore_ascii_case("dpop");
+    if dpop && !dpop_token && token_type.eq_ignore_ascii_case("bearer") {
+        // The proof was sent and the binding dropped: a downgrade, not a choice.
+        return Err(malformed(
+            "a Bearer token was issued for a DPoP request: the key binding was dropped",
+        ));
+    }
     if !token_type.eq_ignore_ascii_case("bearer") && !dpop_token {
         return Err(Error::UnsupportedTokenType {
             token_type: token_type
@@ -202,6 +208,18 @@ mod tests {
 
     fn ok(body: &str) -> TokenSet {
         parse_token_response(200, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_dpop_client_refuses_a_bearer_token() {
+        let body = br#"{"access_token":"a","token_type":"Bearer"}"#;
+        assert!(matches!(
+            parse(200, body, true),
+            Err(Error::MalformedTokenResponse { .. })
+        ));
+        assert_eq!(parse(200, body, false).unwrap().token_type, "bearer");
+        let bound = br#"{"access_token":"a","token_type":"DPoP"}"#;
+        assert_eq!(parse(200, bound, true).unwrap().token_type, "dpop");
     }
 
     #[test]

@@ -213,9 +213,13 @@ fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
 
 impl Fixture {
     fn rs256(&self, kid: &str, claims: &str) -> String {
+        self.rs256_typed(kid, "JWT", claims)
+    }
+
+    fn rs256_typed(&self, kid: &str, typ: &str, claims: &str) -> String {
         let input = format!(
             "{}.{}",
-            B64.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"JWT"}}"#)),
+            B64.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"{typ}"}}"#)),
             B64.encode(claims)
         );
         let mut sig = vec![0; self.rsa.public().modulus_len()];
@@ -361,6 +365,11 @@ async fn every_forged_id_token_is_refused_and_nothing_is_stored() {
             "HS256 keyed with the RSA modulus",
             "HMAC",
             Box::new(|n| f.hs256(&f.n, &f.claims(n, CLIENT, now() + 300))),
+        ),
+        (
+            "an access token of the same issuer (typ at+jwt)",
+            "typ",
+            Box::new(|n| f.rs256_typed("rsa1", "at+jwt", &f.claims(n, CLIENT, now() + 300))),
         ),
         (
             "no nonce",
