@@ -144,7 +144,8 @@ impl Session {
         self
     }
 
-    /// The current tokens.
+    /// The current tokens (even after [`Error::SignInRevoked`]: use
+    /// [`fresh_tokens`](Self::fresh_tokens), which refuses them then).
     #[must_use]
     pub fn tokens(&self) -> TokenSet {
         self.inner.lock().tokens.clone()
@@ -161,6 +162,11 @@ impl Session {
         self.save_if_unsaved().await?;
         let generation = {
             let state = self.inner.lock();
+            // A sign-in the provider ended is over, however long its access token had
+            // left: the tokens are not handed out again.
+            if let Some(refused @ Error::SignInRevoked { .. }) = &state.refused {
+                return Err(refused.clone());
+            }
             if !state.tokens.expires_within(self.skew) {
                 return Ok(state.tokens.clone());
             }
