@@ -12,6 +12,7 @@ use crate::record::{hex, unhex};
 /// assert_eq!(Head::GENESIS.seq, 0);
 /// let head = Head { seq: 7, mac: [1; 32] };
 /// assert_eq!(Head::parse(&head.to_string()), Some(head));
+/// assert_eq!(Head::parse(&head.to_string().replace(":7:", ":07:")), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -33,7 +34,11 @@ impl Head {
     pub fn parse(text: &str) -> Option<Self> {
         let rest = text.strip_prefix("v1:")?;
         let (seq, mac) = rest.split_once(':')?;
-        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        // One text per head: digits only, no leading zero.
+        if seq.is_empty()
+            || !seq.bytes().all(|b| b.is_ascii_digit())
+            || (seq.len() > 1 && seq.starts_with('0'))
+        {
             return None;
         }
         Some(Self {
