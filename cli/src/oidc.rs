@@ -115,12 +115,28 @@ fn dpop_key(ns: &Namespace, store: &dyn SecureStorage) -> Result<DpopKey, Failur
 pub(crate) fn print_claims(out: &mut impl Write, signed: &SignIn) -> io::Result<()> {
     if let Some(c) = &signed.claims {
         let exp = c.exp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        writeln!(out, "sub: {}", c.sub)?;
-        writeln!(out, "iss: {}", c.iss)?;
-        writeln!(out, "aud: {}", c.aud.join(" "))?;
+        writeln!(out, "sub: {}", printable(&c.sub))?;
+        writeln!(out, "iss: {}", printable(&c.iss))?;
+        writeln!(out, "aud: {}", printable(&c.aud.join(" ")))?;
         writeln!(out, "exp: {exp}")?;
     }
     writeln!(out, "token type: {}", signed.tokens.token_type)
+}
+
+/// Provider text made safe for a terminal: control characters (escape sequences) and
+/// the invisible direction marks that reorder what is shown, written as `\u{…}`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let hidden = c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if hidden {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `hearth logout`: revokes at the provider when asked, then removes every secret of the
@@ -217,4 +233,17 @@ fn tell_provider(
             None => e.into(),
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn escapes_and_direction_marks_are_shown_not_obeyed() {
+        assert_eq!(printable("alice"), "alice");
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(printable("zoë"), "zoë");
+    }
 }
