@@ -148,7 +148,15 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
             .await
             .map_err(Failure::from)
     })?;
+    // Without discovery there are no issuer keys to check an ID token with: one left
+    // unchecked is not kept (use --issuer for OpenID sign-in).
+    let mut tokens = tokens;
+    tokens.id_token = None;
     let stored = store_tokens(&ns, &*store, &tokens)?;
+    // No issuer here: what an earlier `login --issuer` recorded is not these tokens'.
+    for name in ["issuer", "client_id"] {
+        store.delete(&ns.key([name])?)?;
+    }
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
     for k in stored {
@@ -177,7 +185,15 @@ fn login_discovered(args: LoginArgs, ns: &Namespace) -> Result<(), Failure> {
         wait: Duration::from_secs(args.wait),
     };
     let signed = runtime.block_on(crate::oidc::login(http, plan, ns, &*store))?;
-    let stored = store_tokens(ns, &*store, &signed.tokens)?;
+    let mut stored = store_tokens(ns, &*store, &signed.tokens)?;
+    // Which provider and client the tokens belong to: `hearth logout` sends them there
+    // and nowhere else.
+    stored.extend(crate::oidc::remember_provider(
+        ns,
+        &*store,
+        issuer,
+        &args.client_id,
+    )?);
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
     for k in stored {

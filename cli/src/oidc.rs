@@ -20,10 +20,11 @@ pub(crate) struct LogoutArgs {
     #[arg(long, value_name = "KEY")]
     store: String,
     /// Revoke the tokens at this provider first (found by discovery), and print its
-    /// logout page when it has one.
-    #[arg(long, value_name = "URL", requires = "client_id")]
+    /// logout page when it has one. It must be the provider `hearth login --issuer`
+    /// signed in at (the tokens are sent to no other).
+    #[arg(long, value_name = "URL")]
     issuer: Option<String>,
-    /// The client id the tokens were issued to (needed with --issuer).
+    /// The client id the tokens were issued to (default: the one `hearth login` used).
     #[arg(long, value_name = "ID", requires = "issuer")]
     client_id: Option<String>,
     /// Trust for the provider's server.
@@ -184,7 +185,32 @@ pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Revokes the stored tokens at `issuer`; the provider's logout page, if it has one.
+/// Keeps which provider and client a sign-in's tokens belong to, under `NS::issuer` and
+/// `NS::client_id`; returns the keys.
+pub(crate) fn remember_provider(
+    ns: &Namespace,
+    store: &dyn SecureStorage,
+    issuer: &str,
+    client_id: &str,
+) -> Result<Vec<Key>, Failure> {
+    let mut keys = Vec::new();
+    for (name, value) in [("issuer", issuer), ("client_id", client_id)] {
+        let key = ns.key([name])?;
+        store.store(&key, &SecretBytes::new(value.as_bytes().to_vec()))?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The text stored under `key`, if any.
+fn stored_text(store: &dyn SecureStorage, key: &Key) -> Result<Option<String>, Failure> {
+    Ok(store
+        .retrieve(key)?
+        .map(|v| String::from_utf8_lossy(v.expose_secret()).into_owned()))
+}
+
+/// Revokes the stored tokens at `issuer`, which must be the provider they were issued by
+/// when `hearth login` recorded it; the provider's logout page, if it has one.
 fn tell_provider(
     issuer: &str,
     client_id: Option<&str>,
@@ -193,7 +219,20 @@ fn tell_provider(
     store: &dyn SecureStorage,
 ) -> Result<Option<String>, Failure> {
     let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
-    let client_id = client_id.ok_or_else(|| Failure::usage("--issuer needs --client-id".into()))?;
+    if let Some(signed_in_at) = stored_text(store, &key("issuer")?)?
+        && signed_in_at != issuer
+    {
+        return Err(Failure::usage(format!(
+            "the tokens under {ns} were issued by {}, not {}: they were not sent",
+            printable(&signed_in_at),
+            printable(issuer)
+        )));
+    }
+    let remembered = stored_text(store, &key("client_id")?)?;
+    let client_id = client_id.map(str::to_owned).or(remembered).ok_or_else(|| {
+        Failure::usage("--issuer needs --client-id (no client id was recorded at sign-in)".into())
+    })?;
+    let client_id = client_id.as_str();
     let access = store.retrieve_secret::<AccessTokenKind>(&key("access_token")?)?;
     let refresh = store.retrieve_secret::<RefreshTokenKind>(&key("refresh_token")?)?;
     let policy = trust.policy(issuer)?.build()?;
@@ -202,7 +241,8 @@ fn tell_provider(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let provider = Provider::discover(&http, issuer, client_id).await?;
+        // Only the metadata: signing out needs no keys.
+        let provider = Provider::discover_without_keys(&http, issuer, client_id).await?;
         let page = provider
             .metadata()
             .end_session_endpoint()
@@ -213,10 +253,11 @@ fn tell_provider(
             (Some(access), refresh) => {
                 let mut tokens = TokenSet::new(access);
                 tokens.refresh_token = refresh;
-                provider
-                    .logout(&tokens, None)
-                    .await
-                    .map(|l| l.end_session_url)
+                let logout = provider.logout(&tokens, None).await;
+                match logout.error {
+                    Some(e) => Err(e),
+                    None => Ok(logout.end_session_url),
+                }
             }
             (None, Some(refresh)) => provider
                 .revoke(Revocable::Refresh(&refresh))

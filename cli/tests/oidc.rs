@@ -152,6 +152,11 @@ async fn login_with_discovery_then_logout_revokes_and_clears() {
         "DPoP offered, so used: {stdout}"
     );
     assert_no_token(&dir, "app::alice", &[&stdout, &stderr]);
+    assert_eq!(
+        stored(&dir, "app::alice::issuer").as_deref(),
+        Some(op.issuer().as_str()),
+        "where the tokens came from is kept: logout sends them nowhere else"
+    );
     let refresh = RefreshToken::new(stored(&dir, "app::alice::refresh_token").unwrap());
     let dpop_pkcs8 = vault(&dir)
         .retrieve(&"app::alice::dpop_key".parse().unwrap())
@@ -165,7 +170,7 @@ async fn login_with_discovery_then_logout_revokes_and_clears() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stderr}{stdout}");
     assert!(
-        stdout.contains("signed out: 4 secret(s) removed"),
+        stdout.contains("signed out: 6 secret(s) removed"),
         "{stdout}"
     );
     assert!(
@@ -311,6 +316,48 @@ fn logout_without_a_provider_still_clears_and_a_bad_store_is_a_usage_error() {
         "https://id.example",
     ]);
     assert_eq!(half.status.code(), Some(2), "--issuer needs --client-id");
+
+    // Tokens recorded as another provider's are not sent to the one named: a server
+    // listening there gets no connection; the local secrets go all the same.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let elsewhere = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    for (key, value) in [
+        ("app::erin::refresh_token", &b"rt-erin\n"[..]),
+        ("app::erin::issuer", b"https://id.example\n"),
+    ] {
+        assert!(run_with(&["secret", "set", key], value).status.success());
+    }
+    let wrong = run(&[
+        "logout",
+        "--store",
+        "app::erin",
+        "--issuer",
+        &elsewhere,
+        "--client-id",
+        "x",
+    ]);
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("were issued by https://id.example, not https://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("rt-erin"));
+    assert_eq!(
+        listener.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing was sent to the other provider"
+    );
+    assert!(
+        vault(&dir)
+            .list(&"app::erin".parse().unwrap())
+            .unwrap()
+            .is_empty()
+    );
     let bad = run(&["logout", "--store", "app::"]);
     assert_eq!(bad.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 /// Validates bearer JWTs: the signature against the issuer's keys ([`JwksCache`]), `iss`
 /// exactly, `aud` containing the audience, `exp`/`nbf`/`iat` with a leeway, the header's
-/// `typ` (`at+jwt`, RFC 9068 §2.1, unless turned off), and an algorithm allowlist. The
+/// `typ` (`at+jwt`, RFC 9068 §2.1, unless turned off), and an algorithm allowlist; a
+/// sender-constrained token (a `cnf` claim: DPoP, mTLS) is refused, as no proof of its key
+/// is checked here. The
 /// caller is [`Caller::Jwt`](crate::Caller::Jwt) with the token's `sub` and the
 /// permissions its claims grant:
 ///
@@ -124,6 +126,14 @@ impl JwtBearer {
                 now: SystemTime::now(),
             },
         )?;
+        // A sender-constrained token (RFC 9449 DPoP `cnf.jkt`, RFC 8705 `cnf.x5t#S256`) is
+        // good only with a proof of its key; presented as a plain bearer token it may be a
+        // stolen copy, and this guard checks no proofs.
+        if claims.contains_key("cnf") {
+            return Err(bad(
+                "the token is bound to a key (cnf) and was presented without a proof of it",
+            ));
+        }
         let sub = match claims.get("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
             _ => return Err(bad("the token has no sub")),

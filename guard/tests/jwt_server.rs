@@ -236,6 +236,15 @@ fn claims() -> String {
     claims_with(iss(), AUD, now() + 300)
 }
 
+/// Good claims, bound to a DPoP key (RFC 9449 §6.1).
+fn bound_claims() -> String {
+    let claims = claims();
+    format!(
+        r#"{},"cnf":{{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}}}"#,
+        &claims[..claims.len() - 1]
+    )
+}
+
 /// Serves the issuer's metadata and `/jwks` over HTTPS with a leaf from a fresh CA;
 /// returns the issuer URL and the CA.
 fn start_issuer(issuer: Arc<Issuer>) -> (String, Vec<u8>) {
@@ -412,6 +421,10 @@ fn refused(t: &Target) {
             sign(&stranger, &es256("k1"), &claims()),
         ),
         ("unknown kid", sign(&stranger, &es256("nobody"), &claims())),
+        (
+            "DPoP-bound (cnf.jkt) but sent as a bearer token",
+            sign(&k1, &es256("k1"), &bound_claims()),
+        ),
     ];
     for (what, token) in cases {
         t.assert_invalid_token(what, &token);

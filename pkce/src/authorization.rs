@@ -41,6 +41,7 @@ pub struct AuthorizationRequest {
     extra: Vec<(String, String)>,
     issuer: Option<(String, IssuerCheck)>,
     oidc_nonce: bool,
+    max_age: Option<Duration>,
     verifier_bytes: usize,
     ttl: Duration,
 }
@@ -56,6 +57,7 @@ impl AuthorizationRequest {
             extra: Vec::new(),
             issuer: None,
             oidc_nonce: false,
+            max_age: None,
             verifier_bytes: crate::MIN_VERIFIER_BYTES,
             ttl: DEFAULT_TTL,
         }
@@ -95,6 +97,25 @@ impl AuthorizationRequest {
         self
     }
 
+    /// Asks the user to have authenticated within `max_age` (OpenID Connect Core §3.1.2.1,
+    /// whole seconds). The ID token must then carry an `auth_time` that recent:
+    /// [`Provider::exchange`](crate::Provider::exchange) checks it, from the grant's
+    /// [`max_age`](AuthorizationCodeGrant::max_age).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hearth_pkce::AuthorizationRequest;
+    ///
+    /// let (url, pending) = AuthorizationRequest::new("https://id.example/auth", "app", "http://127.0.0.1:9/cb")
+    ///     .scope("openid").oidc_nonce().max_age(Duration::from_secs(300)).build()?;
+    /// assert!(url.contains("&max_age=300"));
+    /// # Ok::<(), hearth_pkce::Error>(())
+    /// ```
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(Duration::from_secs(max_age.as_secs()));
+        self
+    }
+
     /// Random bytes in the verifier, 32 to 96 (default 32: 43 characters).
     pub fn verifier_bytes(mut self, bytes: usize) -> Self {
         self.verifier_bytes = bytes;
@@ -125,7 +146,8 @@ impl AuthorizationRequest {
                 reason: "the expected issuer must be a URL without white space",
             });
         }
-        const RESERVED: [&str; 8] = [
+        const RESERVED: [&str; 9] = [
+            "max_age",
             "response_type",
             "client_id",
             "redirect_uri",
@@ -173,6 +195,9 @@ impl AuthorizationRequest {
         if let Some(n) = &nonce {
             form::append(&mut query, "nonce", n.expose_secret());
         }
+        if let Some(max_age) = self.max_age {
+            form::append(&mut query, "max_age", &max_age.as_secs().to_string());
+        }
         for (k, v) in &self.extra {
             form::append(&mut query, k, v);
         }
@@ -182,6 +207,7 @@ impl AuthorizationRequest {
             state,
             verifier,
             nonce,
+            max_age: self.max_age,
             redirect,
             issuer: self.issuer,
             deadline: SystemTime::now() + self.ttl,
@@ -214,6 +240,7 @@ pub struct PendingAuthorization {
     state: State,
     verifier: CodeVerifier,
     nonce: Option<Nonce>,
+    max_age: Option<Duration>,
     redirect: RedirectUri,
     issuer: Option<(String, IssuerCheck)>,
     deadline: SystemTime,
@@ -240,6 +267,9 @@ pub struct AuthorizationCodeGrant {
     pub redirect_uri: String,
     /// The OpenID Connect nonce, to compare with the ID token.
     pub nonce: Option<Nonce>,
+    /// The `max_age` the request asked for: the ID token's `auth_time` must be this
+    /// recent.
+    pub max_age: Option<Duration>,
 }
 
 impl PendingAuthorization {
@@ -323,6 +353,7 @@ impl PendingAuthorization {
             verifier: self.verifier,
             redirect_uri: self.redirect.as_str().to_owned(),
             nonce: self.nonce,
+            max_age: self.max_age,
         })
     }
 
@@ -368,24 +399,42 @@ impl PendingAuthorization {
             Some((iss, IssuerCheck::IfPresent)) => (iss.as_str(), "if-present"),
             None => ("", "off"),
         };
+        let max_age = self
+            .max_age
+            .map_or(String::new(), |m| m.as_secs().to_string());
         let text = format!(
-            "hearth-pending-v2\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            "hearth-pending-v3\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
             self.state.expose_secret(),
             self.verifier.expose_secret(),
             self.nonce.as_ref().map_or("", |n| n.expose_secret()),
             self.redirect,
             issuer,
             check,
-            secs
+            secs,
+            max_age
         );
         SecretBytes::new(text.into_bytes())
     }
 
-    /// Restores what [`save`](Self::save) produced (this version's, or version 1's).
+    /// Restores what [`save`](Self::save) produced (this version's, or versions 1 and 2's).
     pub fn restore(saved: &SecretBytes) -> Result<Self, Error> {
         let text = std::str::from_utf8(saved.expose_secret()).map_err(|_| Error::MalformedSaved)?;
         let lines: Vec<&str> = text.split('\n').collect();
-        let (state, verifier, nonce, redirect, issuer, check, secs) = match lines[..] {
+        let (state, verifier, nonce, redirect, issuer, check, secs, max_age) = match lines[..] {
+            [
+                "hearth-pending-v3",
+                state,
+                verifier,
+                nonce,
+                redirect,
+                issuer,
+                check,
+                secs,
+                max_age,
+                "",
+            ] => (
+                state, verifier, nonce, redirect, issuer, check, secs, max_age,
+            ),
             [
                 "hearth-pending-v2",
                 state,
@@ -396,7 +445,7 @@ impl PendingAuthorization {
                 check,
                 secs,
                 "",
-            ] => (state, verifier, nonce, redirect, issuer, check, secs),
+            ] => (state, verifier, nonce, redirect, issuer, check, secs, ""),
             [
                 "hearth-pending-v1",
                 state,
@@ -406,7 +455,9 @@ impl PendingAuthorization {
                 issuer,
                 secs,
                 "",
-            ] => (state, verifier, nonce, redirect, issuer, "required", secs),
+            ] => (
+                state, verifier, nonce, redirect, issuer, "required", secs, "",
+            ),
             _ => return Err(Error::MalformedSaved),
         };
         if state.len() < 22 {
@@ -419,10 +470,17 @@ impl PendingAuthorization {
             _ => return Err(Error::MalformedSaved),
         };
         let secs: u64 = secs.parse().map_err(|_| Error::MalformedSaved)?;
+        let max_age = match max_age {
+            "" => None,
+            m => Some(Duration::from_secs(
+                m.parse().map_err(|_| Error::MalformedSaved)?,
+            )),
+        };
         Ok(Self {
             state: State::from_saved(state),
             verifier: CodeVerifier::parse(verifier).map_err(|_| Error::MalformedSaved)?,
             nonce: (!nonce.is_empty()).then(|| Nonce::from_saved(nonce)),
+            max_age,
             redirect: RedirectUri::parse(redirect).map_err(|_| Error::MalformedSaved)?,
             issuer: check.map(|c| (issuer.to_owned(), c)),
             deadline: UNIX_EPOCH

@@ -67,8 +67,10 @@ pub enum Error {
     #[error("the callback has no authorization code")]
     MissingCode,
 
-    /// A callback parameter appears more than once (parameter pollution).
-    #[error("the callback repeats the parameter {name}")]
+    /// A parameter given twice: a callback that repeats one (parameter pollution), or an
+    /// authorization request whose extra parameters name one the request sets itself
+    /// (`state`, `nonce`, `max_age`, …: use the request's own methods).
+    #[error("the parameter {name} is given twice")]
     DuplicateParameter {
         /// The repeated parameter.
         name: String,

@@ -43,6 +43,8 @@ mod callback;
 mod device;
 #[cfg(feature = "oidc")]
 mod dpop;
+#[cfg(feature = "oidc")]
+mod dpop_client;
 mod error;
 #[cfg(feature = "client")]
 mod exchange;
@@ -71,6 +73,8 @@ pub use callback::Callback;
 pub use device::{DeviceAuthorization, DevicePoll};
 #[cfg(feature = "oidc")]
 pub use dpop::DpopKey;
+#[cfg(feature = "oidc")]
+pub use dpop_client::DpopClient;
 pub use error::Error;
 #[cfg(feature = "client")]
 pub use exchange::TokenClient;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hearth_net_policy::{HttpsClient, IssuerKeys, IssuerMetadata, KeyRefresh};
-use hearth_token_guard::jose::JwksCache;
+use hearth_token_guard::jose::{Algorithm, JwksCache};
 use hearth_token_guard::{AccessToken, IdToken, RefreshToken};
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -58,6 +58,9 @@ pub struct Provider {
     tokens: TokenClient,
     keys: Option<Arc<JwksCache>>,
     dpop: Option<Arc<DpopKey>>,
+    /// The ID token algorithms accepted: those the provider says it signs with
+    /// (`id_token_signing_alg_values_supported`) that Hearth verifies.
+    algorithms: Arc<[Algorithm]>,
 }
 
 impl Provider {
@@ -71,9 +74,6 @@ impl Provider {
         let metadata = IssuerMetadata::discover(http, issuer)
             .await
             .map_err(network)?;
-        let token_endpoint = metadata.token_endpoint().ok_or(Error::InvalidUrl {
-            reason: "the provider's metadata has no token_endpoint",
-        })?;
         let keys = match metadata.jwks_uri() {
             Some(uri) => {
                 let keys = IssuerKeys::start_with(http, uri, KeyRefresh::default())
@@ -83,11 +83,55 @@ impl Provider {
             }
             None => None,
         };
+        Self::from_metadata(http, metadata, client_id, keys)
+    }
+
+    /// Discovers `issuer` without fetching its keys: enough to revoke and log out
+    /// ([`revoke`](Self::revoke), [`logout`](Self::logout)) when the keys may be out of
+    /// reach, not to sign in (an ID token cannot be validated: every
+    /// [`exchange`](Self::exchange) that brings one is [`Error::InvalidIdToken`]).
+    pub async fn discover_without_keys(
+        http: &HttpsClient,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<Self, Error> {
+        let metadata = IssuerMetadata::discover(http, issuer)
+            .await
+            .map_err(|e| Error::Network(Arc::new(e)))?;
+        Self::from_metadata(http, metadata, client_id, None)
+    }
+
+    fn from_metadata(
+        http: &HttpsClient,
+        metadata: IssuerMetadata,
+        client_id: &str,
+        keys: Option<Arc<JwksCache>>,
+    ) -> Result<Self, Error> {
+        let token_endpoint = metadata.token_endpoint().ok_or(Error::InvalidUrl {
+            reason: "the provider's metadata has no token_endpoint",
+        })?;
+        // A provider that names none is taken to use any of them (RS256 at least, OpenID
+        // Connect Discovery §3); one that names only algorithms Hearth refuses (HS256,
+        // none) gets an empty list, and every ID token is refused.
+        let published = metadata.supported("id_token_signing_alg_values_supported");
+        let algorithms: Arc<[Algorithm]> = if published.is_empty() {
+            Algorithm::ALL.into()
+        } else {
+            Algorithm::ALL
+                .into_iter()
+                .filter(|a| {
+                    published
+                        .iter()
+                        .any(|p| Algorithm::parse(p).is_ok_and(|p| p == *a))
+                })
+                .collect()
+        };
         Ok(Self {
             tokens: TokenClient::new(http.clone(), token_endpoint, client_id),
             metadata: Arc::new(metadata),
             keys,
             dpop: None,
+            algorithms,
         })
     }
 
@@ -100,6 +144,16 @@ impl Provider {
         self.tokens = self.tokens.with_dpop(Arc::clone(&key));
         self.dpop = Some(key);
         self
+    }
+
+    /// A client for resource servers (the provider's `userinfo_endpoint`, an API) that
+    /// sends this provider's DPoP-bound access tokens with proofs of the same key, over
+    /// `http`; `None` without a DPoP key (send Bearer tokens with
+    /// [`with_bearer`](hearth_net_policy::with_bearer)).
+    pub fn dpop_client(&self, http: &HttpsClient) -> Option<crate::DpopClient> {
+        self.dpop
+            .as_ref()
+            .map(|key| crate::DpopClient::new(http.clone(), Arc::clone(key)))
     }
 
     /// The provider's validated metadata.
@@ -200,30 +254,23 @@ impl Provider {
         Ok((format!("{base}?{query}"), pending))
     }
 
-    /// Exchanges the code and validates the ID token against this sign-in's nonce, the
-    /// code (`c_hash`) and the access token (`at_hash`). An OpenID sign-in (a nonce was
-    /// sent) without an ID token, or with one that fails a check, is
-    /// [`Error::InvalidIdToken`] and yields no tokens.
-    pub async fn exchange(&self, grant: AuthorizationCodeGrant) -> Result<SignIn, Error> {
+    /// Exchanges the code and validates the ID token against this sign-in's nonce and
+    /// `max_age` (`auth_time`), the code (`c_hash`) and the access token (`at_hash`). An
+    /// OpenID sign-in (a nonce was sent) without an ID token, or with one that fails a
+    /// check, is [`Error::InvalidIdToken`] and yields no tokens.
+    pub async fn exchange(&self, mut grant: AuthorizationCodeGrant) -> Result<SignIn, Error> {
         let code = Zeroizing::new(grant.code.expose_secret().to_owned());
-        let AuthorizationCodeGrant {
-            code: authorization_code,
-            verifier,
-            redirect_uri,
-            nonce,
-        } = grant;
-        let grant = AuthorizationCodeGrant {
-            code: authorization_code,
-            verifier,
-            redirect_uri,
-            nonce: None,
-        };
+        let nonce = grant.nonce.take();
+        let max_age = grant.max_age;
         let tokens = self.tokens.exchange(grant).await?;
         let claims = match (&tokens.id_token, &nonce) {
             (Some(id), _) => {
                 let mut check = self.check().code(&code).access_token(&tokens.access_token);
                 if let Some(nonce) = &nonce {
                     check = check.nonce(nonce);
+                }
+                if let Some(max_age) = max_age {
+                    check = check.max_age(max_age);
                 }
                 Some(self.validate(id, &check)?)
             }
@@ -259,27 +306,43 @@ impl Provider {
         Ok(SignIn { tokens, claims })
     }
 
-    /// Refreshes; a new ID token, if the provider sends one, is validated too (and must
-    /// name the same `sub` as `previous`, OIDC Core §12.2, when given).
+    /// Refreshes; a new ID token, if the provider sends one, is validated too, and when
+    /// `previous` (the sign-in's claims) is given it must be the same sign-in's (OpenID
+    /// Connect Core §12.2: the same `iss`, `sub`, `azp` and `auth_time`).
     pub async fn refresh(
         &self,
         refresh: &RefreshToken,
         previous: Option<&IdTokenClaims>,
     ) -> Result<SignIn, Error> {
         let tokens = self.tokens.refresh(refresh).await?;
-        let claims = match &tokens.id_token {
-            Some(id) => {
-                let claims = self.validate(id, &self.check().access_token(&tokens.access_token))?;
-                if previous.is_some_and(|p| p.sub != claims.sub || p.iss != claims.iss) {
-                    return Err(Error::InvalidIdToken {
-                        reason: "the refreshed ID token names another user",
-                    });
-                }
-                Some(claims)
-            }
-            None => None,
-        };
+        let claims = self.validate_refreshed(&tokens, previous)?;
         Ok(SignIn { tokens, claims })
+    }
+
+    /// The refreshed ID token's claims, if `tokens` has one: checked for this client and
+    /// its access token, and against `previous` (§12.2).
+    pub(crate) fn validate_refreshed(
+        &self,
+        tokens: &TokenSet,
+        previous: Option<&IdTokenClaims>,
+    ) -> Result<Option<IdTokenClaims>, Error> {
+        let Some(id) = &tokens.id_token else {
+            return Ok(None);
+        };
+        let claims = self.validate(id, &self.check().access_token(&tokens.access_token))?;
+        if let Some(p) = previous {
+            if p.sub != claims.sub || p.iss != claims.iss {
+                return Err(Error::InvalidIdToken {
+                    reason: "the refreshed ID token names another user",
+                });
+            }
+            if p.azp != claims.azp || claims.auth_time.is_some_and(|t| p.auth_time != Some(t)) {
+                return Err(Error::InvalidIdToken {
+                    reason: "the refreshed ID token describes another sign-in",
+                });
+            }
+        }
+        Ok(Some(claims))
     }
 
     /// Validates an ID token from this provider for this client (no nonce: for a
@@ -290,6 +353,7 @@ impl Provider {
 
     fn check(&self) -> IdTokenCheck<'_> {
         IdTokenCheck::new(self.metadata.issuer(), self.tokens.client_id())
+            .algorithms(&self.algorithms)
     }
 
     fn validate(&self, token: &IdToken, check: &IdTokenCheck<'_>) -> Result<IdTokenClaims, Error> {
@@ -323,24 +387,29 @@ impl Provider {
     /// 7009 §2: revoking a refresh token may revoke the access tokens of its grant, not
     /// always), and gives the RP-initiated logout URL (OpenID Connect RP-Initiated Logout
     /// 1.0) when the provider has an `end_session_endpoint`, with `id_token_hint`,
-    /// `client_id` and `post_logout_redirect_uri` when given. Both revocations are tried;
-    /// the first failure is returned after them.
+    /// `client_id` and `post_logout_redirect_uri` when given.
+    ///
+    /// Both revocations are tried, and the URL is given whatever they answered: a failure
+    /// is in [`Logout::error`] (and `revoked` is then false). A provider that revokes no
+    /// access tokens (`unsupported_token_type`, RFC 7009 §2.2.1) is not a failure. Clear
+    /// the local tokens whatever this says.
     pub async fn logout(
         &self,
         tokens: &TokenSet,
         post_logout_redirect_uri: Option<&str>,
-    ) -> Result<Logout, Error> {
-        let mut first_error = None;
-        let mut revoked = false;
+    ) -> Logout {
+        let mut error = None;
+        let mut told = false;
         if let Some(refresh) = &tokens.refresh_token {
             match self.revoke(Revocable::Refresh(refresh)).await {
-                Ok(done) => revoked |= done,
-                Err(e) => first_error = Some(e),
+                Ok(done) => told |= done,
+                Err(e) => error = Some(e),
             }
         }
         match self.revoke(Revocable::Access(&tokens.access_token)).await {
-            Ok(done) => revoked |= done,
-            Err(e) => first_error = first_error.or(Some(e)),
+            Ok(done) => told |= done,
+            Err(Error::TokenRequest { error: code, .. }) if code == "unsupported_token_type" => {}
+            Err(e) => error = error.or(Some(e)),
         }
         let end_session_url = self.metadata.end_session_endpoint().map(|endpoint| {
             let (base, mut query) = match endpoint.split_once('?') {
@@ -356,12 +425,10 @@ impl Provider {
             }
             format!("{base}?{query}")
         });
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(Logout {
-                revoked,
-                end_session_url,
-            }),
+        Logout {
+            revoked: told && error.is_none(),
+            end_session_url,
+            error,
         }
     }
 }
@@ -379,12 +446,17 @@ pub enum Revocable<'a> {
 /// (which carries the ID token).
 #[derive(Clone)]
 #[non_exhaustive]
+#[must_use = "a revocation may have failed: look at `error`"]
 pub struct Logout {
-    /// Whether the provider was told (it has a revocation endpoint and accepted).
+    /// Whether the provider was told and accepted every revocation (false when it has no
+    /// revocation endpoint, or one failed).
     pub revoked: bool,
     /// The URL to open to end the session at the provider, if it has one (it carries
     /// the ID token as `id_token_hint`: open it, do not log it).
     pub end_session_url: Option<String>,
+    /// The first revocation that failed, if one did (the token may still be valid at the
+    /// provider: say so to the user, and retry later if it is retryable).
+    pub error: Option<Error>,
 }
 
 impl std::fmt::Debug for Logout {
@@ -396,6 +468,7 @@ impl std::fmt::Debug for Logout {
         f.debug_struct("Logout")
             .field("revoked", &self.revoked)
             .field("end_session_url", &url)
+            .field("error", &self.error)
             .finish()
     }
 }

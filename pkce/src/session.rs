@@ -33,6 +33,18 @@ pub trait PersistTokens: Send + Sync {
     async fn clear(&self) -> Result<(), Error>;
 }
 
+/// A shared hook is a hook (keep an `Arc` to look at what it stored).
+#[async_trait::async_trait]
+impl<T: PersistTokens + ?Sized> PersistTokens for Arc<T> {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        (**self).save(tokens).await
+    }
+
+    async fn clear(&self) -> Result<(), Error> {
+        (**self).clear().await
+    }
+}
+
 /// One session's tokens, refreshed at most once at a time.
 ///
 /// - When several tasks find the access token expired together, one refresh request is
@@ -72,6 +84,9 @@ pub struct Session {
 
 struct Inner {
     client: TokenClient,
+    /// Checks each refreshed ID token (OpenID Connect Core §12.2).
+    #[cfg(feature = "oidc")]
+    provider: Option<crate::Provider>,
     state: Mutex<State>,
     /// Held across "persist, then commit", so saves never interleave: the last set
     /// stored is the last set committed.
@@ -88,6 +103,9 @@ struct State {
     refused: Option<Error>,
     /// The current tokens' save failed: saved again before the next refresh.
     unsaved: bool,
+    /// The sign-in's validated ID token claims, updated by each refresh that sends one.
+    #[cfg(feature = "oidc")]
+    claims: Option<crate::IdTokenClaims>,
 }
 
 impl std::fmt::Debug for Session {
@@ -104,22 +122,52 @@ impl Session {
     /// A session starting from `tokens`.
     #[must_use]
     pub fn new(client: TokenClient, tokens: TokenSet) -> Self {
+        Self::with_inner(Inner::new(client, tokens))
+    }
+
+    fn with_inner(inner: Inner) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                client,
-                state: Mutex::new(State {
-                    tokens,
-                    generation: 0,
-                    refreshing: None,
-                    refused: None,
-                    unsaved: false,
-                }),
-                saving: tokio::sync::Mutex::new(()),
-            }),
+            inner: Arc::new(inner),
             skew: Duration::from_secs(60),
             scope: None,
             persist: None,
         }
+    }
+
+    /// A session of a sign-in at `provider` (feature `oidc`): refreshed with its token
+    /// client (and DPoP key), and every ID token a refresh brings validated like the
+    /// sign-in's and checked to be the same sign-in's (OpenID Connect Core §12.2: `iss`,
+    /// `sub`, `azp`, `auth_time`; [`Provider::refresh`](crate::Provider::refresh)). One that
+    /// fails ends the session as a revocation does: the stored tokens are cleared and
+    /// every later call gets the [`Error::InvalidIdToken`].
+    ///
+    /// ```no_run
+    /// # async fn demo(provider: hearth_pkce::Provider, grant: hearth_pkce::AuthorizationCodeGrant)
+    /// # -> Result<(), hearth_pkce::Error> {
+    /// let sign_in = provider.exchange(grant).await?;
+    /// let session = hearth_pkce::Session::for_provider(&provider, sign_in);
+    /// let user = session.claims().map(|c| c.sub);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "oidc")]
+    #[must_use]
+    pub fn for_provider(provider: &crate::Provider, sign_in: crate::SignIn) -> Self {
+        let mut inner = Inner::new(provider.token_client().clone(), sign_in.tokens);
+        inner.provider = Some(provider.clone());
+        inner
+            .state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .claims = sign_in.claims;
+        Self::with_inner(inner)
+    }
+
+    /// The validated ID token claims of a [`for_provider`](Self::for_provider) session:
+    /// the sign-in's, then each refresh's (feature `oidc`).
+    #[cfg(feature = "oidc")]
+    #[must_use]
+    pub fn claims(&self) -> Option<crate::IdTokenClaims> {
+        self.inner.lock().claims.clone()
     }
 
     /// Saves every new token set through `persist` before handing it out.
@@ -164,7 +212,7 @@ impl Session {
             let state = self.inner.lock();
             // A sign-in the provider ended is over, however long its access token had
             // left: the tokens are not handed out again.
-            if let Some(refused @ Error::SignInRevoked { .. }) = &state.refused {
+            if let Some(refused) = state.refused.as_ref().filter(|e| ends_sign_in(e)) {
                 return Err(refused.clone());
             }
             if !state.tokens.expires_within(self.skew) {
@@ -191,7 +239,8 @@ impl Session {
 
     /// Installs the tokens of a new sign-in: persisted first (the whole set, so fields it
     /// lacks are gone), then used; a refresh still in flight for the old tokens no longer
-    /// replaces them, and a kept refusal is forgotten.
+    /// replaces them, and a kept refusal is forgotten (and, with feature `oidc`, the kept
+    /// ID token claims: the next refreshed ID token's become them).
     pub async fn replace(&self, tokens: TokenSet) -> Result<(), Error> {
         let _saving = self.inner.saving.lock().await;
         if let Some(p) = &self.persist {
@@ -203,6 +252,11 @@ impl Session {
         state.refreshing = None;
         state.refused = None;
         state.unsaved = false;
+        // A sign-in given as bare tokens: its first refreshed ID token is the new baseline.
+        #[cfg(feature = "oidc")]
+        {
+            state.claims = None;
+        }
         Ok(())
     }
 
@@ -274,6 +328,24 @@ impl Session {
 }
 
 impl Inner {
+    fn new(client: TokenClient, tokens: TokenSet) -> Self {
+        Self {
+            client,
+            #[cfg(feature = "oidc")]
+            provider: None,
+            state: Mutex::new(State {
+                tokens,
+                generation: 0,
+                refreshing: None,
+                refused: None,
+                unsaved: false,
+                #[cfg(feature = "oidc")]
+                claims: None,
+            }),
+            saving: tokio::sync::Mutex::new(()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -290,6 +362,17 @@ impl Inner {
         let mut set = match result {
             Ok(set) => set,
             Err(e) => return Err(self.refused(generation, e, persister).await),
+        };
+        #[cfg(feature = "oidc")]
+        let claims = match &self.provider {
+            Some(provider) => {
+                let previous = self.lock().claims.clone();
+                match provider.validate_refreshed(&set, previous.as_ref()) {
+                    Ok(claims) => claims,
+                    Err(e) => return Err(self.refused(generation, e, persister).await),
+                }
+            }
+            None => None,
         };
         let _saving = self.saving.lock().await;
         {
@@ -316,6 +399,10 @@ impl Inner {
         state.generation += 1;
         state.refreshing = None;
         state.unsaved = persisted.is_err();
+        #[cfg(feature = "oidc")]
+        if claims.is_some() {
+            state.claims = claims;
+        }
         drop(state);
         persisted.map(|()| set)
     }
@@ -330,7 +417,7 @@ impl Inner {
         e: Error,
         persister: Option<Arc<dyn PersistTokens>>,
     ) -> Error {
-        let revoked = matches!(e, Error::SignInRevoked { .. });
+        let revoked = ends_sign_in(&e);
         let cleared = match persister {
             Some(p) if revoked => {
                 let _saving = self.saving.lock().await;
@@ -360,6 +447,16 @@ impl Inner {
             Err(other) => other,
         }
     }
+}
+
+/// Whether a refresh's refusal ends the sign-in: the provider revoked it, or a refreshed
+/// ID token failed its checks. The stored tokens are then removed and never handed out
+/// again.
+fn ends_sign_in(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::SignInRevoked { .. } | Error::InvalidIdToken { .. }
+    )
 }
 
 /// `persist.save(tokens)`, bounded and in a task of its own.

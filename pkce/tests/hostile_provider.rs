@@ -35,6 +35,10 @@ struct Hostile {
     /// The device grant's answers, in order (then tokens).
     device_answers: Mutex<Vec<&'static str>>,
     device_polls: Mutex<Vec<std::time::Instant>>,
+    /// More discovery members (`,"name":value…`).
+    extra_metadata: Mutex<String>,
+    /// The revocation endpoint's answers, in order (then 200).
+    revoke_answers: Mutex<Vec<(u16, &'static str)>>,
 }
 
 /// A 2048-bit RSA key made by `openssl genpkey`: PKCS#8 DER, and the public key's PEM.
@@ -97,6 +101,8 @@ async fn fixture(name: &str) -> Fixture {
         jwks_fetches: AtomicUsize::new(0),
         device_answers: Mutex::new(Vec::new()),
         device_polls: Mutex::new(Vec::new()),
+        revoke_answers: Mutex::new(Vec::new()),
+        extra_metadata: Mutex::new(String::new()),
     });
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
@@ -178,6 +184,14 @@ fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
             return (400, format!(r#"{{"error":"{}"}}"#, answers.remove(0)));
         }
     }
+    if path == "/revoke" {
+        let mut answers = server.revoke_answers.lock().unwrap();
+        if !answers.is_empty() {
+            let (status, error) = answers.remove(0);
+            return (status, format!(r#"{{"error":"{error}"}}"#));
+        }
+        return (200, String::new());
+    }
     if path == "/device" {
         return (
             200,
@@ -195,7 +209,8 @@ fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
                 .clone()
                 .unwrap_or(base.clone());
             format!(
-                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks","device_authorization_endpoint":"{base}/device"}}"#
+                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks","device_authorization_endpoint":"{base}/device","revocation_endpoint":"{base}/revoke","end_session_endpoint":"{base}/logout"{}}}"#,
+                server.extra_metadata.lock().unwrap()
             )
         }
         "/jwks" => {
@@ -291,6 +306,17 @@ async fn attempt(
     store: &Recorder,
 ) -> Result<hearth_pkce::SignIn, Error> {
     let request = provider.authorization_request(REDIRECT)?;
+    attempt_request(f, provider, request, make, store).await
+}
+
+/// [`attempt`] with the request made by the caller.
+async fn attempt_request(
+    f: &Fixture,
+    provider: &Provider,
+    request: hearth_pkce::AuthorizationRequest,
+    make: impl Fn(&str) -> String,
+    store: &Recorder,
+) -> Result<hearth_pkce::SignIn, Error> {
     let (url, pending) = provider.start(request).await?;
     let param = |name: &str| {
         url.split(['?', '&'])
@@ -504,4 +530,167 @@ async fn the_device_grant_slows_down_when_told_and_stops_on_refusal() {
             assert!(matches!(e, Error::Denied { .. }), "{e}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_id_token_naming_another_user_ends_the_session() {
+    let f = fixture("refresh-sub").await;
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let store = Recorder::default();
+    let signed = attempt(
+        &f,
+        &provider,
+        |n| f.rs256("rsa1", &f.claims(n, CLIENT, now() + 300)),
+        &store,
+    )
+    .await
+    .unwrap();
+    let store = Arc::new(Recorder::default());
+    let session = hearth_pkce::Session::for_provider(&provider, signed)
+        .with_persistence(Arc::clone(&store))
+        .with_refresh_skew(std::time::Duration::from_secs(86_400));
+    assert_eq!(session.claims().unwrap().sub, "mallory");
+
+    // A refresh whose ID token is the same user's: accepted, and kept as the claims.
+    let same = format!(
+        r#"{{"iss":"{}","sub":"mallory","aud":"{CLIENT}","exp":{},"iat":{},"email":"m@x.test"}}"#,
+        f.issuer,
+        now() + 300,
+        now()
+    );
+    *f.server.id_token.lock().unwrap() = f.rs256("rsa1", &same);
+    session.fresh_tokens().await.unwrap();
+    assert_eq!(session.claims().unwrap().email.as_deref(), Some("m@x.test"));
+    assert_eq!(store.0.lock().unwrap().len(), 1, "the refreshed set saved");
+
+    // Then one naming another user, properly signed: refused, the stored tokens are
+    // cleared, and the session hands out nothing any more.
+    let other = format!(
+        r#"{{"iss":"{}","sub":"eve","aud":"{CLIENT}","exp":{},"iat":{}}}"#,
+        f.issuer,
+        now() + 300,
+        now()
+    );
+    *f.server.id_token.lock().unwrap() = f.rs256("rsa1", &other);
+    let e = session.fresh_tokens().await.unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidIdToken { reason } if reason.contains("another user")),
+        "{e}"
+    );
+    assert_eq!(store.0.lock().unwrap().last().unwrap(), "<cleared>");
+    let again = session
+        .clone()
+        .with_refresh_skew(std::time::Duration::ZERO)
+        .fresh_tokens()
+        .await
+        .unwrap_err();
+    assert!(matches!(again, Error::InvalidIdToken { .. }), "{again}");
+    assert_eq!(session.claims().unwrap().sub, "mallory", "never eve");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_asked_for_is_checked_against_auth_time() {
+    let f = fixture("max-age").await;
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let with_auth_time = |nonce: &str, auth_time: Option<u64>| {
+        let claims = f.claims(nonce, CLIENT, now() + 300);
+        let claims = match auth_time {
+            Some(t) => format!(r#"{},"auth_time":{t}}}"#, &claims[..claims.len() - 1]),
+            None => claims,
+        };
+        f.rs256("rsa1", &claims)
+    };
+    let request = || {
+        provider
+            .authorization_request(REDIRECT)
+            .unwrap()
+            .max_age(std::time::Duration::from_secs(60))
+    };
+    for (what, auth_time) in [("an hour ago", Some(now() - 3600)), ("not said", None)] {
+        let store = Recorder::default();
+        let e = attempt_request(
+            &f,
+            &provider,
+            request(),
+            |n| with_auth_time(n, auth_time),
+            &store,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, Error::InvalidIdToken { .. }), "{what}: {e}");
+        assert!(store.0.lock().unwrap().is_empty(), "{what}: nothing stored");
+    }
+    let store = Recorder::default();
+    let ok = attempt_request(
+        &f,
+        &provider,
+        request(),
+        |n| with_auth_time(n, Some(now() - 5)),
+        &store,
+    )
+    .await
+    .unwrap();
+    assert!(ok.claims.unwrap().auth_time.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_gives_the_end_session_url_whatever_revocation_answered() {
+    let f = fixture("logout").await;
+    // No keys needed to sign out.
+    let provider = Provider::discover_without_keys(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let mut tokens = TokenSet::new(hearth_token_guard::AccessToken::new("at-1"));
+    tokens.refresh_token = Some(hearth_token_guard::RefreshToken::new("rt-1"));
+    let end = format!("{}/logout?client_id={CLIENT}", f.issuer);
+
+    // A provider that revokes refresh tokens and not access tokens: no failure.
+    *f.server.revoke_answers.lock().unwrap() = vec![(200, ""), (400, "unsupported_token_type")];
+    let logout = provider.logout(&tokens, None).await;
+    assert!(logout.revoked && logout.error.is_none(), "{logout:?}");
+    assert_eq!(logout.end_session_url.as_deref(), Some(end.as_str()));
+
+    // The refresh token's revocation fails: reported, and the URL is still given.
+    *f.server.revoke_answers.lock().unwrap() = vec![(503, "temporarily_unavailable")];
+    let logout = provider.logout(&tokens, None).await;
+    assert!(!logout.revoked);
+    let e = logout.error.as_ref().expect("the failure is kept");
+    assert!(e.is_retryable(), "{e}");
+    assert_eq!(logout.end_session_url.as_deref(), Some(end.as_str()));
+    assert!(!format!("{logout:?}").contains("rt-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_algorithms_the_provider_publishes_are_accepted() {
+    let f = fixture("algs").await;
+    let store = Recorder::default();
+    let honest = |n: &str| f.rs256("rsa1", &f.claims(n, CLIENT, now() + 300));
+    // It says it signs ID tokens with ES256 only: an RS256 one (under a key it also
+    // publishes) is not its ID token.
+    *f.server.extra_metadata.lock().unwrap() =
+        r#","id_token_signing_alg_values_supported":["ES256"]"#.into();
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let e = attempt(&f, &provider, honest, &store).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidIdToken { .. }), "{e}");
+    assert!(store.0.lock().unwrap().is_empty());
+    // HS256 only (which Hearth never verifies): nothing is accepted.
+    *f.server.extra_metadata.lock().unwrap() =
+        r#","id_token_signing_alg_values_supported":["HS256"]"#.into();
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    assert!(attempt(&f, &provider, honest, &store).await.is_err());
+    // RS256 among them: accepted.
+    *f.server.extra_metadata.lock().unwrap() =
+        r#","id_token_signing_alg_values_supported":["RS256","ES256"]"#.into();
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    attempt(&f, &provider, honest, &store).await.unwrap();
 }

@@ -10,7 +10,7 @@
 // Configured for a public native client `hearth-cli` (loopback redirect, PKCE S256
 // required), PAR, DPoP with nonces, refresh-token rotation (reuse revokes the grant),
 // revocation, the device grant, RFC 9207 `iss`, RP-initiated logout, and JWT access tokens
-// (ES256) for the resource `https://api.hearth.test`.
+// (ES256) for the resource `https://api.hearth.test` when a sign-in asks for it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -87,7 +87,9 @@ server.listen(Number(process.env.HEARTH_OP_PORT || 0), '127.0.0.1', () => {
       rpInitiatedLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        // Without a `resource` parameter the access token is opaque (and good at
+        // userinfo); with `resource=https://api.hearth.test` it is a JWT for that API.
+        defaultResource: () => undefined,
         useGrantedResource: () => true,
         getResourceServerInfo: () => ({
           scope: 'api:read',

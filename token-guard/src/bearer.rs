@@ -44,24 +44,44 @@ impl AccessToken {
     /// # Ok::<(), hearth_token_guard::Error>(())
     /// ```
     pub fn bearer_header(&self) -> Result<HeaderValue, Error> {
+        self.authorization_header(SCHEME)
+    }
+
+    /// Builds `Authorization: DPoP <token>` (RFC 9449 §7.1) for a DPoP-bound token, marked
+    /// sensitive, with the checks of [`bearer_header`](Self::bearer_header) (the token has
+    /// the same token68 syntax).
+    ///
+    /// ```
+    /// use hearth_token_guard::AccessToken;
+    ///
+    /// let value = AccessToken::new("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU").dpop_header()?;
+    /// assert!(value.is_sensitive());
+    /// assert!(value.as_bytes().starts_with(b"DPoP Kz~8"));
+    /// # Ok::<(), hearth_token_guard::Error>(())
+    /// ```
+    pub fn dpop_header(&self) -> Result<HeaderValue, Error> {
+        self.authorization_header(b"DPoP")
+    }
+
+    fn authorization_header(&self, scheme: &[u8]) -> Result<HeaderValue, Error> {
         let token = self.expose_secret().as_bytes();
-        if SCHEME.len() + 1 + token.len() > MAX_BEARER_LEN {
+        if scheme.len() + 1 + token.len() > MAX_BEARER_LEN {
             return Err(Error::TooLong {
                 limit: MAX_BEARER_LEN,
             });
         }
         if let Some(at) = first_invalid_token68(token) {
             return Err(Error::MalformedBearer {
-                at: SCHEME.len() + 1 + at,
+                at: scheme.len() + 1 + at,
             });
         }
-        let mut line = Zeroizing::new(Vec::with_capacity(SCHEME.len() + 1 + token.len()));
-        line.extend_from_slice(SCHEME);
+        let mut line = Zeroizing::new(Vec::with_capacity(scheme.len() + 1 + token.len()));
+        line.extend_from_slice(scheme);
         line.push(b' ');
         line.extend_from_slice(token);
         // Every byte was checked above, so this cannot fail; map it anyway rather than panic.
         let mut value = HeaderValue::from_bytes(&line).map_err(|_| Error::MalformedBearer {
-            at: SCHEME.len() + 1,
+            at: scheme.len() + 1,
         })?;
         value.set_sensitive(true);
         Ok(value)

@@ -60,9 +60,9 @@ pub enum Error {
     #[error("the Authorization value does not use the Bearer scheme")]
     NotBearer,
 
-    /// A `Bearer` value whose syntax is wrong at byte `at`: not exactly one space after the
-    /// scheme, an empty token, or a byte outside RFC 6750's token68 set.
-    #[error("malformed Bearer credentials at byte {at}")]
+    /// A `Bearer` (or `DPoP`) value whose syntax is wrong at byte `at`: not exactly one
+    /// space after the scheme, an empty token, or a byte outside RFC 6750's token68 set.
+    #[error("malformed Bearer or DPoP credentials at byte {at}")]
     MalformedBearer {
         /// Offset of the first offending byte in the header value.
         at: usize,

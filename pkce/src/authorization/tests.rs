@@ -169,6 +169,32 @@ fn save_and_restore_keep_everything_and_reject_garbage() {
 }
 
 #[test]
+fn max_age_goes_in_the_url_and_survives_save_and_restore_into_the_grant() {
+    let (url, p) = AuthorizationRequest::new("https://as.example/authorize", "c", REDIRECT)
+        .oidc_nonce()
+        .max_age(Duration::from_millis(300_900))
+        .build()
+        .unwrap();
+    assert!(url.ends_with("&max_age=300"), "{url}");
+    let st = state_of(&p);
+    let restored = PendingAuthorization::restore(&p.save()).unwrap();
+    let grant = restored
+        .complete(&format!("{REDIRECT}?code=c&state={st}"))
+        .unwrap();
+    assert_eq!(grant.max_age, Some(Duration::from_secs(300)));
+    assert!(grant.nonce.is_some());
+    // Only through the typed method, so that it is always checked.
+    assert!(matches!(
+        AuthorizationRequest::new("https://as.example/authorize", "c", REDIRECT)
+            .param("max_age", "60")
+            .build(),
+        Err(Error::DuplicateParameter { .. })
+    ));
+    let garbled = "hearth-pending-v3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nb\n\nhttp://127.0.0.1:1/cb\n\noff\n1\nsoon\n";
+    assert!(PendingAuthorization::restore(&SecretBytes::from_slice(garbled.as_bytes())).is_err());
+}
+
+#[test]
 fn reserved_parameters_and_bad_endpoints_are_refused() {
     assert!(
         AuthorizationRequest::new("https://as/authorize", "c", REDIRECT)
