@@ -185,15 +185,10 @@ fn login_discovered(args: LoginArgs, ns: &Namespace) -> Result<(), Failure> {
         wait: Duration::from_secs(args.wait),
     };
     let signed = runtime.block_on(crate::oidc::login(http, plan, ns, &*store))?;
-    let mut stored = store_tokens(ns, &*store, &signed.tokens)?;
-    // Which provider and client the tokens belong to: `hearth logout` sends them there
-    // and nowhere else.
-    stored.extend(crate::oidc::remember_provider(
-        ns,
-        &*store,
-        issuer,
-        &args.client_id,
-    )?);
+    // Which provider and client the tokens belong to, recorded first: `hearth logout`
+    // sends them there and nowhere else.
+    let mut stored = crate::oidc::remember_provider(ns, &*store, issuer, &args.client_id)?;
+    stored.extend(store_tokens(ns, &*store, &signed.tokens)?);
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
     for k in stored {

@@ -219,14 +219,24 @@ fn tell_provider(
     store: &dyn SecureStorage,
 ) -> Result<Option<String>, Failure> {
     let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
-    if let Some(signed_in_at) = stored_text(store, &key("issuer")?)?
-        && signed_in_at != issuer
-    {
-        return Err(Failure::usage(format!(
-            "the tokens under {ns} were issued by {}, not {}: they were not sent",
-            printable(&signed_in_at),
-            printable(issuer)
-        )));
+    // Tokens go back only to the provider that issued them, as `hearth login --issuer`
+    // recorded it: never to a URL typed (or scripted) later.
+    match stored_text(store, &key("issuer")?)? {
+        Some(signed_in_at) if signed_in_at == issuer => {}
+        Some(signed_in_at) => {
+            return Err(Failure::usage(format!(
+                "the tokens under {ns} were issued by {}, not {}: they were not sent",
+                printable(&signed_in_at),
+                printable(issuer)
+            )));
+        }
+        None => {
+            return Err(Failure::usage(format!(
+                "no issuer is recorded for the tokens under {ns} (only `hearth login --issuer` \
+                 records one): they were not sent to {}",
+                printable(issuer)
+            )));
+        }
     }
     let remembered = stored_text(store, &key("client_id")?)?;
     let client_id = client_id.map(str::to_owned).or(remembered).ok_or_else(|| {

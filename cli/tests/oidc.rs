@@ -315,7 +315,12 @@ fn logout_without_a_provider_still_clears_and_a_bad_store_is_a_usage_error() {
         "--issuer",
         "https://id.example",
     ]);
-    assert_eq!(half.status.code(), Some(2), "--issuer needs --client-id");
+    assert_eq!(half.status.code(), Some(2), "no issuer recorded");
+    assert!(
+        String::from_utf8_lossy(&half.stderr).contains("no issuer is recorded"),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
 
     // Tokens recorded as another provider's are not sent to the one named: a server
     // listening there gets no connection; the local secrets go all the same.

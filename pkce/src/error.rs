@@ -186,6 +186,14 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A refresh brought a valid ID token of another sign-in (OpenID Connect Core §12.2:
+    /// another `iss`, `sub`, `azp`, `aud` or `auth_time`): the session is over.
+    #[error("the refreshed ID token belongs to another sign-in: {reason}")]
+    IdTokenChanged {
+        /// What differs, as a sentence.
+        reason: &'static str,
+    },
+
     /// The OS random generator failed; nothing falls back.
     #[error("the operating system's random number generator failed")]
     Rng,
@@ -213,7 +221,8 @@ impl Error {
             | Self::MalformedCallback { .. }
             | Self::MalformedSaved
             | Self::MalformedTokenResponse { .. }
-            | Self::InvalidIdToken { .. } => K::Integrity,
+            | Self::InvalidIdToken { .. }
+            | Self::IdTokenChanged { .. } => K::Integrity,
             Self::Expired | Self::Denied { .. } | Self::UnsupportedTokenType { .. } => K::Refused,
             #[cfg(feature = "client")]
             Self::TokenRequest { .. } if self.is_retryable() => K::Network,
@@ -252,7 +261,12 @@ impl Error {
             Self::TokenRequest { status, error, .. } => {
                 *status >= 500
                     || *status == 429
-                    || matches!(error.as_str(), "temporarily_unavailable" | "server_error")
+                    // A DPoP nonce the server rotated again: the next request carries
+                    // the newest one.
+                    || matches!(
+                        error.as_str(),
+                        "temporarily_unavailable" | "server_error" | "use_dpop_nonce"
+                    )
             }
             #[cfg(feature = "client")]
             Self::Network(e) => matches!(

@@ -332,13 +332,18 @@ impl Provider {
         let claims = self.validate(id, &self.check().access_token(&tokens.access_token))?;
         if let Some(p) = previous {
             if p.sub != claims.sub || p.iss != claims.iss {
-                return Err(Error::InvalidIdToken {
-                    reason: "the refreshed ID token names another user",
+                return Err(Error::IdTokenChanged {
+                    reason: "it names another user",
                 });
             }
-            if p.azp != claims.azp || claims.auth_time.is_some_and(|t| p.auth_time != Some(t)) {
-                return Err(Error::InvalidIdToken {
-                    reason: "the refreshed ID token describes another sign-in",
+            let mut aud = (p.aud.clone(), claims.aud.clone());
+            aud.0.sort();
+            aud.1.sort();
+            // A first `auth_time` has nothing to be compared with.
+            let auth_time_moved = p.auth_time.is_some() && p.auth_time != claims.auth_time;
+            if p.azp != claims.azp || aud.0 != aud.1 || auth_time_moved {
+                return Err(Error::IdTokenChanged {
+                    reason: "its audience, authorized party or authentication time differs",
                 });
             }
         }

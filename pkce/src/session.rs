@@ -137,9 +137,11 @@ impl Session {
     /// A session of a sign-in at `provider` (feature `oidc`): refreshed with its token
     /// client (and DPoP key), and every ID token a refresh brings validated like the
     /// sign-in's and checked to be the same sign-in's (OpenID Connect Core §12.2: `iss`,
-    /// `sub`, `azp`, `auth_time`; [`Provider::refresh`](crate::Provider::refresh)). One that
-    /// fails ends the session as a revocation does: the stored tokens are cleared and
-    /// every later call gets the [`Error::InvalidIdToken`].
+    /// `sub`, `aud`, `azp`, `auth_time`; [`Provider::refresh`](crate::Provider::refresh)).
+    /// Another sign-in's ends the session as a revocation does: the stored tokens are
+    /// cleared and every later call gets the [`Error::IdTokenChanged`]. One that cannot be
+    /// checked now (the keys out of reach) or is invalid is dropped, neither believed nor
+    /// stored, and the rest of the set (a rotated refresh token) is kept.
     ///
     /// ```no_run
     /// # async fn demo(provider: hearth_pkce::Provider, grant: hearth_pkce::AuthorizationCodeGrant)
@@ -229,6 +231,9 @@ impl Session {
         self.save_if_unsaved().await?;
         let generation = {
             let state = self.inner.lock();
+            if let Some(refused) = state.refused.as_ref().filter(|e| ends_sign_in(e)) {
+                return Err(refused.clone());
+            }
             if state.tokens.access_token != *stale {
                 return Ok(state.tokens.access_token.clone());
             }
@@ -265,8 +270,11 @@ impl Session {
         let Some(p) = &self.persist else {
             return Ok(());
         };
-        if !self.inner.lock().unsaved {
-            return Ok(());
+        {
+            let state = self.inner.lock();
+            if !state.unsaved || state.refused.as_ref().is_some_and(ends_sign_in) {
+                return Ok(());
+            }
         }
         let _saving = self.inner.saving.lock().await;
         let (tokens, generation) = {
@@ -369,7 +377,17 @@ impl Inner {
                 let previous = self.lock().claims.clone();
                 match provider.validate_refreshed(&set, previous.as_ref()) {
                     Ok(claims) => claims,
-                    Err(e) => return Err(self.refused(generation, e, persister).await),
+                    // Another sign-in's: the session is over.
+                    Err(e @ Error::IdTokenChanged { .. }) => {
+                        return Err(self.refused(generation, e, persister).await);
+                    }
+                    // Not checkable now (keys out of reach, a rotation in flight) or not
+                    // valid: that ID token is neither believed nor stored, and the rest of
+                    // the set (a rotated refresh token) is kept.
+                    Err(_) => {
+                        set.id_token = None;
+                        None
+                    }
                 }
             }
             None => None,
@@ -433,6 +451,10 @@ impl Inner {
         let mut state = self.lock();
         if state.generation == generation {
             state.refreshing = None;
+            // Nothing of an ended sign-in is saved again.
+            if revoked && cleared.is_ok() {
+                state.unsaved = false;
+            }
             // Kept only once the stored tokens are gone: otherwise the next call retries
             // the refresh, is refused again, and tries the removal again.
             if !e.is_retryable() && cleared.is_ok() {
@@ -450,12 +472,12 @@ impl Inner {
 }
 
 /// Whether a refresh's refusal ends the sign-in: the provider revoked it, or a refreshed
-/// ID token failed its checks. The stored tokens are then removed and never handed out
+/// ID token is another sign-in's. The stored tokens are then removed and never handed out
 /// again.
 fn ends_sign_in(e: &Error) -> bool {
     matches!(
         e,
-        Error::SignInRevoked { .. } | Error::InvalidIdToken { .. }
+        Error::SignInRevoked { .. } | Error::IdTokenChanged { .. }
     )
 }
 

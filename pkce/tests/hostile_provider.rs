@@ -576,7 +576,7 @@ async fn a_refreshed_id_token_naming_another_user_ends_the_session() {
     *f.server.id_token.lock().unwrap() = f.rs256("rsa1", &other);
     let e = session.fresh_tokens().await.unwrap_err();
     assert!(
-        matches!(&e, Error::InvalidIdToken { reason } if reason.contains("another user")),
+        matches!(&e, Error::IdTokenChanged { reason } if reason.contains("another user")),
         "{e}"
     );
     assert_eq!(store.0.lock().unwrap().last().unwrap(), "<cleared>");
@@ -586,7 +586,13 @@ async fn a_refreshed_id_token_naming_another_user_ends_the_session() {
         .fresh_tokens()
         .await
         .unwrap_err();
-    assert!(matches!(again, Error::InvalidIdToken { .. }), "{again}");
+    assert!(matches!(again, Error::IdTokenChanged { .. }), "{again}");
+    // Nor through `refresh` with an older access token.
+    let stale = hearth_token_guard::AccessToken::new("at-0");
+    assert!(matches!(
+        session.refresh(&stale).await,
+        Err(Error::IdTokenChanged { .. })
+    ));
     assert_eq!(session.claims().unwrap().sub, "mallory", "never eve");
 }
 

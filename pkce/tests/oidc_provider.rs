@@ -213,6 +213,11 @@ async fn userinfo_with_the_dpop_bound_token_and_the_servers_nonce() {
         .await
         .unwrap();
     assert_eq!(stolen.status, 401);
+    let challenge = stolen.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("invalid_token"),
+        "not a nonce request: {challenge}"
+    );
     // Without a DPoP key there is no DPoP client.
     let plain = Provider::discover(&op.client(), &op.issuer(), CLIENT)
         .await
