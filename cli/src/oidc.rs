@@ -75,15 +75,14 @@ pub(crate) async fn login(
         let mut device = provider
             .device_authorization(&format!("openid {scope}"))
             .await?;
+        // Provider text, shown safely (no escape sequences or direction marks obeyed).
+        let (page, code) = (
+            printable(&device.verification_uri),
+            printable(&device.user_code),
+        );
         match &device.verification_uri_complete {
-            Some(uri) => eprintln!(
-                "Open {uri}\n(or {} and enter {})",
-                device.verification_uri, device.user_code
-            ),
-            None => eprintln!(
-                "Open {} and enter {}",
-                device.verification_uri, device.user_code
-            ),
+            Some(uri) => eprintln!("Open {}\n(or {page} and enter {code})", printable(uri)),
+            None => eprintln!("Open {page} and enter {code}"),
         }
         provider.poll_device(&mut device).await?
     } else {
