@@ -70,7 +70,8 @@ fuzz_target!(|data: &[u8]| {
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
     let access = AccessToken::new("at");
 
-    if let Ok(claims) = validate_id_token(&token, &f.keys, &IdTokenCheck::new(ISS, CLIENT).at(now)) {
+    if let Ok(claims) = validate_id_token(&token, &f.keys, &IdTokenCheck::new(ISS, CLIENT).at(now))
+    {
         assert_eq!(claims.iss, ISS);
         assert!(claims.aud.iter().any(|a| a == CLIENT), "{:?}", claims.aud);
         let exp = claims.exp.duration_since(UNIX_EPOCH).unwrap().as_secs();

@@ -20,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let keys = JwkSet::from_json(FIXED.as_bytes()).expect("the fixed set parses");
-    assert!(verify_jws(text, &keys, &Algorithm::ALL).is_err(), "accepted {text:?}");
+    assert!(
+        verify_jws(text, &keys, &Algorithm::ALL).is_err(),
+        "accepted {text:?}"
+    );
 });

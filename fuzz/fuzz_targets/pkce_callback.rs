@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = RedirectUri::parse(url);
-    for redirect in ["http://127.0.0.1:43123/cb", "com.example.app:/oauth2redirect"] {
+    for redirect in [
+        "http://127.0.0.1:43123/cb",
+        "com.example.app:/oauth2redirect",
+    ] {
         let (_, pending) = AuthorizationRequest::new("https://as.example/authorize", "c", redirect)
             .expected_issuer("https://as.example")
             .build()

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let reference = reference(data);
     for (range, is_vendor) in &reference {
-        let own = |d: Detector| matches!(d, Detector::Vendor(_)) == *is_vendor && matches!(d, Detector::Name | Detector::Vendor(_));
+        let own = |d: Detector| {
+            matches!(d, Detector::Vendor(_)) == *is_vendor
+                && matches!(d, Detector::Name | Detector::Vendor(_))
+        };
         if fast
             .iter()
             .any(|f| !own(f.detector) && f.range.start <= range.start && range.start < f.range.end)
@@ -39,7 +42,9 @@ fuzz_target!(|data: &[u8]| {
     for f in &fast {
         if matches!(f.detector, Detector::Name | Detector::Vendor(_)) {
             assert!(
-                reference.iter().any(|(r, _)| r.start <= f.range.start && f.range.end <= r.end),
+                reference
+                    .iter()
+                    .any(|(r, _)| r.start <= f.range.start && f.range.end <= r.end),
                 "the engine reports {:?} by {:?}; the reference does not",
                 f.range,
                 f.detector
@@ -69,25 +74,74 @@ fn reference(t: &[u8]) -> Vec<(Range<usize>, bool)> {
 // ---- vendor prefixes: the formats of token-guard's table, spelled out again ----
 
 const VENDORS: &[(&str, &str, usize)] = &[
-    ("ghp_", "alnum", 36), ("gho_", "alnum", 36), ("ghu_", "alnum", 36), ("ghs_", "alnum", 36),
-    ("ghr_", "alnum", 36), ("github_pat_", "word", 82), ("glpat-", "url", 20), ("gldt-", "url", 20),
-    ("glrt-", "url", 20), ("glptt-", "hex", 40), ("glsoat-", "url", 20), ("xoxb-", "dash", 20),
-    ("xoxp-", "dash", 20), ("xoxe-", "dash", 20), ("xoxa-", "dash", 20), ("xoxr-", "dash", 20),
-    ("xoxs-", "dash", 20), ("xoxo-", "dash", 20), ("xapp-", "dash", 20),
-    ("hooks.slack.com/services/", "base64", 20), ("AKIA", "base32", 16), ("ASIA", "base32", 16),
-    ("ABIA", "base32", 16), ("ACCA", "base32", 16), ("AIza", "url", 35), ("sk-proj-", "url", 40),
-    ("sk-svcacct-", "url", 40), ("sk-admin-", "url", 40), ("sk-", "alnum", 40),
-    ("sk-ant-", "url", 40), ("sk_live_", "alnum", 10), ("sk_test_", "alnum", 10),
-    ("sk_prod_", "alnum", 10), ("rk_live_", "alnum", 10), ("rk_test_", "alnum", 10),
-    ("rk_prod_", "alnum", 10), ("whsec_", "alnum", 32), ("npm_", "alnum", 36),
-    ("pypi-AgEIcHlwaS5vcmc", "url", 50), ("hf_", "alpha", 34), ("api_org_", "alpha", 34),
-    ("shpat_", "hex", 32), ("shpca_", "hex", 32), ("shppa_", "hex", 32), ("shpss_", "hex", 32),
-    ("SG.", "dotted", 66), ("dop_v1_", "hex", 64), ("doo_v1_", "hex", 64), ("dor_v1_", "hex", 64),
-    ("dp.pt.", "alnum", 43), ("dapi", "hex", 32), ("glc_", "base64", 32), ("glsa_", "word", 32),
-    ("PMAK-", "dash", 59), ("lin_api_", "alnum", 40), ("AGE-SECRET-KEY-1", "alnum", 58),
-    ("hvs.", "url", 24), ("hvb.", "url", 24), ("pul-", "hex", 40), ("sntrys_", "base64", 32),
-    ("sntryu_", "hex", 64), ("sq0atp-", "url", 22), ("sq0csp-", "url", 43), ("figd_", "url", 40),
-    ("NRAK-", "alnum", 27), ("LTAI", "alnum", 20), ("ops_eyJ", "base64", 100), ("hth_", "alnum", 46),
+    ("ghp_", "alnum", 36),
+    ("gho_", "alnum", 36),
+    ("ghu_", "alnum", 36),
+    ("ghs_", "alnum", 36),
+    ("ghr_", "alnum", 36),
+    ("github_pat_", "word", 82),
+    ("glpat-", "url", 20),
+    ("gldt-", "url", 20),
+    ("glrt-", "url", 20),
+    ("glptt-", "hex", 40),
+    ("glsoat-", "url", 20),
+    ("xoxb-", "dash", 20),
+    ("xoxp-", "dash", 20),
+    ("xoxe-", "dash", 20),
+    ("xoxa-", "dash", 20),
+    ("xoxr-", "dash", 20),
+    ("xoxs-", "dash", 20),
+    ("xoxo-", "dash", 20),
+    ("xapp-", "dash", 20),
+    ("hooks.slack.com/services/", "base64", 20),
+    ("AKIA", "base32", 16),
+    ("ASIA", "base32", 16),
+    ("ABIA", "base32", 16),
+    ("ACCA", "base32", 16),
+    ("AIza", "url", 35),
+    ("sk-proj-", "url", 40),
+    ("sk-svcacct-", "url", 40),
+    ("sk-admin-", "url", 40),
+    ("sk-", "alnum", 40),
+    ("sk-ant-", "url", 40),
+    ("sk_live_", "alnum", 10),
+    ("sk_test_", "alnum", 10),
+    ("sk_prod_", "alnum", 10),
+    ("rk_live_", "alnum", 10),
+    ("rk_test_", "alnum", 10),
+    ("rk_prod_", "alnum", 10),
+    ("whsec_", "alnum", 32),
+    ("npm_", "alnum", 36),
+    ("pypi-AgEIcHlwaS5vcmc", "url", 50),
+    ("hf_", "alpha", 34),
+    ("api_org_", "alpha", 34),
+    ("shpat_", "hex", 32),
+    ("shpca_", "hex", 32),
+    ("shppa_", "hex", 32),
+    ("shpss_", "hex", 32),
+    ("SG.", "dotted", 66),
+    ("dop_v1_", "hex", 64),
+    ("doo_v1_", "hex", 64),
+    ("dor_v1_", "hex", 64),
+    ("dp.pt.", "alnum", 43),
+    ("dapi", "hex", 32),
+    ("glc_", "base64", 32),
+    ("glsa_", "word", 32),
+    ("PMAK-", "dash", 59),
+    ("lin_api_", "alnum", 40),
+    ("AGE-SECRET-KEY-1", "alnum", 58),
+    ("hvs.", "url", 24),
+    ("hvb.", "url", 24),
+    ("pul-", "hex", 40),
+    ("sntrys_", "base64", 32),
+    ("sntryu_", "hex", 64),
+    ("sq0atp-", "url", 22),
+    ("sq0csp-", "url", 43),
+    ("figd_", "url", 40),
+    ("NRAK-", "alnum", 27),
+    ("LTAI", "alnum", 20),
+    ("ops_eyJ", "base64", 100),
+    ("hth_", "alnum", 46),
 ];
 
 fn in_class(b: u8, class: &str) -> bool {
@@ -135,11 +189,21 @@ fn vendor_at(t: &[u8], i: usize, prefix: &str, class: &str, min: usize) -> Optio
 
 /// (word, may end a longer word, whole name only)
 const WORDS: &[(&str, bool, bool)] = &[
-    ("token", true, false), ("secret", true, false), ("password", true, false),
-    ("passwd", true, false), ("passphrase", true, false), ("pwd", false, false),
-    ("key", false, false), ("apikey", true, false), ("credential", true, false),
-    ("credentials", true, false), ("auth", false, false), ("session", false, false),
-    ("cookie", false, false), ("code", false, true), ("code_verifier", false, true),
+    ("token", true, false),
+    ("secret", true, false),
+    ("password", true, false),
+    ("passwd", true, false),
+    ("passphrase", true, false),
+    ("pwd", false, false),
+    ("key", false, false),
+    ("apikey", true, false),
+    ("credential", true, false),
+    ("credentials", true, false),
+    ("auth", false, false),
+    ("session", false, false),
+    ("cookie", false, false),
+    ("code", false, true),
+    ("code_verifier", false, true),
 ];
 
 fn is_name(b: u8) -> bool {
@@ -300,7 +364,11 @@ fn name_at(t: &[u8], i: usize, word: &str, suffix: bool, whole: bool) -> Option<
                     break t.len();
                 }
                 if t[k] == b'\\' && t[k + 1] == q {
-                    let backslashes = t[value_start..k].iter().rev().take_while(|&&b| b == b'\\').count();
+                    let backslashes = t[value_start..k]
+                        .iter()
+                        .rev()
+                        .take_while(|&&b| b == b'\\')
+                        .count();
                     if backslashes % 4 == 0 {
                         break k;
                     }
@@ -322,9 +390,30 @@ fn secret_like(v: &[u8], word: &str) -> bool {
         return false;
     }
     let plain = [
-        "true", "false", "yes", "no", "on", "off", "ok", "null", "nil", "none", "undefined",
-        "empty", "unset", "default", "enabled", "disabled", "required", "optional", "missing",
-        "invalid", "expired", "unknown", "denied", "allowed",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "ok",
+        "null",
+        "nil",
+        "none",
+        "undefined",
+        "empty",
+        "unset",
+        "default",
+        "enabled",
+        "disabled",
+        "required",
+        "optional",
+        "missing",
+        "invalid",
+        "expired",
+        "unknown",
+        "denied",
+        "allowed",
     ];
     if plain.iter().any(|p| v.eq_ignore_ascii_case(p.as_bytes())) {
         return false;

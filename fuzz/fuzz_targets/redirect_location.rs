@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (base, location) = text.split_once('\n').unwrap_or(("https://a.example/dir/page?x=1", text));
+    let (base, location) = text
+        .split_once('\n')
+        .unwrap_or(("https://a.example/dir/page?x=1", text));
     let Ok(base) = base.parse::<http::Uri>() else {
         return;
     };
