@@ -42,6 +42,7 @@ pub struct AuthorizationRequest {
     issuer: Option<(String, IssuerCheck)>,
     oidc_nonce: bool,
     max_age: Option<Duration>,
+    dpop_jkt: Option<String>,
     verifier_bytes: usize,
     ttl: Duration,
 }
@@ -58,6 +59,7 @@ impl AuthorizationRequest {
             issuer: None,
             oidc_nonce: false,
             max_age: None,
+            dpop_jkt: None,
             verifier_bytes: crate::MIN_VERIFIER_BYTES,
             ttl: DEFAULT_TTL,
         }
@@ -116,6 +118,24 @@ impl AuthorizationRequest {
         self
     }
 
+    /// Binds the authorization code to a DPoP key (RFC 9449 §10): `thumbprint` is the
+    /// key's JWK thumbprint (`DpopKey::thumbprint`, feature `oidc`).
+    /// `Provider::authorization_request` sets it for a provider with a DPoP key;
+    /// `dpop_jkt` given through [`param`](Self::param) is [`Error::DuplicateParameter`].
+    ///
+    /// ```
+    /// use hearth_pkce::AuthorizationRequest;
+    ///
+    /// let (url, _) = AuthorizationRequest::new("https://id.example/auth", "app", "http://127.0.0.1:9/cb")
+    ///     .dpop_jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I").build()?;
+    /// assert!(url.contains("&dpop_jkt=0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+    /// # Ok::<(), hearth_pkce::Error>(())
+    /// ```
+    pub fn dpop_jkt(mut self, thumbprint: &str) -> Self {
+        self.dpop_jkt = Some(thumbprint.to_owned());
+        self
+    }
+
     /// Random bytes in the verifier, 32 to 96 (default 32: 43 characters).
     pub fn verifier_bytes(mut self, bytes: usize) -> Self {
         self.verifier_bytes = bytes;
@@ -146,8 +166,11 @@ impl AuthorizationRequest {
                 reason: "the expected issuer must be a URL without white space",
             });
         }
-        const RESERVED: [&str; 9] = [
+        const RESERVED: [&str; 12] = [
             "max_age",
+            "dpop_jkt",
+            "request",
+            "request_uri",
             "response_type",
             "client_id",
             "redirect_uri",
@@ -167,10 +190,17 @@ impl AuthorizationRequest {
         // An endpoint that already carries the request's own parameters would send them
         // twice; only the provider's own (`tenant=…`) may come with it.
         let endpoint_query = endpoint.query().unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
         for (name, _) in form::pairs(endpoint_query) {
             let name = form::decode(name)?;
-            if RESERVED.contains(&name.as_str()) {
+            if RESERVED.contains(&name.as_str()) || !seen.insert(name.clone()) {
                 return Err(Error::DuplicateParameter { name });
+            }
+        }
+        // Nor may one extra parameter be given twice, or repeat one of the endpoint's.
+        for (name, _) in &self.extra {
+            if !seen.insert(name.clone()) {
+                return Err(Error::DuplicateParameter { name: name.clone() });
             }
         }
 
@@ -197,6 +227,9 @@ impl AuthorizationRequest {
         }
         if let Some(max_age) = self.max_age {
             form::append(&mut query, "max_age", &max_age.as_secs().to_string());
+        }
+        if let Some(jkt) = &self.dpop_jkt {
+            form::append(&mut query, "dpop_jkt", jkt);
         }
         for (k, v) in &self.extra {
             form::append(&mut query, k, v);

@@ -122,14 +122,15 @@ impl DpopClient {
             headers.insert("dpop", proof);
             Ok::<_, Error>(req)
         };
-        let nonce = self.lock().get(&origin);
-        let response = self.send_one(attempt(nonce)?, &origin).await?;
-        if response.status == http::StatusCode::UNAUTHORIZED
-            && asks_for_nonce(&response)
-            && response.headers.contains_key("dpop-nonce")
-        {
-            let nonce = self.lock().get(&origin);
-            return self.send_one(attempt(nonce)?, &origin).await;
+        let sent = self.lock().get(&origin);
+        let response = self.send_one(attempt(sent.clone())?, &origin).await?;
+        if response.status == http::StatusCode::UNAUTHORIZED && asks_for_nonce(&response) {
+            // Retried once, and only with a nonce the server has just given (one that was
+            // unusable, or the same again, would only be refused again).
+            let fresh = self.lock().get(&origin);
+            if fresh.is_some() && fresh != sent {
+                return self.send_one(attempt(fresh)?, &origin).await;
+            }
         }
         Ok(response)
     }
@@ -173,13 +174,54 @@ fn asks_for_nonce(response: &Response) -> bool {
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            let v = v.trim_start();
-            v.len() > 4
-                && v[..4].eq_ignore_ascii_case("dpop")
-                && v[4..].starts_with([' ', '\t'])
-                && v.contains("use_dpop_nonce")
-        })
+        .any(challenge_asks_for_nonce)
+}
+
+/// Whether one `WWW-Authenticate` value is a DPoP challenge whose `error` parameter is
+/// `use_dpop_nonce` (RFC 9110 §11.6.1 auth-params; the word elsewhere, e.g. in an
+/// `error_description`, does not count).
+fn challenge_asks_for_nonce(value: &str) -> bool {
+    let value = value.trim_start();
+    let Some(params) = value
+        .get(..4)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("dpop"))
+        .and_then(|_| value.get(4..))
+        .filter(|rest| rest.starts_with([' ', '\t']))
+    else {
+        return false;
+    };
+    auth_param(params, "error") == Some("use_dpop_nonce")
+}
+
+/// The value of the auth-param `name` in `params` (`a=b, c="d"`), unquoted (escapes left
+/// as they are); one pass over the text.
+fn auth_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = params;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        let eq = rest.find('=')?;
+        let key = rest[..eq].trim();
+        let after = rest[eq + 1..].trim_start_matches([' ', '\t']);
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let mut escaped = false;
+                let end = quoted.char_indices().find_map(|(i, c)| {
+                    let closes = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes.then_some(i)
+                })?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim_end(), &after[end..])
+            }
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        rest = tail;
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +244,37 @@ mod tests {
         nonces.put("https://h70", "again");
         assert_eq!(nonces.get("https://h70").as_deref(), Some("again"));
         assert_eq!(nonces.by_origin.len(), MAX_ORIGINS);
+    }
+
+    #[test]
+    fn only_the_error_parameter_asks_for_a_nonce() {
+        for (value, asks) in [
+            (
+                r#"DPoP error="use_dpop_nonce", error_description="x""#,
+                true,
+            ),
+            (r#"dpop algs="ES256", error=use_dpop_nonce"#, true),
+            (r#"DPoP  error = "use_dpop_nonce""#, true),
+            (
+                r#"DPoP error_description="use_dpop_nonce", error="invalid_token""#,
+                false,
+            ),
+            (
+                r#"DPoP error="invalid_token", error_description="send use_dpop_nonce""#,
+                false,
+            ),
+            (
+                r#"DPoP realm="a "error=use_dpop_nonce"", error="invalid_token""#,
+                false,
+            ),
+            (r#"Bearer error="use_dpop_nonce""#, false),
+            (r#"DPoPx error="use_dpop_nonce""#, false),
+            (r#"DPoP error="use_dpop_nonce"#, false),
+            ("DPoP", false),
+            ("", false),
+        ] {
+            assert_eq!(challenge_asks_for_nonce(value), asks, "{value}");
+        }
     }
 
     #[test]

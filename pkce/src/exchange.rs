@@ -154,14 +154,31 @@ impl TokenClient {
             form::append(&mut body, "client_secret", secret.expose_secret());
         }
         let body = zeroize::Zeroizing::new(body);
+        #[cfg(feature = "oidc")]
+        let sent = self.dpop_nonce();
         let response = self.send_form(endpoint, &body, proof).await?;
-        // RFC 9449 §8: the server wants a nonce it has just given; once.
+        // RFC 9449 §8: the server wants a nonce it has just given; once, and only when it
+        // did give one (the same again, or an unusable one, would only be refused again).
         #[cfg(feature = "oidc")]
         if proof && self.dpop.is_some() && response.status == 400 && asks_for_nonce(&response.body)
         {
-            return self.send_form(endpoint, &body, proof).await;
+            let fresh = self.dpop_nonce();
+            if fresh.is_some() && fresh != sent {
+                return self.send_form(endpoint, &body, proof).await;
+            }
         }
         Ok(response)
+    }
+
+    /// The last DPoP nonce the server gave, if any.
+    #[cfg(feature = "oidc")]
+    fn dpop_nonce(&self) -> Option<String> {
+        self.dpop.as_ref().and_then(|dpop| {
+            dpop.nonce
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
     }
 
     /// One POST of `body`, with a DPoP proof (and the last nonce) when `proof`; a
@@ -185,11 +202,7 @@ impl TokenClient {
         let _ = proof;
         #[cfg(feature = "oidc")]
         if let Some(dpop) = dpop {
-            let nonce = dpop
-                .nonce
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
+            let nonce = self.dpop_nonce();
             req = req.header(
                 "dpop",
                 dpop.key.proof("POST", endpoint, nonce.as_deref(), None)?,

@@ -198,7 +198,7 @@ impl Provider {
             request = request.scope("openid").oidc_nonce();
         }
         if let Some(key) = &self.dpop {
-            request = request.param("dpop_jkt", key.thumbprint());
+            request = request.dpop_jkt(key.thumbprint());
         }
         Ok(request)
     }
@@ -221,9 +221,17 @@ impl Provider {
             return Ok((url, pending));
         };
         let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-        // The endpoint's own parameters stay in the URL; the request's go by POST
-        // (client_id is added by the token client).
+        let endpoint_query = self
+            .metadata
+            .authorization_endpoint()
+            .and_then(|e| e.split_once('?'))
+            .map(|(_, q)| q.split('#').next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        // The endpoint's own parameters (which come first) stay in the URL and are not
+        // pushed; the request's go by POST (client_id is added by the token client).
+        let own = form::pairs(&endpoint_query).count();
         let params: String = form::pairs(query)
+            .skip(own)
             .filter(|(name, _)| *name != "client_id")
             .map(|(name, value)| format!("{name}={value}"))
             .collect::<Vec<_>>()
@@ -243,11 +251,16 @@ impl Provider {
             .ok_or(Error::MalformedTokenResponse {
                 reason: "the pushed authorization response has no request_uri",
             })?;
-        let endpoint_query = self
-            .metadata
-            .authorization_endpoint()
-            .and_then(|e| e.split_once('?').map(|(_, q)| q.to_owned()))
-            .unwrap_or_default();
+        // RFC 9126 §2.2: the request_uri is good for `expires_in` seconds (required).
+        if json
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .is_none_or(|s| s == 0)
+        {
+            return Err(Error::MalformedTokenResponse {
+                reason: "the pushed authorization response has no positive expires_in",
+            });
+        }
         let mut query = endpoint_query;
         form::append(&mut query, "client_id", self.tokens.client_id());
         form::append(&mut query, "request_uri", request_uri);

@@ -120,6 +120,10 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// A session starting from `tokens`.
+    ///
+    /// Nothing here can check an ID token, so one that a refresh brings is dropped (the
+    /// one in `tokens` is kept as given): use [`for_provider`](Self::for_provider) for
+    /// refreshed ID tokens that are validated and kept.
     #[must_use]
     pub fn new(client: TokenClient, tokens: TokenSet) -> Self {
         Self::with_inner(Inner::new(client, tokens))
@@ -244,9 +248,39 @@ impl Session {
 
     /// Installs the tokens of a new sign-in: persisted first (the whole set, so fields it
     /// lacks are gone), then used; a refresh still in flight for the old tokens no longer
-    /// replaces them, and a kept refusal is forgotten (and, with feature `oidc`, the kept
-    /// ID token claims: the next refreshed ID token's become them).
+    /// replaces them, and a kept refusal is forgotten, and so are the kept ID token claims.
+    ///
+    /// Bare tokens carry no validated claims: until the session has some again
+    /// (`replace_sign_in`, feature `oidc`), a refreshed ID token is dropped.
     pub async fn replace(&self, tokens: TokenSet) -> Result<(), Error> {
+        self.install(
+            tokens,
+            #[cfg(feature = "oidc")]
+            None,
+        )
+        .await
+    }
+
+    /// [`replace`](Self::replace) with a new sign-in at the session's provider (feature
+    /// `oidc`): its validated claims become the ones each refreshed ID token must match.
+    ///
+    /// ```no_run
+    /// # async fn demo(provider: hearth_pkce::Provider, session: hearth_pkce::Session,
+    /// #     grant: hearth_pkce::AuthorizationCodeGrant) -> Result<(), hearth_pkce::Error> {
+    /// let sign_in = provider.exchange(grant).await?;
+    /// session.replace_sign_in(sign_in).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "oidc")]
+    pub async fn replace_sign_in(&self, sign_in: crate::SignIn) -> Result<(), Error> {
+        self.install(sign_in.tokens, sign_in.claims).await
+    }
+
+    async fn install(
+        &self,
+        tokens: TokenSet,
+        #[cfg(feature = "oidc")] claims: Option<crate::IdTokenClaims>,
+    ) -> Result<(), Error> {
         let _saving = self.inner.saving.lock().await;
         if let Some(p) = &self.persist {
             persist(Arc::clone(p), tokens.clone()).await?;
@@ -257,10 +291,9 @@ impl Session {
         state.refreshing = None;
         state.refused = None;
         state.unsaved = false;
-        // A sign-in given as bare tokens: its first refreshed ID token is the new baseline.
         #[cfg(feature = "oidc")]
         {
-            state.claims = None;
+            state.claims = claims;
         }
         Ok(())
     }
@@ -371,11 +404,14 @@ impl Inner {
             Ok(set) => set,
             Err(e) => return Err(self.refused(generation, e, persister).await),
         };
+        // An ID token is believed (and stored) only when it can be tied to the sign-in:
+        // with a provider to check it against and the sign-in's claims to compare.
         #[cfg(feature = "oidc")]
-        let claims = match &self.provider {
-            Some(provider) => {
-                let previous = self.lock().claims.clone();
-                match provider.validate_refreshed(&set, previous.as_ref()) {
+        let previous = self.lock().claims.clone();
+        #[cfg(feature = "oidc")]
+        let claims = match (&self.provider, previous) {
+            (Some(provider), Some(previous)) => {
+                match provider.validate_refreshed(&set, Some(&previous)) {
                     Ok(claims) => claims,
                     // Another sign-in's: the session is over.
                     Err(e @ Error::IdTokenChanged { .. }) => {
@@ -390,8 +426,15 @@ impl Inner {
                     }
                 }
             }
-            None => None,
+            _ => {
+                set.id_token = None;
+                None
+            }
         };
+        #[cfg(not(feature = "oidc"))]
+        {
+            set.id_token = None;
+        }
         let _saving = self.saving.lock().await;
         {
             let state = self.lock();

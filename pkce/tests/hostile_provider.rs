@@ -39,6 +39,11 @@ struct Hostile {
     extra_metadata: Mutex<String>,
     /// The revocation endpoint's answers, in order (then 200).
     revoke_answers: Mutex<Vec<(u16, &'static str)>>,
+    /// The authorization endpoint's own query (`?tenant=…`), if any.
+    auth_query: Mutex<String>,
+    /// The pushed authorization endpoint's answer, and the forms pushed to it.
+    par_answer: Mutex<String>,
+    par_forms: Mutex<Vec<String>>,
 }
 
 /// A 2048-bit RSA key made by `openssl genpkey`: PKCS#8 DER, and the public key's PEM.
@@ -103,6 +108,9 @@ async fn fixture(name: &str) -> Fixture {
         device_polls: Mutex::new(Vec::new()),
         revoke_answers: Mutex::new(Vec::new()),
         extra_metadata: Mutex::new(String::new()),
+        auth_query: Mutex::new(String::new()),
+        par_answer: Mutex::new(String::new()),
+        par_forms: Mutex::new(Vec::new()),
     });
     let key = KeyPair::generate().unwrap();
     let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
@@ -192,6 +200,10 @@ fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
         }
         return (200, String::new());
     }
+    if path == "/par" {
+        server.par_forms.lock().unwrap().push(form.to_owned());
+        return (201, server.par_answer.lock().unwrap().clone());
+    }
     if path == "/device" {
         return (
             200,
@@ -208,8 +220,9 @@ fn answer(server: &Hostile, path: &str, form: &str) -> (u16, String) {
                 .unwrap()
                 .clone()
                 .unwrap_or(base.clone());
+            let auth_query = server.auth_query.lock().unwrap().clone();
             format!(
-                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks","device_authorization_endpoint":"{base}/device","revocation_endpoint":"{base}/revoke","end_session_endpoint":"{base}/logout"{}}}"#,
+                r#"{{"issuer":"{named}","authorization_endpoint":"{base}/auth{auth_query}","token_endpoint":"{base}/token","jwks_uri":"{base}/jwks","device_authorization_endpoint":"{base}/device","revocation_endpoint":"{base}/revoke","end_session_endpoint":"{base}/logout"{}}}"#,
                 server.extra_metadata.lock().unwrap()
             )
         }
@@ -597,6 +610,107 @@ async fn a_refreshed_id_token_naming_another_user_ends_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_id_token_that_cannot_be_tied_to_the_sign_in_is_dropped() {
+    let f = fixture("refresh-unbound").await;
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+    let store = Recorder::default();
+    let signed = attempt(
+        &f,
+        &provider,
+        |n| f.rs256("rsa1", &f.claims(n, CLIENT, now() + 300)),
+        &store,
+    )
+    .await
+    .unwrap();
+    let signed_id = signed.tokens.id_token.clone().unwrap();
+    let eve = format!(
+        r#"{{"iss":"{}","sub":"eve","aud":"{CLIENT}","exp":{},"iat":{}}}"#,
+        f.issuer,
+        now() + 300,
+        now()
+    );
+    *f.server.id_token.lock().unwrap() = f.rs256("rsa1", &eve);
+    let eager = std::time::Duration::from_secs(86_400);
+
+    // No provider: nothing can check eve's token, so it is neither kept nor stored.
+    let bare = hearth_pkce::Session::new(provider.token_client().clone(), signed.tokens.clone())
+        .with_refresh_skew(eager);
+    let tokens = bare.fresh_tokens().await.unwrap();
+    assert_eq!(
+        tokens.id_token.as_ref(),
+        Some(&signed_id),
+        "the sign-in's kept"
+    );
+
+    // A provider session given bare tokens has no claims to compare with: the same.
+    let session =
+        hearth_pkce::Session::for_provider(&provider, signed.clone()).with_refresh_skew(eager);
+    session.replace(signed.tokens.clone()).await.unwrap();
+    let tokens = session.fresh_tokens().await.unwrap();
+    assert_eq!(tokens.id_token.as_ref(), Some(&signed_id));
+    assert!(session.claims().is_none(), "eve never becomes the baseline");
+
+    // With a sign-in's claims again, eve's token ends the session.
+    session.replace_sign_in(signed).await.unwrap();
+    assert_eq!(session.claims().unwrap().sub, "mallory");
+    let e = session.fresh_tokens().await.unwrap_err();
+    assert!(matches!(e, Error::IdTokenChanged { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_request_leaves_the_endpoints_own_query_and_needs_an_expiry() {
+    let f = fixture("par").await;
+    *f.server.auth_query.lock().unwrap() = "?tenant=t1".into();
+    *f.server.extra_metadata.lock().unwrap() = format!(
+        r#","pushed_authorization_request_endpoint":"{}/par""#,
+        f.issuer
+    );
+    let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
+        .await
+        .unwrap();
+
+    *f.server.par_answer.lock().unwrap() = r#"{"request_uri":"urn:par:1","expires_in":60}"#.into();
+    let request = provider.authorization_request(REDIRECT).unwrap();
+    let (url, _) = provider.start(request).await.unwrap();
+    assert_eq!(
+        url,
+        format!(
+            "{}/auth?tenant=t1&client_id={CLIENT}&request_uri=urn%3Apar%3A1",
+            f.issuer
+        )
+    );
+    let pushed = f.server.par_forms.lock().unwrap().last().unwrap().clone();
+    assert!(
+        !pushed.contains("tenant"),
+        "the endpoint's own query is not pushed: {pushed}"
+    );
+    assert_eq!(pushed.matches("client_id=").count(), 1, "{pushed}");
+    assert!(
+        pushed.contains("code_challenge=") && pushed.contains("state="),
+        "{pushed}"
+    );
+
+    // RFC 9126 §2.2: `expires_in` is required, and a request_uri that is already over is
+    // no request_uri.
+    for answer in [
+        r#"{"request_uri":"urn:par:2"}"#,
+        r#"{"request_uri":"urn:par:2","expires_in":0}"#,
+        r#"{"request_uri":"urn:par:2","expires_in":"60"}"#,
+        r#"{"expires_in":60}"#,
+    ] {
+        *f.server.par_answer.lock().unwrap() = answer.into();
+        let request = provider.authorization_request(REDIRECT).unwrap();
+        let e = provider.start(request).await.unwrap_err();
+        assert!(
+            matches!(e, Error::MalformedTokenResponse { .. }),
+            "{answer}: {e}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_asked_for_is_checked_against_auth_time() {
     let f = fixture("max-age").await;
     let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
@@ -691,7 +805,9 @@ async fn only_the_algorithms_the_provider_publishes_are_accepted() {
     let provider = Provider::discover(&f.client, &f.issuer, CLIENT)
         .await
         .unwrap();
-    assert!(attempt(&f, &provider, honest, &store).await.is_err());
+    let e = attempt(&f, &provider, honest, &store).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidIdToken { .. }), "{e}");
+    assert!(store.0.lock().unwrap().is_empty(), "nothing stored");
     // RS256 among them: accepted.
     *f.server.extra_metadata.lock().unwrap() =
         r#","id_token_signing_alg_values_supported":["RS256","ES256"]"#.into();

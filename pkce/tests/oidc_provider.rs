@@ -288,7 +288,18 @@ async fn a_jwt_access_token_for_a_resource_passes_hearth_guard_unless_it_is_key_
             }
             // A DPoP-bound token (cnf.jkt) presented as a bearer token: refused, as the
             // guard checks no proof.
-            (true, Decision::Deny(denial)) => assert_eq!(denial.status(), 401),
+            (true, Decision::Deny(denial)) => {
+                assert_eq!(denial.reason(), hearth_guard::DenyReason::InvalidToken);
+                assert_eq!(denial.status(), 401);
+                // The one difference from the admitted token: it is bound to a key.
+                let payload = signed.tokens.access_token.expose_secret().split('.').nth(1);
+                let payload = base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    payload.unwrap(),
+                )
+                .unwrap();
+                assert!(String::from_utf8_lossy(&payload).contains("\"cnf\""));
+            }
             (_, other) => panic!("dpop={dpop}: {other:?}"),
         }
     }

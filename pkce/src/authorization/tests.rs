@@ -225,6 +225,66 @@ fn reserved_parameters_and_bad_endpoints_are_refused() {
 }
 
 #[test]
+fn a_parameter_given_twice_is_refused_by_name() {
+    let cases = [
+        (
+            "https://as.example/authorize",
+            vec![("dpop_jkt", "b")],
+            true,
+            "dpop_jkt",
+        ),
+        (
+            "https://as.example/authorize",
+            vec![("request_uri", "urn:x")],
+            false,
+            "request_uri",
+        ),
+        (
+            "https://as.example/authorize",
+            vec![("prompt", "login"), ("prompt", "none")],
+            false,
+            "prompt",
+        ),
+        (
+            "https://as.example/authorize?tenant=a",
+            vec![("tenant", "b")],
+            false,
+            "tenant",
+        ),
+        (
+            "https://as.example/authorize?tenant=a&tenant=b",
+            vec![],
+            false,
+            "tenant",
+        ),
+    ];
+    for (endpoint, extra, jkt, duplicated) in cases {
+        let mut request = AuthorizationRequest::new(endpoint, "c", REDIRECT);
+        if jkt {
+            request = request.dpop_jkt("a");
+        }
+        for (name, value) in extra {
+            request = request.param(name, value);
+        }
+        match request.build() {
+            Err(Error::DuplicateParameter { name }) => assert_eq!(name, duplicated),
+            other => panic!("{endpoint}: {:?}", other.map(|(url, _)| url)),
+        }
+    }
+    let (url, _) =
+        AuthorizationRequest::new("https://as.example/authorize?tenant=a", "c", REDIRECT)
+            .dpop_jkt("thumb")
+            .param("prompt", "login")
+            .build()
+            .unwrap();
+    assert!(
+        url.starts_with("https://as.example/authorize?tenant=a&response_type=code&"),
+        "{url}"
+    );
+    assert_eq!(url.matches("dpop_jkt=thumb").count(), 1, "{url}");
+}
+
+#[test]
 fn debug_shows_no_secret() {
     let (_, p) = pending();
     let st = state_of(&p);
