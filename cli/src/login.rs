@@ -7,6 +7,7 @@ use clap::Args;
 use hearth_net_policy::HttpsClient;
 use hearth_pkce::{AuthorizationRequest, CodeVerifier, LoopbackReceiver, State, TokenClient};
 use hearth_secure_storage::{Namespace, SecureStorageExt};
+use hearth_token_guard::SecretBytes;
 
 use crate::exit::Failure;
 use crate::net::TrustArgs;
@@ -208,7 +209,10 @@ fn store_tokens(
 ) -> Result<Vec<hearth_secure_storage::Key>, Failure> {
     let key = |name: &str| ns.key([name]).map_err(Failure::from);
     store.store_secret(&key("access_token")?, &tokens.access_token)?;
-    let mut stored = vec![key("access_token")?];
+    // How to present it: `Bearer`, or `DPoP` with a proof of `NS::dpop_key`.
+    let token_type = SecretBytes::new(tokens.token_type.as_bytes().to_vec());
+    store.store(&key("token_type")?, &token_type)?;
+    let mut stored = vec![key("access_token")?, key("token_type")?];
     match &tokens.refresh_token {
         Some(r) => {
             store.store_secret(&key("refresh_token")?, r)?;

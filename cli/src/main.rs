@@ -56,9 +56,10 @@ enum Command {
     /// `hearth secret backends`). Tokens are never printed.
     #[command(after_help = exit::HELP)]
     Login(Box<login::LoginArgs>),
-    /// Sign out: revoke the tokens at --issuer (RFC 7009) when given, then remove every
-    /// secret under --store, whatever the provider answered; print the provider's logout
-    /// page when it has one. Tokens are never printed.
+    /// Sign out: revoke the tokens (RFC 7009) at the provider `hearth login --issuer`
+    /// recorded (unless --local-only), then remove every secret under --store, whatever
+    /// the provider answered; print the provider's logout page when it has one. Tokens
+    /// are never printed.
     #[command(after_help = exit::HELP)]
     Logout(Box<oidc::LogoutArgs>),
     /// Keep secrets in the encrypted-file vault.

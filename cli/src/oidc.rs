@@ -19,14 +19,18 @@ pub(crate) struct LogoutArgs {
     /// The namespace `hearth login` stored the tokens in, such as `app::account`.
     #[arg(long, value_name = "KEY")]
     store: String,
-    /// Revoke the tokens at this provider first (found by discovery), and print its
-    /// logout page when it has one. It must be the provider `hearth login --issuer`
-    /// signed in at (the tokens are sent to no other).
+    /// The provider to revoke the tokens at first (found by discovery; its logout page
+    /// is printed when it has one). Default: the one `hearth login --issuer` recorded.
+    /// It must be that one: the tokens are sent to no other.
     #[arg(long, value_name = "URL")]
     issuer: Option<String>,
     /// The client id the tokens were issued to (default: the one `hearth login` used).
-    #[arg(long, value_name = "ID", requires = "issuer")]
+    #[arg(long, value_name = "ID", conflicts_with = "local_only")]
     client_id: Option<String>,
+    /// Only remove the secrets here; the provider is not told (its tokens stay valid
+    /// there until they expire).
+    #[arg(long, conflicts_with = "issuer")]
+    local_only: bool,
     /// Trust for the provider's server.
     #[command(flatten)]
     trust: TrustArgs,
@@ -139,9 +143,9 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
-/// `hearth logout`: revokes at the provider when asked, then removes every secret of the
-/// namespace whatever the provider said. Exits non-zero, after clearing, when the
-/// provider could not be told.
+/// `hearth logout`: revokes at the provider (the one named, or else the one recorded at
+/// sign-in), then removes every secret of the namespace whatever the provider said.
+/// Exits non-zero, after clearing, when the provider could not be told.
 pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
     let ns: Namespace = args
         .store
@@ -153,15 +157,16 @@ pub(crate) fn logout(args: LogoutArgs) -> Result<(), Failure> {
         .open_for_write()?;
     // Anything that goes wrong in telling the provider is reported after the clear,
     // never instead of it.
-    let told = match &args.issuer {
-        Some(issuer) => tell_provider(
-            issuer,
+    let told = if args.local_only {
+        Ok(None)
+    } else {
+        tell_provider(
+            args.issuer.as_deref(),
             args.client_id.as_deref(),
             &args.trust,
             &ns,
             store.as_ref(),
-        ),
-        None => Ok(None),
+        )
     };
     // Whatever the provider said: nothing of the sign-in stays here.
     let removed = store.clear(&ns)?;
@@ -208,10 +213,11 @@ fn stored_text(store: &dyn SecureStorage, key: &Key) -> Result<Option<String>, F
         .map(|v| String::from_utf8_lossy(v.expose_secret()).into_owned()))
 }
 
-/// Revokes the stored tokens at `issuer`, which must be the provider they were issued by
-/// when `hearth login` recorded it; the provider's logout page, if it has one.
+/// Revokes the stored tokens at the provider they were issued by, as `hearth login`
+/// recorded it (`issuer`, when given, must be that one); the provider's logout page, if
+/// it has one. Nothing recorded and nothing named: there is no one to tell.
 fn tell_provider(
-    issuer: &str,
+    issuer: Option<&str>,
     client_id: Option<&str>,
     trust: &TrustArgs,
     ns: &Namespace,
@@ -220,23 +226,27 @@ fn tell_provider(
     let key = |name: &str| -> Result<Key, Failure> { Ok(ns.key([name])?) };
     // Tokens go back only to the provider that issued them, as `hearth login --issuer`
     // recorded it: never to a URL typed (or scripted) later.
-    match stored_text(store, &key("issuer")?)? {
-        Some(signed_in_at) if signed_in_at == issuer => {}
-        Some(signed_in_at) => {
+    let recorded = stored_text(store, &key("issuer")?)?;
+    let issuer = match (issuer, recorded) {
+        (None, None) => return Ok(None),
+        (None, Some(signed_in_at)) => signed_in_at,
+        (Some(issuer), Some(signed_in_at)) if signed_in_at == issuer => signed_in_at,
+        (Some(issuer), Some(signed_in_at)) => {
             return Err(Failure::usage(format!(
                 "the tokens under {ns} were issued by {}, not {}: they were not sent",
                 printable(&signed_in_at),
                 printable(issuer)
             )));
         }
-        None => {
+        (Some(issuer), None) => {
             return Err(Failure::usage(format!(
                 "no issuer is recorded for the tokens under {ns} (only `hearth login --issuer` \
                  records one): they were not sent to {}",
                 printable(issuer)
             )));
         }
-    }
+    };
+    let issuer = issuer.as_str();
     let remembered = stored_text(store, &key("client_id")?)?;
     let client_id = client_id.map(str::to_owned).or(remembered).ok_or_else(|| {
         Failure::usage("--issuer needs --client-id (no client id was recorded at sign-in)".into())

@@ -153,6 +153,11 @@ async fn login_with_discovery_then_logout_revokes_and_clears() {
     );
     assert_no_token(&dir, "app::alice", &[&stdout, &stderr]);
     assert_eq!(
+        stored(&dir, "app::alice::token_type").as_deref(),
+        Some("dpop"),
+        "how to present the token is kept with it"
+    );
+    assert_eq!(
         stored(&dir, "app::alice::issuer").as_deref(),
         Some(op.issuer().as_str()),
         "where the tokens came from is kept: logout sends them nowhere else"
@@ -170,7 +175,7 @@ async fn login_with_discovery_then_logout_revokes_and_clears() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stderr}{stdout}");
     assert!(
-        stdout.contains("signed out: 6 secret(s) removed"),
+        stdout.contains("signed out: 7 secret(s) removed"),
         "{stdout}"
     );
     assert!(
@@ -363,6 +368,61 @@ fn logout_without_a_provider_still_clears_and_a_bad_store_is_a_usage_error() {
             .unwrap()
             .is_empty()
     );
+    // No --issuer: the recorded one is told (a connection arrives there), unless
+    // --local-only says not to.
+    for local_only in [true, false] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let recorded = format!(
+            "https://127.0.0.1:{}\n",
+            listener.local_addr().unwrap().port()
+        );
+        for (key, value) in [
+            ("app::fay::refresh_token", &b"rt-fay\n"[..]),
+            ("app::fay::client_id", b"cli\n"),
+            ("app::fay::issuer", recorded.as_bytes()),
+        ] {
+            assert!(run_with(&["secret", "set", key], value).status.success());
+        }
+        let mut args = vec!["logout", "--store", "app::fay"];
+        if local_only {
+            args.push("--local-only");
+        }
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with("signed out: 3 secret(s) removed"),
+            "{stderr}"
+        );
+        let connected = listener.accept().is_ok();
+        if local_only {
+            assert!(out.status.success(), "{stderr}");
+            assert!(!connected, "--local-only tells no one");
+        } else {
+            // Not a TLS server: the provider could not be told, and the exit code says so.
+            assert_ne!(out.status.code(), Some(0));
+            assert!(
+                stderr.contains("the provider could not be told"),
+                "{stderr}"
+            );
+            assert!(connected, "the recorded provider was asked");
+        }
+        assert!(!stderr.contains("rt-fay"));
+    }
+    let both = run(&[
+        "logout",
+        "--store",
+        "app::fay",
+        "--local-only",
+        "--issuer",
+        "https://id.example",
+    ]);
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "--local-only with --issuer is a usage error"
+    );
+
     let bad = run(&["logout", "--store", "app::"]);
     assert_eq!(bad.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
