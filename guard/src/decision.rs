@@ -132,6 +132,21 @@ impl Caller {
     }
 }
 
+/// A refused request, as [`LocalGuard::on_denial`](crate::LocalGuard::on_denial) sees it:
+/// nothing in it is a credential.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct DeniedRequest<'a> {
+    /// The request's method.
+    pub method: &'a http::Method,
+    /// Its path, without the query.
+    pub path: &'a str,
+    /// The peer's address.
+    pub peer: std::net::SocketAddr,
+    /// The refusal.
+    pub denial: &'a Denial,
+}
+
 /// Why a request was refused. None of these carries the credential presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -59,7 +59,7 @@ mod websocket;
 pub use authority::{Authority, HostAllowlist, Origin, OriginAllowlist};
 pub use canonical_path::{PathProblem, check_canonical_path};
 pub use confine::{Confined, ConfinedEntry, confine};
-pub use decision::{Caller, Decision, Denial, DenyReason, Preflight};
+pub use decision::{Caller, Decision, Denial, DeniedRequest, DenyReason, Preflight};
 pub use error::Error;
 pub use hearth_token_guard::ErrorKind;
 #[cfg(feature = "jwt")]
@@ -72,6 +72,8 @@ pub use rate_limit::{
 };
 pub use request_body::RequestBody;
 pub use security_headers::{DEFAULT_CSP, SecurityHeaders, SecurityHeadersService};
+#[cfg(feature = "tls")]
+pub use server::serve_tls_until;
 pub use server::{BoxError, GuardedRequest, ServeBody, ServeOptions, Shutdown, serve, serve_until};
 #[cfg(unix)]
 pub use unix_socket::bind_private_socket;

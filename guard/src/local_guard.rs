@@ -12,8 +12,8 @@ use super::authority::Authority;
 use super::canonical_path::check_canonical_path;
 use super::credentials::{Presented, presented};
 use super::{
-    Caller, Decision, Denial, DenyReason, HostAllowlist, Limit, OriginAllowlist, PeerKey,
-    Preflight, RateLimiter,
+    Caller, Decision, Denial, DeniedRequest, DenyReason, HostAllowlist, Limit, OriginAllowlist,
+    PeerKey, Preflight, RateLimiter,
 };
 use crate::Error;
 
@@ -100,7 +100,11 @@ pub struct LocalGuard {
     failed_auth: Option<Arc<RateLimiter>>,
     required: Vec<(String, String)>,
     roles: Roles,
+    on_denial: Option<DenialHook>,
 }
+
+/// What [`LocalGuard::on_denial`] calls.
+type DenialHook = Arc<dyn Fn(&DeniedRequest<'_>) + Send + Sync>;
 
 /// One path's limit, in two tables: authenticated callers (by key id or session) and
 /// everyone else (by [`PeerKey`]), so that no number of unauthenticated peers can fill the
@@ -148,6 +152,7 @@ impl LocalGuard {
             .map(|l| Arc::new(l.admit_when_full())),
             required: Vec::new(),
             roles: Roles::builtin(),
+            on_denial: None,
         }
     }
 
@@ -308,6 +313,36 @@ impl LocalGuard {
         self
     }
 
+    /// Calls `hook` with every refusal, as it is decided (for an audit log's
+    /// `FAILED_AUTH_ATTEMPT`, a metric, a log line). It gets the method, the path (never
+    /// the query, which may carry an `access_token`), the peer and the [`Denial`]; no
+    /// credential. It runs on the request's thread: hand slow work (a disk write) off.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use hearth_guard::{DenyReason, LocalGuard};
+    ///
+    /// let refused = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&refused);
+    /// let guard = LocalGuard::new().on_denial(move |denied| {
+    ///     seen.lock().unwrap().push((denied.path.to_owned(), denied.denial.reason()));
+    /// });
+    /// let (request, ()) = http::Request::get("/items?access_token=s3cret")
+    ///     .header("host", "127.0.0.1:8096")
+    ///     .body(())?
+    ///     .into_parts();
+    /// guard.check(&request, "127.0.0.1:50000".parse()?);
+    /// assert_eq!(
+    ///     refused.lock().unwrap().as_slice(),
+    ///     [("/items".to_owned(), DenyReason::MissingCredentials)]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_denial(mut self, hook: impl Fn(&DeniedRequest<'_>) + Send + Sync + 'static) -> Self {
+        self.on_denial = Some(Arc::new(hook));
+        self
+    }
+
     /// Decides on a request head (`http::request::Parts`) from `peer`.
     pub fn check(&self, parts: &http::request::Parts, peer: SocketAddr) -> Decision {
         self.check_head(&parts.method, &parts.uri, &parts.headers, peer)
@@ -332,6 +367,25 @@ impl LocalGuard {
     }
 
     fn check_head(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: SocketAddr,
+    ) -> Decision {
+        let decision = self.decide_head(method, uri, headers, peer);
+        if let (Decision::Deny(denial), Some(hook)) = (&decision, &self.on_denial) {
+            hook(&DeniedRequest {
+                method,
+                path: uri.path(),
+                peer,
+                denial,
+            });
+        }
+        decision
+    }
+
+    fn decide_head(
         &self,
         method: &Method,
         uri: &Uri,

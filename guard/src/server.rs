@@ -190,6 +190,70 @@ where
     B::Error: Into<BoxError>,
     S: Future<Output = ()>,
 {
+    serve_on(listener, None, guard, options, handler, shutdown).await
+}
+
+/// [`serve_until`] over TLS (feature `tls`): each connection's handshake must finish
+/// within [`ServeOptions::header_timeout`], and holds its places under the caps while it
+/// runs, so half-open handshakes are bounded like slow requests.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hearth_guard::{LocalGuard, ServeOptions, serve_tls_until};
+///
+/// # async fn run(config: rustls::ServerConfig) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+/// let guard = Arc::new(LocalGuard::new().allow_host("media.home.arpa")?);
+/// serve_tls_until(listener, tls, guard, ServeOptions::default(), |_request| async {
+///     http::Response::new(Full::new(Bytes::from_static(b"hello\n")))
+/// }, tokio::signal::ctrl_c().map(|_| ()))
+/// .await
+/// # }
+/// # use futures_util::FutureExt as _;
+/// ```
+#[cfg(feature = "tls")]
+pub async fn serve_tls_until<H, F, B, S>(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    guard: Arc<LocalGuard>,
+    options: ServeOptions,
+    handler: H,
+    shutdown: S,
+) -> io::Result<()>
+where
+    H: Fn(GuardedRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    S: Future<Output = ()>,
+{
+    serve_on(listener, Some(tls), guard, options, handler, shutdown).await
+}
+
+/// The TLS acceptor, when the feature is on.
+#[cfg(feature = "tls")]
+type Tls = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Tls = Infallible;
+
+async fn serve_on<H, F, B, S>(
+    listener: TcpListener,
+    tls: Option<Tls>,
+    guard: Arc<LocalGuard>,
+    options: ServeOptions,
+    handler: H,
+    shutdown: S,
+) -> io::Result<()>
+where
+    H: Fn(GuardedRequest) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    S: Future<Output = ()>,
+{
     let active = Arc::new(AtomicUsize::new(0));
     let per_peer = Arc::new(Mutex::new(HashMap::new()));
     let layer = LocalGuardLayer::new(Arc::clone(&guard));
@@ -247,8 +311,9 @@ where
             shutdown: Shutdown(stopping.clone()),
             admitted: Arc::clone(&admitted),
         }));
-        let task = connections.spawn(connection(
+        let task = connections.spawn(handshake_then_serve(
             stream,
+            tls.clone(),
             service,
             options,
             (slot, peer_slot),
@@ -279,13 +344,44 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-async fn connection<S>(
+/// The TLS handshake first when there is one (bounded by the header timeout), then the
+/// connection.
+async fn handshake_then_serve<S>(
     stream: TcpStream,
+    tls: Option<Tls>,
+    service: S,
+    options: ServeOptions,
+    slots: (Slot, PeerSlot),
+    stopping: tokio::sync::watch::Receiver<bool>,
+) where
+    S: Service<Request<RequestBody>, Response = Response<ServeBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = tls {
+        if let Ok(Ok(tls)) =
+            tokio::time::timeout(options.header_timeout, acceptor.accept(stream)).await
+        {
+            connection(tls, service, options, slots, stopping).await;
+        }
+        return;
+    }
+    #[cfg(not(feature = "tls"))]
+    let _: Option<Infallible> = tls;
+    connection(stream, service, options, slots, stopping).await;
+}
+
+async fn connection<T, S>(
+    stream: T,
     service: S,
     options: ServeOptions,
     slots: (Slot, PeerSlot),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<RequestBody>, Response = Response<ServeBody>, Error = Infallible>
         + Clone
         + Send
