@@ -153,11 +153,10 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
     // unchecked is not kept (use --issuer for OpenID sign-in).
     let mut tokens = tokens;
     tokens.id_token = None;
+    // No issuer here: what an earlier `login --issuer` recorded is not these tokens',
+    // and goes first, so that no moment (or crash) pairs these tokens with it.
+    crate::oidc::forget_provider(&ns, &*store)?;
     let stored = store_tokens(&ns, &*store, &tokens)?;
-    // No issuer here: what an earlier `login --issuer` recorded is not these tokens'.
-    for name in ["issuer", "client_id"] {
-        store.delete(&ns.key([name])?)?;
-    }
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
     for k in stored {
@@ -186,10 +185,18 @@ fn login_discovered(args: LoginArgs, ns: &Namespace) -> Result<(), Failure> {
         wait: Duration::from_secs(args.wait),
     };
     let signed = runtime.block_on(crate::oidc::login(http, plan, ns, &*store))?;
-    // Which provider and client the tokens belong to, recorded first: `hearth logout`
-    // sends them there and nowhere else.
-    let mut stored = crate::oidc::remember_provider(ns, &*store, issuer, &args.client_id)?;
-    stored.extend(store_tokens(ns, &*store, &signed.tokens)?);
+    // Which provider and client the tokens belong to: `hearth logout` sends them there
+    // and nowhere else. The old record goes first and the new one is written last, so a
+    // failure (or a crash) in between leaves tokens with no issuer (not revoked at
+    // logout), never tokens paired with another provider.
+    crate::oidc::forget_provider(ns, &*store)?;
+    let mut stored = store_tokens(ns, &*store, &signed.tokens)?;
+    stored.extend(crate::oidc::remember_provider(
+        ns,
+        &*store,
+        issuer,
+        &args.client_id,
+    )?);
     let mut out = io::stdout().lock();
     writeln!(out, "signed in; stored in {}:", store.info().name)?;
     for k in stored {

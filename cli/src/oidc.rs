@@ -206,6 +206,14 @@ pub(crate) fn remember_provider(
     Ok(keys)
 }
 
+/// Removes the record of which provider and client a namespace's tokens belong to.
+pub(crate) fn forget_provider(ns: &Namespace, store: &dyn SecureStorage) -> Result<(), Failure> {
+    for name in ["issuer", "client_id"] {
+        store.delete(&ns.key([name])?)?;
+    }
+    Ok(())
+}
+
 /// The text stored under `key`, if any.
 fn stored_text(store: &dyn SecureStorage, key: &Key) -> Result<Option<String>, Failure> {
     Ok(store
@@ -228,7 +236,19 @@ fn tell_provider(
     // recorded it: never to a URL typed (or scripted) later.
     let recorded = stored_text(store, &key("issuer")?)?;
     let issuer = match (issuer, recorded) {
-        (None, None) => return Ok(None),
+        (None, None) if client_id.is_some() => {
+            return Err(Failure::usage(format!(
+                "no issuer is recorded for the tokens under {ns}: name it with --issuer \
+                 (--client-id alone says nowhere to revoke them)"
+            )));
+        }
+        (None, None) => {
+            eprintln!(
+                "note: no issuer is recorded for the tokens under {ns} (only `hearth login \
+                 --issuer` records one): they were removed here but not revoked"
+            );
+            return Ok(None);
+        }
         (None, Some(signed_in_at)) => signed_in_at,
         (Some(issuer), Some(signed_in_at)) if signed_in_at == issuer => signed_in_at,
         (Some(issuer), Some(signed_in_at)) => {
@@ -249,7 +269,11 @@ fn tell_provider(
     let issuer = issuer.as_str();
     let remembered = stored_text(store, &key("client_id")?)?;
     let client_id = client_id.map(str::to_owned).or(remembered).ok_or_else(|| {
-        Failure::usage("--issuer needs --client-id (no client id was recorded at sign-in)".into())
+        Failure::usage(
+            "no client id was recorded at sign-in: give the one the tokens were issued to with \
+             --client-id"
+                .into(),
+        )
     })?;
     let client_id = client_id.as_str();
     let access = store.retrieve_secret::<AccessTokenKind>(&key("access_token")?)?;

@@ -71,8 +71,11 @@ impl AuthorizationRequest {
         self
     }
 
-    /// Adds another query parameter (e.g. `prompt=consent`). The PKCE, state and
-    /// redirect parameters cannot be overridden this way.
+    /// Adds another query parameter (e.g. `prompt=consent`). The parameters the request
+    /// sets itself (`response_type`, `client_id`, `redirect_uri`, `scope`, `state`, the
+    /// PKCE pair, `nonce`, `max_age`, `dpop_jkt`) and `request`/`request_uri` cannot be
+    /// given this way, and no name twice (but `resource`, which RFC 8707 repeats): either
+    /// is [`Error::DuplicateParameter`] from [`build`](Self::build).
     pub fn param(mut self, name: &str, value: &str) -> Self {
         self.extra.push((name.to_owned(), value.to_owned()));
         self
@@ -199,7 +202,8 @@ impl AuthorizationRequest {
         }
         // Nor may one extra parameter be given twice, or repeat one of the endpoint's.
         for (name, _) in &self.extra {
-            if !seen.insert(name.clone()) {
+            // RFC 8707 §2: one `resource` per resource server asked for.
+            if !seen.insert(name.clone()) && name != "resource" {
                 return Err(Error::DuplicateParameter { name: name.clone() });
             }
         }

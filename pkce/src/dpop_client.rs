@@ -264,9 +264,16 @@ mod tests {
                 false,
             ),
             (
-                r#"DPoP realm="a "error=use_dpop_nonce"", error="invalid_token""#,
+                r#"DPoP realm="a \"error=use_dpop_nonce\"", error="invalid_token""#,
                 false,
             ),
+            (
+                r#"DPoP error_description="x, error=use_dpop_nonce", error="invalid_token""#,
+                false,
+            ),
+            (r#"DPoP realm="\\", error="use_dpop_nonce""#, true),
+            (r#"DPoP realm="\"", error="use_dpop_nonce""#, true),
+            (r#"DPoP realm="\", error=\"use_dpop_nonce""#, false),
             (r#"Bearer error="use_dpop_nonce""#, false),
             (r#"DPoPx error="use_dpop_nonce""#, false),
             (r#"DPoP error="use_dpop_nonce"#, false),

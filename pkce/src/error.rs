@@ -69,7 +69,8 @@ pub enum Error {
 
     /// A parameter given twice: a callback that repeats one (parameter pollution), or an
     /// authorization request whose extra parameters name one the request sets itself
-    /// (`state`, `nonce`, `max_age`, …: use the request's own methods).
+    /// (`state`, `nonce`, `max_age`, `dpop_jkt`, …: use the request's own methods), or
+    /// `request`/`request_uri`, or the same name twice (but `resource`).
     #[error("the parameter {name} is given twice")]
     DuplicateParameter {
         /// The repeated parameter.

@@ -204,9 +204,10 @@ impl Provider {
     }
 
     /// Builds `request` and, when the provider has a `pushed_authorization_request_endpoint`,
-    /// pushes its parameters there (RFC 9126): the URL to open then carries only
-    /// `client_id` and `request_uri`. A provider that requires PAR and has no such
-    /// endpoint is an error.
+    /// pushes its parameters there (RFC 9126): the URL to open then carries only the
+    /// authorization endpoint's own query (if it has one), `client_id` and `request_uri`.
+    /// A provider that requires PAR and has no such endpoint, or a request built for
+    /// another endpoint than this provider's, is an error.
     pub async fn start(
         &self,
         request: AuthorizationRequest,
@@ -221,12 +222,22 @@ impl Provider {
             return Ok((url, pending));
         };
         let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-        let endpoint_query = self
-            .metadata
-            .authorization_endpoint()
-            .and_then(|e| e.split_once('?'))
-            .map(|(_, q)| q.split('#').next().unwrap_or_default().to_owned())
-            .unwrap_or_default();
+        let endpoint = self.metadata.authorization_endpoint().unwrap_or_default();
+        let (endpoint_base, endpoint_query) = endpoint.split_once('?').unwrap_or((endpoint, ""));
+        let endpoint_query = endpoint_query
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        // The request's parameters are told from the endpoint's own by the endpoint's
+        // query, which it starts with: a request for another endpoint cannot be pushed.
+        if base != endpoint_base.split('#').next().unwrap_or_default()
+            || !query.starts_with(endpoint_query.as_str())
+        {
+            return Err(Error::InvalidUrl {
+                reason: "the request is not for this provider's authorization endpoint",
+            });
+        }
         // The endpoint's own parameters (which come first) stay in the URL and are not
         // pushed; the request's go by POST (client_id is added by the token client).
         let own = form::pairs(&endpoint_query).count();
@@ -319,46 +330,53 @@ impl Provider {
         Ok(SignIn { tokens, claims })
     }
 
-    /// Refreshes; a new ID token, if the provider sends one, is validated too, and when
-    /// `previous` (the sign-in's claims) is given it must be the same sign-in's (OpenID
-    /// Connect Core §12.2: the same `iss`, `sub`, `azp` and `auth_time`).
+    /// Refreshes; a new ID token, if the provider sends one, is validated too and must
+    /// be the same sign-in's as `previous` (the sign-in's claims; OpenID Connect Core
+    /// §12.2: the same `iss`, `sub`, `aud`, `azp` and `auth_time`), else
+    /// [`Error::IdTokenChanged`]. Without `previous` nothing ties it to a sign-in: it is
+    /// dropped (no `id_token`, no claims) and the rest of the set returned.
     pub async fn refresh(
         &self,
         refresh: &RefreshToken,
         previous: Option<&IdTokenClaims>,
     ) -> Result<SignIn, Error> {
-        let tokens = self.tokens.refresh(refresh).await?;
+        let mut tokens = self.tokens.refresh(refresh).await?;
+        let Some(previous) = previous else {
+            tokens.id_token = None;
+            return Ok(SignIn {
+                tokens,
+                claims: None,
+            });
+        };
         let claims = self.validate_refreshed(&tokens, previous)?;
         Ok(SignIn { tokens, claims })
     }
 
     /// The refreshed ID token's claims, if `tokens` has one: checked for this client and
-    /// its access token, and against `previous` (§12.2).
+    /// its access token, and against the sign-in's claims `p` (§12.2).
     pub(crate) fn validate_refreshed(
         &self,
         tokens: &TokenSet,
-        previous: Option<&IdTokenClaims>,
+        p: &IdTokenClaims,
     ) -> Result<Option<IdTokenClaims>, Error> {
         let Some(id) = &tokens.id_token else {
             return Ok(None);
         };
         let claims = self.validate(id, &self.check().access_token(&tokens.access_token))?;
-        if let Some(p) = previous {
-            if p.sub != claims.sub || p.iss != claims.iss {
-                return Err(Error::IdTokenChanged {
-                    reason: "it names another user",
-                });
-            }
-            let mut aud = (p.aud.clone(), claims.aud.clone());
-            aud.0.sort();
-            aud.1.sort();
-            // A first `auth_time` has nothing to be compared with.
-            let auth_time_moved = p.auth_time.is_some() && p.auth_time != claims.auth_time;
-            if p.azp != claims.azp || aud.0 != aud.1 || auth_time_moved {
-                return Err(Error::IdTokenChanged {
-                    reason: "its audience, authorized party or authentication time differs",
-                });
-            }
+        if p.sub != claims.sub || p.iss != claims.iss {
+            return Err(Error::IdTokenChanged {
+                reason: "it names another user",
+            });
+        }
+        let mut aud = (p.aud.clone(), claims.aud.clone());
+        aud.0.sort();
+        aud.1.sort();
+        // A first `auth_time` has nothing to be compared with.
+        let auth_time_moved = p.auth_time.is_some() && p.auth_time != claims.auth_time;
+        if p.azp != claims.azp || aud.0 != aud.1 || auth_time_moved {
+            return Err(Error::IdTokenChanged {
+                reason: "its audience, authorized party or authentication time differs",
+            });
         }
         Ok(Some(claims))
     }

@@ -145,7 +145,9 @@ impl Session {
     /// Another sign-in's ends the session as a revocation does: the stored tokens are
     /// cleared and every later call gets the [`Error::IdTokenChanged`]. One that cannot be
     /// checked now (the keys out of reach) or is invalid is dropped, neither believed nor
-    /// stored, and the rest of the set (a rotated refresh token) is kept.
+    /// stored, and the rest of the set (a rotated refresh token) is kept. A sign-in
+    /// without claims (no ID token) has nothing to compare with: every refreshed ID token
+    /// is dropped.
     ///
     /// ```no_run
     /// # async fn demo(provider: hearth_pkce::Provider, grant: hearth_pkce::AuthorizationCodeGrant)
@@ -271,8 +273,18 @@ impl Session {
     /// session.replace_sign_in(sign_in).await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// Claims from another issuer than the session's provider are
+    /// [`Error::InvalidIdToken`], and nothing is installed.
     #[cfg(feature = "oidc")]
     pub async fn replace_sign_in(&self, sign_in: crate::SignIn) -> Result<(), Error> {
+        if let (Some(provider), Some(claims)) = (&self.inner.provider, &sign_in.claims)
+            && claims.iss != provider.metadata().issuer()
+        {
+            return Err(Error::InvalidIdToken {
+                reason: "the sign-in is another issuer's than the session's provider",
+            });
+        }
         self.install(sign_in.tokens, sign_in.claims).await
     }
 
@@ -405,13 +417,21 @@ impl Inner {
             Err(e) => return Err(self.refused(generation, e, persister).await),
         };
         // An ID token is believed (and stored) only when it can be tied to the sign-in:
-        // with a provider to check it against and the sign-in's claims to compare.
+        // with a provider to check it against and the sign-in's claims to compare. The
+        // claims are read with the generation: a new sign-in installed meanwhile is not
+        // what this refresh's ID token is compared with (its tokens are the answer).
         #[cfg(feature = "oidc")]
-        let previous = self.lock().claims.clone();
+        let previous = {
+            let state = self.lock();
+            if state.generation != generation {
+                return Ok(state.tokens.clone());
+            }
+            state.claims.clone()
+        };
         #[cfg(feature = "oidc")]
         let claims = match (&self.provider, previous) {
             (Some(provider), Some(previous)) => {
-                match provider.validate_refreshed(&set, Some(&previous)) {
+                match provider.validate_refreshed(&set, &previous) {
                     Ok(claims) => claims,
                     // Another sign-in's: the session is over.
                     Err(e @ Error::IdTokenChanged { .. }) => {

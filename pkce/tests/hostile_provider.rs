@@ -311,6 +311,23 @@ impl PersistTokens for Recorder {
     }
 }
 
+/// Keeps every token set saved.
+#[derive(Default)]
+struct Saved(Mutex<Vec<TokenSet>>);
+
+#[async_trait::async_trait]
+impl PersistTokens for Saved {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
+        self.0.lock().unwrap().push(tokens.clone());
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<(), Error> {
+        self.0.lock().unwrap().clear();
+        Ok(())
+    }
+}
+
 /// One sign-in whose token response carries `make(nonce)`; the callback forged here.
 async fn attempt(
     f: &Fixture,
@@ -635,14 +652,28 @@ async fn a_refreshed_id_token_that_cannot_be_tied_to_the_sign_in_is_dropped() {
     let eager = std::time::Duration::from_secs(86_400);
 
     // No provider: nothing can check eve's token, so it is neither kept nor stored.
+    let saved = Arc::new(Saved::default());
     let bare = hearth_pkce::Session::new(provider.token_client().clone(), signed.tokens.clone())
-        .with_refresh_skew(eager);
+        .with_refresh_skew(eager)
+        .with_persistence(Arc::clone(&saved));
     let tokens = bare.fresh_tokens().await.unwrap();
     assert_eq!(
         tokens.id_token.as_ref(),
         Some(&signed_id),
         "the sign-in's kept"
     );
+    let stored = saved.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(stored.id_token.as_ref(), Some(&signed_id), "and stored");
+
+    // Nor does Provider::refresh hand out claims it cannot tie to a sign-in.
+    let refresh = signed.tokens.refresh_token.clone().unwrap();
+    let unbound = provider.refresh(&refresh, None).await.unwrap();
+    assert!(unbound.claims.is_none() && unbound.tokens.id_token.is_none());
+    let e = provider
+        .refresh(&refresh, signed.claims.as_ref())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::IdTokenChanged { .. }), "{e}");
 
     // A provider session given bare tokens has no claims to compare with: the same.
     let session =
@@ -651,6 +682,13 @@ async fn a_refreshed_id_token_that_cannot_be_tied_to_the_sign_in_is_dropped() {
     let tokens = session.fresh_tokens().await.unwrap();
     assert_eq!(tokens.id_token.as_ref(), Some(&signed_id));
     assert!(session.claims().is_none(), "eve never becomes the baseline");
+
+    // A sign-in at another issuer is not this session's.
+    let mut foreign = signed.clone();
+    foreign.claims.as_mut().unwrap().iss = "https://elsewhere.example".into();
+    let e = session.replace_sign_in(foreign).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidIdToken { .. }), "{e}");
+    assert!(session.claims().is_none());
 
     // With a sign-in's claims again, eve's token ends the session.
     session.replace_sign_in(signed).await.unwrap();
@@ -691,6 +729,16 @@ async fn a_pushed_request_leaves_the_endpoints_own_query_and_needs_an_expiry() {
         pushed.contains("code_challenge=") && pushed.contains("state="),
         "{pushed}"
     );
+
+    // A request built for another endpoint is not pushed (its parameters cannot be told
+    // from the endpoint's own).
+    let elsewhere = hearth_pkce::AuthorizationRequest::new(
+        &format!("{}/other?tenant=t1", f.issuer),
+        CLIENT,
+        REDIRECT,
+    );
+    let e = provider.start(elsewhere).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidUrl { .. }), "{e}");
 
     // RFC 9126 §2.2: `expires_in` is required, and a request_uri that is already over is
     // no request_uri.

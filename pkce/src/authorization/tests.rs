@@ -282,6 +282,13 @@ fn a_parameter_given_twice_is_refused_by_name() {
         "{url}"
     );
     assert_eq!(url.matches("dpop_jkt=thumb").count(), 1, "{url}");
+    // RFC 8707: one `resource` per resource server.
+    let (url, _) = AuthorizationRequest::new("https://as.example/authorize", "c", REDIRECT)
+        .param("resource", "https://a.example")
+        .param("resource", "https://b.example")
+        .build()
+        .unwrap();
+    assert_eq!(url.matches("resource=").count(), 2, "{url}");
 }
 
 #[test]
