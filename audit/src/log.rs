@@ -199,6 +199,37 @@ impl AuditLog {
         outcome.recv().map_err(|_| Error::Stopped)?
     }
 
+    /// Hands `entry` to the writer without waiting for it to be durable: for a server's
+    /// request path, which must not wait on a disk (a denial record). `Ok(false)` when the
+    /// writer's queue (as many entries as a group commit holds) is full: the entry is not
+    /// recorded, and the caller should count it (and record the count later). Use
+    /// [`append`](Self::append) when the record must be on disk before going on.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hearth_audit::{AuditLog, AuditOptions, Entry, Event, Outcome};
+    /// use hearth_secure_storage::MemoryStore;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("hearth-doc-submit-{}", std::process::id()));
+    /// let ns = "app::audit".parse().unwrap();
+    /// let log = AuditLog::open_in(&dir.join("audit.jsonl"), Arc::new(MemoryStore::new()), &ns,
+    ///     AuditOptions::default())?;
+    /// let entry = Entry::new(Event::FailedAuthAttempt, "-", "/api", "GET", Outcome::Denied)?;
+    /// assert!(log.submit(entry)?);
+    /// drop(log); // waits for what was handed over
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), hearth_audit::Error>(())
+    /// ```
+    pub fn submit(&self, entry: Entry) -> Result<bool, Error> {
+        let (done, _outcome) = mpsc::sync_channel(1);
+        let jobs = self.jobs.as_ref().ok_or(Error::Stopped)?;
+        match jobs.try_send(Job { entry, done }) {
+            Ok(()) => Ok(true),
+            Err(mpsc::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(Error::Stopped),
+        }
+    }
+
     /// The log's active file.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -104,6 +104,12 @@ impl From<hearth_net_policy::Error> for Failure {
     }
 }
 
+impl From<hearth_gate::Error> for Failure {
+    fn from(e: hearth_gate::Error) -> Self {
+        Self::with_code(e.to_string(), code(e.kind()))
+    }
+}
+
 impl From<hearth_audit::Error> for Failure {
     fn from(e: hearth_audit::Error) -> Self {
         Self::with_code(e.to_string(), code(e.kind()))

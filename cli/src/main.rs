@@ -4,6 +4,7 @@
 mod apikey;
 mod audit;
 mod exit;
+mod gate;
 mod login;
 mod net;
 mod oidc;
@@ -76,6 +77,15 @@ enum Command {
     /// curator, consumer, or custom names.
     #[command(subcommand, name = "apikey", after_help = exit::HELP)]
     ApiKey(apikey::ApiKeyCommand),
+    /// Guard a local server: a reverse proxy in front of --upstream that admits only
+    /// what its config allows (Host and Origin, API keys with roles, JWTs, a session
+    /// token, per-path permissions and rate limits), strips the credentials it checked,
+    /// adds X-Hearth-Caller, passes WebSockets through and audits every denial.
+    ///
+    /// Defaults fail closed: with no --config every request gets 401. Stops on SIGINT or
+    /// SIGTERM, letting requests in flight finish.
+    #[command(after_help = exit::HELP)]
+    Gate(Box<gate::GateArgs>),
     /// Check or read a tamper-evident audit log (hearth-audit's HMAC-chained JSON Lines).
     #[command(subcommand, after_help = exit::HELP)]
     Audit(audit::AuditCommand),
@@ -105,6 +115,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => net::fetch(args),
         Command::ApiKey(cmd) => apikey::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Gate(args) => gate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

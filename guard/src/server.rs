@@ -74,7 +74,8 @@ impl Default for ServeOptions {
 }
 
 /// The handler type [`serve`] calls for admitted requests; the
-/// [`Caller`](super::Caller) is a request extension. Its body streams, capped at the
+/// [`Caller`](super::Caller) and the peer's [`PeerAddr`](super::PeerAddr) are request
+/// extensions. Its body streams, capped at the
 /// guard's body limit; for a WebSocket handshake, [`hyper::upgrade::on`] gives the
 /// connection once the handler has answered `101`.
 pub type GuardedRequest = Request<Limited<RequestBody>>;
@@ -310,6 +311,7 @@ where
             handler: handler.clone(),
             shutdown: Shutdown(stopping.clone()),
             admitted: Arc::clone(&admitted),
+            peer,
         }));
         let task = connections.spawn(handshake_then_serve(
             stream,
@@ -449,6 +451,7 @@ struct Handler<H> {
     handler: H,
     shutdown: Shutdown,
     admitted: Arc<AtomicBool>,
+    peer: std::net::SocketAddr,
 }
 
 impl<H, F, B> Service<GuardedRequest> for Handler<H>
@@ -478,6 +481,7 @@ where
             self.admitted.store(true, Ordering::Release);
         }
         request.extensions_mut().insert(self.shutdown.clone());
+        request.extensions_mut().insert(super::PeerAddr(self.peer));
         let response = (self.handler)(request);
         Box::pin(async move { Ok(response.await.map(ServeBody::new)) })
     }

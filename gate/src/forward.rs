@@ -1,0 +1,311 @@
+//! [`Forwarder`]: an admitted request, rewritten for the upstream (credentials the gate
+//! checked removed, the caller added, hop-by-hop headers dropped) and its answer streamed
+//! back; an upgrade (a WebSocket) tunnelled both ways.
+
+use std::error::Error as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hearth_guard::{BoxError, Caller, GuardedRequest, PeerAddr, ServeBody, Shutdown};
+use http::header::{AUTHORIZATION, CONNECTION, HOST, UPGRADE};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt as _;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::audit_events::Recorder;
+use crate::caller::{CALLER_HEADER, caller_header};
+
+/// The body sent upstream: the client's, streamed under the guard's cap.
+type UpBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Forwards admitted requests to one upstream.
+pub(crate) struct Forwarder {
+    client: Client<HttpConnector, UpBody>,
+    upstream: http::uri::Authority,
+    strip_credentials: bool,
+    caller_header: bool,
+    timeout: Duration,
+    /// `http` or `https`: how the client reached the gate (`X-Forwarded-Proto`).
+    scheme: &'static str,
+    recorder: Option<Arc<Recorder>>,
+}
+
+/// Connection-level headers (RFC 9110 §7.6.1), never forwarded as they are.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// Headers the gate sets itself, so a client's own are dropped.
+const FORWARDED: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+impl Forwarder {
+    pub(crate) fn new(
+        config: &crate::Config,
+        upstream: http::uri::Authority,
+        tls: bool,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            client,
+            upstream,
+            strip_credentials: config.strip_credentials(),
+            caller_header: config.caller_header(),
+            timeout: config.upstream_timeout(),
+            scheme: if tls { "https" } else { "http" },
+            recorder,
+        }
+    }
+
+    /// Forwards one admitted request and gives the upstream's answer (or 502/504/413).
+    pub(crate) async fn forward(&self, mut request: GuardedRequest) -> Response<ServeBody> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Exempt);
+        let peer = request.extensions().get::<PeerAddr>().map(|p| p.0);
+        let shutdown = request.extensions().get::<Shutdown>().cloned();
+        if let (Some(recorder), Some(peer)) = (&self.recorder, peer) {
+            recorder.admitted(&caller, request.method(), request.uri().path(), peer);
+        }
+        let upgrade = wants_upgrade(request.headers());
+        let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .to_owned();
+        let Ok(uri) = Uri::builder()
+            .scheme("http")
+            .authority(self.upstream.clone())
+            .path_and_query(path_and_query)
+            .build()
+        else {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "the request target cannot be forwarded",
+            );
+        };
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        parts.extensions = http::Extensions::new();
+        self.rewrite_headers(&mut parts.headers, &caller, peer, upgrade);
+        let body: UpBody = body.map_err(BoxError::from).boxed_unsync();
+        let sent = tokio::time::timeout(
+            self.timeout,
+            self.client.request(Request::from_parts(parts, body)),
+        );
+        let mut response = match sent.await {
+            Err(_) => {
+                return answer(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the upstream did not answer in time",
+                );
+            }
+            Ok(Err(e)) if body_too_large(&e) => {
+                return answer(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            }
+            Ok(Err(_)) => return answer(StatusCode::BAD_GATEWAY, "the upstream cannot be reached"),
+            Ok(Ok(response)) => response,
+        };
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match client_side {
+                Some(client_side) => {
+                    let upstream_side = hyper::upgrade::on(&mut response);
+                    tokio::spawn(tunnel(client_side, upstream_side, shutdown));
+                }
+                // The upstream switched protocols unasked: nothing to tunnel to.
+                None => {
+                    return answer(
+                        StatusCode::BAD_GATEWAY,
+                        "the upstream switched protocols unasked",
+                    );
+                }
+            }
+        } else {
+            remove_hop_by_hop(response.headers_mut());
+        }
+        let (parts, body) = response.into_parts();
+        Response::from_parts(parts, ServeBody::new(body))
+    }
+
+    fn rewrite_headers(
+        &self,
+        headers: &mut HeaderMap,
+        caller: &Caller,
+        peer: Option<SocketAddr>,
+        upgrade: Option<HeaderValue>,
+    ) {
+        let host = headers.get(HOST).cloned();
+        remove_hop_by_hop(headers);
+        headers.remove(UPGRADE);
+        if let Some(protocol) = upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(UPGRADE, protocol);
+        }
+        if self.strip_credentials {
+            // Both places a credential is read from: the one checked, and one the guard
+            // did not look at because another came first (which the upstream might
+            // trust). A query `access_token` is removed by the guard itself.
+            headers.remove(AUTHORIZATION);
+            headers.remove("x-api-key");
+        }
+        headers.remove(CALLER_HEADER);
+        if self.caller_header {
+            headers.insert(
+                HeaderName::from_static(CALLER_HEADER),
+                caller_header(caller),
+            );
+        }
+        for name in FORWARDED {
+            headers.remove(name);
+        }
+        if let Some(peer) = peer
+            && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
+        {
+            headers.insert("x-forwarded-for", value);
+        }
+        if let Some(host) = host {
+            headers.insert("x-forwarded-host", host);
+        }
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(self.scheme));
+        if let Ok(value) = HeaderValue::from_str(self.upstream.as_str()) {
+            headers.insert(HOST, value);
+        }
+    }
+}
+
+/// The `Upgrade` protocol a request asks for (`Connection: upgrade` and `Upgrade`).
+fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
+}
+
+/// Removes the hop-by-hop headers and every header the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        // `Connection: upgrade` names a header that must survive on an upgrade; it is
+        // put back by the caller when the upgrade is wanted.
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Whether a failed request failed because its body passed the cap.
+fn body_too_large(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Copies both ways between the client and the upstream until either closes (or the
+/// gate shuts down).
+async fn tunnel(
+    client_side: hyper::upgrade::OnUpgrade,
+    upstream_side: hyper::upgrade::OnUpgrade,
+    shutdown: Option<Shutdown>,
+) {
+    let (Ok(client), Ok(upstream)) = (client_side.await, upstream_side.await) else {
+        return;
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
+    match shutdown {
+        Some(mut shutdown) => {
+            tokio::select! {
+                _ = copy => {}
+                () = shutdown.signalled() => {}
+            }
+        }
+        None => {
+            let _ = copy.await;
+        }
+    }
+}
+
+/// A plain-text answer from the gate itself.
+fn answer(status: StatusCode, text: &str) -> Response<ServeBody> {
+    let mut response = Response::new(ServeBody::from(format!("{text}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic abc"),
+            ("accept", "text/plain"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn an_upgrade_needs_both_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(&h).is_none());
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        assert_eq!(wants_upgrade(&h).unwrap(), "websocket");
+    }
+}

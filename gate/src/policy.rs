@@ -1,0 +1,186 @@
+//! The [`LocalGuard`] and [`ServeOptions`] a [`Config`] describes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hearth_guard::{HostAllowlist, JwtBearer, Limit, LocalGuard, Network, ServeOptions};
+use hearth_net_policy::{HttpsClient, IssuerKeys, IssuerMetadata, TlsPolicy};
+use hearth_token_guard::SessionTokenFile;
+use hearth_token_guard::apikey::{KeyRegistry, PermissionSet, Role, Roles};
+use hearth_token_guard::jose::JwksCache;
+use toml::Spanned;
+
+use crate::Error;
+use crate::audit_events::Recorder;
+use crate::config::Config;
+
+/// The guard for `config` listening on `listen`: every rule of the file, on top of
+/// [`LocalGuard::new`]'s fail-closed defaults, but the `Host` allowlist ([`hosts_for`]
+/// the bound address). Fetches the JWT issuer's keys, if one is configured.
+pub(crate) async fn guard_for(
+    config: &Config,
+    listen: SocketAddr,
+    recorder: Option<Arc<Recorder>>,
+) -> Result<LocalGuard, Error> {
+    let r = &config.raw;
+    let mut guard = LocalGuard::new();
+    let lan = r.network.as_ref().is_some_and(|n| n.get_ref() == "lan");
+    if lan {
+        guard = guard.network(Network::Lan);
+    } else if !listen.ip().is_loopback() && !listen.ip().is_unspecified() {
+        return Err(Error::Invalid(format!(
+            "the gate listens on {listen}, which only loopback peers may reach by default: \
+             set network = \"lan\" to admit the home network"
+        )));
+    }
+    for origin in &r.origins {
+        guard = at(config, origin, guard.allow_origin(origin.get_ref()))?;
+    }
+    for path in &r.exempt {
+        guard = guard.exempt(path.get_ref());
+    }
+    if let Some(path) = &r.credentials.api_keys {
+        guard = guard.key_registry(KeyRegistry::open(path.get_ref()));
+    }
+    if let Some(path) = &r.credentials.session_token_file {
+        let file = SessionTokenFile::open(path.get_ref())
+            .map_err(|e| config.error_at(path.span(), &format!("session_token_file: {e}")))?;
+        guard = guard.session_token(file.token().clone());
+    }
+    if let Some(jwt) = &r.credentials.jwt {
+        guard = guard.jwt_bearer(jwt_bearer(config, jwt).await?);
+    }
+    if let Some(n) = &r.credentials.failed_per_minute {
+        let limit = Limit::sliding_window(*n.get_ref(), Duration::from_secs(60));
+        guard = at(config, n, limit.and_then(|l| guard.failed_auth_limit(l)))?;
+    }
+    let mut roles = Roles::builtin();
+    for (name, permissions) in &r.roles {
+        let role = Role::parse(name)
+            .map_err(|e| config.error_at(permissions.span(), &format!("role {name}: {e}")))?;
+        let set = PermissionSet::parse(permissions.get_ref().iter().map(|p| p.get_ref().as_str()))
+            .map_err(|e| config.error_at(permissions.span(), &format!("role {name}: {e}")))?;
+        roles.define(role, set);
+    }
+    guard = guard.roles(roles);
+    for rule in &r.require {
+        guard = at(
+            config,
+            &rule.permission,
+            guard.require(rule.path.get_ref(), rule.permission.get_ref()),
+        )?;
+    }
+    for rule in &r.limit {
+        let per = Duration::from_secs(*rule.per_seconds.get_ref());
+        let limit = match &rule.burst {
+            Some(burst) => Limit::token_bucket(*rule.requests.get_ref(), per, *burst.get_ref()),
+            None => Limit::sliding_window(*rule.requests.get_ref(), per),
+        };
+        guard = at(
+            config,
+            &rule.requests,
+            limit.and_then(|l| guard.rate_limit(rule.path.get_ref(), l)),
+        )?;
+    }
+    if let Some(bytes) = r.limits.max_body_bytes {
+        guard = guard.max_body(bytes);
+    }
+    if let Some(recorder) = recorder {
+        guard = guard.on_denial(move |denied| recorder.denied(denied));
+    }
+    Ok(guard)
+}
+
+/// The Hosts a request may name: the listen address's loopback forms (`localhost`,
+/// `127.0.0.1`, `[::1]` with its port), the address itself, and the file's `hosts`.
+pub(crate) fn hosts_for(config: &Config, listen: SocketAddr) -> Result<HostAllowlist, Error> {
+    let port = listen.port();
+    let mut hosts = HostAllowlist::empty();
+    let mut entries = vec![
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    if !listen.ip().is_unspecified() {
+        entries.push(listen.to_string());
+    }
+    for entry in entries {
+        hosts = hosts.allow(&entry)?;
+    }
+    for entry in &config.raw.hosts {
+        hosts = at(config, entry, hosts.allow(entry.get_ref()))?;
+    }
+    Ok(hosts)
+}
+
+/// The connection caps and timeouts.
+pub(crate) fn serve_options(config: &Config) -> ServeOptions {
+    let l = &config.raw.limits;
+    let mut options = ServeOptions::default();
+    if let Some(n) = &l.max_connections {
+        options.max_connections = *n.get_ref();
+    }
+    if let Some(n) = &l.max_connections_per_peer {
+        options.max_connections_per_peer = *n.get_ref();
+    }
+    if let Some(s) = &l.idle_timeout_seconds {
+        options.idle_timeout = Duration::from_secs(*s.get_ref());
+    }
+    options
+}
+
+async fn jwt_bearer(config: &Config, jwt: &crate::config::Jwt) -> Result<JwtBearer, Error> {
+    let mut policy = TlsPolicy::new();
+    if let Some(ca) = &jwt.ca_file {
+        for der in read_certificates(ca.get_ref())? {
+            policy = policy.add_root_der(der);
+        }
+    }
+    let policy = policy.build().map_err(|e| {
+        config.error_at(jwt.issuer.span(), &format!("the issuer's TLS policy: {e}"))
+    })?;
+    let client = HttpsClient::new(&policy);
+    let issuer = jwt.issuer.get_ref();
+    let metadata = IssuerMetadata::discover(&client, issuer).await?;
+    let jwks_uri = metadata.jwks_uri().ok_or_else(|| {
+        config.error_at(
+            jwt.issuer.span(),
+            "the issuer publishes no jwks_uri to check tokens with",
+        )
+    })?;
+    let keys = IssuerKeys::start(&client, jwks_uri).await?;
+    let mut bearer = JwtBearer::new(JwksCache::new(keys), issuer, jwt.audience.get_ref());
+    if !jwt.permission_claims.is_empty() {
+        let claims: Vec<&str> = jwt.permission_claims.iter().map(String::as_str).collect();
+        bearer = bearer.permission_claims(&claims);
+    }
+    Ok(bearer)
+}
+
+/// The DER certificates of a PEM file.
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
+    use rustls_pki_types::pem::PemObject as _;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "{} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// `result`, its error placed at `value`'s line.
+fn at<T, V, E: std::fmt::Display>(
+    config: &Config,
+    value: &Spanned<V>,
+    result: Result<T, E>,
+) -> Result<T, Error> {
+    result.map_err(|e| config.error_at(value.span(), &e.to_string()))
+}
