@@ -143,7 +143,7 @@ async fn login_signs_in_through_the_loopback_redirect_and_stores_the_tokens() {
     assert!(out.status.success(), "{stdout}");
     assert_eq!(
         stdout,
-        "signed in; stored in vault:\n  demo::alice::access_token\n  demo::alice::refresh_token\n"
+        "signed in; stored in vault:\n  demo::alice::access_token\n  demo::alice::token_type\n  demo::alice::refresh_token\n"
     );
     assert!(!stdout.contains("at-"), "no token printed");
 

@@ -72,7 +72,9 @@ impl Gate {
         let guard = crate::policy::guard_for(&config, listen, recorder.clone()).await?;
         let forwarder = Forwarder::new(&config, authority, tls.is_some(), recorder);
         // Checked now, so that a bad `hosts` entry is an error before anything listens.
-        crate::policy::hosts_for(&config, listen)?;
+        // (Port 0, chosen at bind time, stands in as 1.)
+        let probe = SocketAddr::new(listen.ip(), listen.port().max(1));
+        crate::policy::hosts_for(&config, probe)?;
         Ok(Self {
             listen,
             upstream,

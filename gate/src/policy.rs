@@ -184,3 +184,78 @@ fn at<T, V, E: std::fmt::Display>(
 ) -> Result<T, Error> {
     result.map_err(|e| config.error_at(value.span(), &e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented examples are valid, rules and all.
+    #[test]
+    fn the_example_configs_build() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (name, text) in [
+            ("ollama.toml", include_str!("../../docs/gate/ollama.toml")),
+            (
+                "jellyfin.toml",
+                include_str!("../../docs/gate/jellyfin.toml"),
+            ),
+        ] {
+            let config = Config::parse(name, text).unwrap();
+            let listen = config.listen_addr().unwrap();
+            runtime
+                .block_on(guard_for(&config, listen, None))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            hosts_for(&config, listen).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_rule_the_guard_refuses_names_its_line() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listen = "127.0.0.1:8080".parse().unwrap();
+        for (text, line) in [
+            (
+                "\n[[require]]\npath = \"/a\"\npermission = \"nocolon\"\n",
+                4,
+            ),
+            ("[roles]\nrunner = [\"a:b\", \"bad perm\"]\n", 2),
+            (
+                "origins = [\"https://ok.example\",\n  \"not an origin\"]\n",
+                2,
+            ),
+            ("hosts = [\"ok.example\", \"bad host/\"]\n", 1),
+        ] {
+            let config = Config::parse("g.toml", text).unwrap();
+            let e = runtime
+                .block_on(guard_for(&config, listen, None))
+                .and_then(|_| hosts_for(&config, listen).map(|_| ()))
+                .unwrap_err();
+            match e {
+                Error::Config { line: got, .. } => assert_eq!(got, line, "{text}: {e}"),
+                other => panic!("{text}: {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lan_address_needs_network_lan() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listen = "192.168.1.10:8080".parse().unwrap();
+        let config = Config::parse("g.toml", "").unwrap();
+        let e = runtime
+            .block_on(guard_for(&config, listen, None))
+            .unwrap_err();
+        assert!(e.to_string().contains("network = \"lan\""), "{e}");
+        let config = Config::parse("g.toml", "network = \"lan\"\n").unwrap();
+        runtime.block_on(guard_for(&config, listen, None)).unwrap();
+    }
+}

@@ -204,15 +204,15 @@ where
 /// use http_body_util::Full;
 /// use hearth_guard::{LocalGuard, ServeOptions, serve_tls_until};
 ///
-/// # async fn run(config: rustls::ServerConfig) -> std::io::Result<()> {
+/// # async fn run(config: rustls::ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 /// let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 /// let guard = Arc::new(LocalGuard::new().allow_host("media.home.arpa")?);
 /// serve_tls_until(listener, tls, guard, ServeOptions::default(), |_request| async {
 ///     http::Response::new(Full::new(Bytes::from_static(b"hello\n")))
 /// }, tokio::signal::ctrl_c().map(|_| ()))
-/// .await
-/// # }
+/// .await?;
+/// # Ok(()) }
 /// # use futures_util::FutureExt as _;
 /// ```
 #[cfg(feature = "tls")]

@@ -1,0 +1,599 @@
+//! `hearth gate` as a user runs it: the `hearth` process in front of a real upstream (a
+//! hyper server in this test that records every request it gets, with a WebSocket echo),
+//! driven by raw HTTP/1.1 clients, so that every header is the test's choice.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hearth_token_guard::SessionTokenFile;
+use hearth_token_guard::apikey::{KeyRegistry, Role};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+
+/// What the upstream got: method, path and query, headers (lower-case names).
+#[derive(Debug, Clone)]
+struct Seen {
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The upstream: answers `upstream saw TARGET`, echoes WebSocket messages on `/ws`.
+struct Upstream {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Upstream {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let recorded = Arc::clone(&seen);
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let recorded = Arc::clone(&recorded);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let recorded = Arc::clone(&recorded);
+                        async move { Ok::<_, std::convert::Infallible>(answer(req, &recorded).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Self {
+            port,
+            seen,
+            _runtime: runtime,
+        }
+    }
+
+    fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the upstream got a request")
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+async fn answer(
+    mut req: hyper::Request<hyper::body::Incoming>,
+    recorded: &Mutex<Vec<Seen>>,
+) -> hyper::Response<Full<Bytes>> {
+    recorded.lock().unwrap().push(Seen {
+        target: req.uri().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into(),
+                )
+            })
+            .collect(),
+    });
+    if req.uri().path() == "/ws" {
+        let key = req
+            .headers()
+            .get("sec-websocket-key")
+            .unwrap()
+            .as_bytes()
+            .to_vec();
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let io = TokioIo::new(upgrade.await.unwrap());
+            let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                io,
+                tungstenite::protocol::Role::Server,
+                None,
+            )
+            .await;
+            while let Some(Ok(message)) = ws.next().await {
+                if message.is_text() || message.is_binary() {
+                    let _ = ws.send(message).await;
+                }
+            }
+        });
+        return hyper::Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header(
+                "sec-websocket-accept",
+                tungstenite::handshake::derive_accept_key(&key),
+            )
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
+    let text = format!("upstream saw {} bytes\n", body);
+    hyper::Response::new(Full::new(Bytes::from(text)))
+}
+
+/// A `hearth gate` process; killed when dropped.
+struct GateProcess {
+    child: Child,
+    port: u16,
+}
+
+impl GateProcess {
+    fn start(dir: &Path, upstream: u16, config: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        command
+            .args(["gate", "--listen", "127.0.0.1:0", "--upstream"])
+            .arg(format!("http://127.0.0.1:{upstream}"));
+        if let Some(text) = config {
+            let path = dir.join("gate.toml");
+            std::fs::write(&path, text).unwrap();
+            command.arg("--config").arg(path);
+        }
+        command
+            .args(vault_args(dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        // The gate says where it listens once it does (or why it cannot, and exits).
+        stderr.read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("hearth gate: listening on 127.0.0.1:")
+            .unwrap_or_else(|| panic!("the gate did not start: {line}"))
+            .parse()
+            .unwrap();
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        Self { child, port }
+    }
+}
+
+impl Drop for GateProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn vault_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--backend".into(),
+        "vault".into(),
+        "--vault".into(),
+        dir.join("vault.hearth").display().to_string(),
+        "--key-file".into(),
+        dir.join("vault.key").display().to_string(),
+    ]
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearth-gate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A response: status, headers (lower-case names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on its own connection: `head` is the request line and headers (CRLF
+/// added, `Connection: close` and `Content-Length` too).
+fn send(port: u16, head: &str, body: &[u8]) -> Reply {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = head.replace('\n', "\r\n");
+    request.push_str(&format!(
+        "\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    tcp.write_all(request.as_bytes()).unwrap();
+    tcp.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    let _ = tcp.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn get(port: u16, path: &str, extra: &str) -> Reply {
+    let mut head = format!("GET {path} HTTP/1.1\nHost: 127.0.0.1:{port}");
+    if !extra.is_empty() {
+        head.push('\n');
+        head.push_str(extra);
+    }
+    send(port, &head, b"")
+}
+
+#[test]
+fn without_a_config_every_request_is_refused() {
+    let dir = temp_dir("closed");
+    let upstream = Upstream::start();
+    let gate = GateProcess::start(&dir, upstream.port, None);
+    assert_eq!(get(gate.port, "/", "").status, 401);
+    assert_eq!(
+        get(gate.port, "/api/tags", "Authorization: Bearer anything").status,
+        401
+    );
+    // DNS rebinding: a page on evil.example that resolves to 127.0.0.1.
+    let rebound = send(gate.port, "GET / HTTP/1.1\nHost: evil.example", b"");
+    assert_eq!(rebound.status, 403);
+    assert_eq!(upstream.count(), 0, "nothing reached the upstream");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_rule_holds_end_to_end_and_the_upstream_sees_no_credential() {
+    let dir = temp_dir("rules");
+    let upstream = Upstream::start();
+    let registry = KeyRegistry::open(dir.join("api-keys"));
+    let (consumer, consumer_record) = registry.create(Role::Consumer, "tablet", None).unwrap();
+    let (admin, _) = registry.create(Role::Administrator, "desk", None).unwrap();
+    let (revoked, revoked_record) = registry.create(Role::Consumer, "old", None).unwrap();
+    registry.revoke(&revoked_record.id).unwrap();
+    let session = SessionTokenFile::generate(dir.join("session-token")).unwrap();
+    let session_token = session.token().expose_secret().to_owned();
+    let config = format!(
+        r#"
+origins = ["https://app.example"]
+exempt = ["/health"]
+
+[credentials]
+api_keys = "{keys}"
+session_token_file = "{session}"
+
+[[require]]
+path = "/admin"
+permission = "settings:write"
+
+[[limit]]
+path = "/limited"
+requests = 3
+per_seconds = 3600
+
+[limits]
+max_body_bytes = 1024
+
+[audit]
+file = "{audit}"
+"#,
+        keys = dir.join("api-keys").display(),
+        session = dir.join("session-token").display(),
+        audit = dir.join("audit.jsonl").display(),
+    );
+    let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+    let port = gate.port;
+    let consumer_key = consumer.expose_secret().to_owned();
+    let admin_key = admin.expose_secret().to_owned();
+    let bearer = |key: &str| format!("Authorization: Bearer {key}");
+
+    // An API key: admitted, the key gone, the caller named, a forged caller replaced.
+    let ok = get(
+        port,
+        "/api/tags?x=1",
+        &format!(
+            "{}\nX-Hearth-Caller: key=forged; role=administrator\nX-Forwarded-For: 6.6.6.6",
+            bearer(&consumer_key)
+        ),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/api/tags?x=1");
+    assert_eq!(
+        seen.header("x-hearth-caller"),
+        Some(format!("key={}; role=consumer", consumer_record.id).as_str())
+    );
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(
+        seen.header("host"),
+        Some(format!("127.0.0.1:{}", upstream.port).as_str())
+    );
+    assert!(
+        ok.header("x-content-type-options").is_some(),
+        "security headers"
+    );
+
+    // X-Api-Key, and a key in the query (a browser's WebSocket): admitted, never forwarded.
+    assert_eq!(
+        get(port, "/a", &format!("X-Api-Key: {consumer_key}")).status,
+        200
+    );
+    assert_eq!(
+        get(port, &format!("/q?access_token={consumer_key}&y=2"), "").status,
+        200
+    );
+    assert_eq!(upstream.last().target, "/q?y=2");
+    // The session token holder.
+    assert_eq!(get(port, "/s", &bearer(&session_token)).status, 200);
+    assert_eq!(upstream.last().header("x-hearth-caller"), Some("session"));
+    // An exempt path needs nothing; a cross-site one is still refused.
+    assert_eq!(get(port, "/health", "").status, 200);
+    assert_eq!(upstream.last().header("x-hearth-caller"), Some("anonymous"));
+
+    // Refusals, none of which reaches the upstream.
+    let before = upstream.count();
+    for (path, extra, status) in [
+        ("/a", String::new(), 401),
+        ("/a", bearer("hth_notakey"), 401),
+        ("/a", bearer(revoked.expose_secret()), 401),
+        ("/admin/settings", bearer(&consumer_key), 403),
+        (
+            "/a",
+            format!("{}\nOrigin: https://evil.example", bearer(&consumer_key)),
+            403,
+        ),
+        ("//admin/settings", bearer(&consumer_key), 400),
+        ("/a/../admin", bearer(&consumer_key), 400),
+    ] {
+        let reply = get(port, path, &extra);
+        assert_eq!(reply.status, status, "{path} {extra}: {}", reply.body);
+        assert!(!reply.body.contains(&consumer_key));
+    }
+    let wrong_host = send(
+        port,
+        &format!(
+            "GET /a HTTP/1.1\nHost: evil.example\n{}",
+            bearer(&consumer_key)
+        ),
+        b"",
+    );
+    assert_eq!(wrong_host.status, 403);
+    let too_big = send(
+        port,
+        &format!(
+            "POST /a HTTP/1.1\nHost: 127.0.0.1:{port}\n{}",
+            bearer(&consumer_key)
+        ),
+        &[b'x'; 2048],
+    );
+    assert_eq!(too_big.status, 413);
+    assert_eq!(
+        upstream.count(),
+        before,
+        "no refused request reached the upstream"
+    );
+
+    // The administrator may; an allowed Origin is answered with CORS.
+    let admin_ok = get(
+        port,
+        "/admin/settings",
+        &format!("{}\nOrigin: https://app.example", bearer(&admin_key)),
+    );
+    assert_eq!(admin_ok.status, 200);
+    assert_eq!(
+        admin_ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    // A body under the cap goes through whole.
+    let posted = send(
+        port,
+        &format!(
+            "POST /a HTTP/1.1\nHost: 127.0.0.1:{port}\n{}",
+            bearer(&consumer_key)
+        ),
+        &[b'x'; 1000],
+    );
+    assert_eq!(posted.body, "upstream saw 1000 bytes\n");
+
+    // The rate limit: 3, then 429 with Retry-After.
+    for _ in 0..3 {
+        assert_eq!(get(port, "/limited", &bearer(&consumer_key)).status, 200);
+    }
+    let limited = get(port, "/limited", &bearer(&consumer_key));
+    assert_eq!(limited.status, 429);
+    assert!(
+        limited
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().unwrap() > 0)
+    );
+
+    // No credential ever reached the upstream.
+    for seen in upstream.seen.lock().unwrap().iter() {
+        assert!(
+            seen.header("authorization").is_none() && seen.header("x-api-key").is_none(),
+            "{seen:?}"
+        );
+        for (_, value) in &seen.headers {
+            assert!(!value.contains(&consumer_key) && !value.contains(&session_token));
+        }
+        assert!(!seen.target.contains("access_token"));
+    }
+
+    // Every refusal is in the audit log, which verifies, and holds no key.
+    drop(gate);
+    let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"FAILED_AUTH_ATTEMPT\""), "{log}");
+    assert!(
+        log.contains("revoked_key") && log.contains("rate_limited"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"SUSPICIOUS_ACTIVITY\"") && log.contains("host_not_allowed"),
+        "{log}"
+    );
+    for secret in [
+        &consumer_key,
+        &admin_key,
+        &session_token,
+        &revoked.expose_secret().to_owned(),
+    ] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a credential in the audit log"
+        );
+    }
+    let mut args = vec![
+        "audit".to_owned(),
+        "verify".into(),
+        dir.join("audit.jsonl").display().to_string(),
+    ];
+    args.extend(["--store".into(), "hearth-gate::audit".into()]);
+    args.extend(vault_args(&dir));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let verified = common::run_hearth(&args, b"", |_| {});
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_websocket_echoes_through_the_gate() {
+    let dir = temp_dir("ws");
+    let upstream = Upstream::start();
+    let registry = KeyRegistry::open(dir.join("api-keys"));
+    let (key, _) = registry.create(Role::Consumer, "ws", None).unwrap();
+    let config = format!(
+        "[credentials]\napi_keys = \"{}\"\n",
+        dir.join("api-keys").display()
+    );
+    let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+    let tcp = TcpStream::connect(("127.0.0.1", gate.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let url = format!(
+        "ws://127.0.0.1:{}/ws?access_token={}",
+        gate.port,
+        key.expose_secret()
+    );
+    let (mut ws, response) = tungstenite::client(url.as_str(), tcp).unwrap();
+    assert_eq!(response.status(), 101);
+    for text in ["hello", "through the gate"] {
+        ws.send(tungstenite::Message::text(text)).unwrap();
+        assert_eq!(ws.read().unwrap().into_text().unwrap().as_str(), text);
+    }
+    ws.close(None).unwrap();
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/ws");
+    assert!(seen.header("x-hearth-caller").unwrap().starts_with("key="));
+    // Without the key: no upgrade.
+    let tcp = TcpStream::connect(("127.0.0.1", gate.port)).unwrap();
+    let refused = tungstenite::client(format!("ws://127.0.0.1:{}/ws", gate.port).as_str(), tcp);
+    assert!(
+        matches!(refused, Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) if r.status() == 401)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_config_error_names_its_line_and_nothing_listens() {
+    let dir = temp_dir("badconfig");
+    let path = dir.join("gate.toml");
+    std::fs::write(
+        &path,
+        "exempt = [\"/ok\"]\n\n[[limit]]\npath = \"/a\"\nrequests = 0\nper_seconds = 1\n",
+    )
+    .unwrap();
+    let out = common::run_hearth(
+        &[
+            "gate",
+            "--check",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--config",
+            path.to_str().unwrap(),
+        ],
+        b"",
+        |_| {},
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gate.toml:5:"), "{stderr}");
+    assert!(stderr.contains("requests must be at least 1"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_upstream_that_is_down_is_a_502() {
+    let dir = temp_dir("down");
+    let registry = KeyRegistry::open(dir.join("api-keys"));
+    let (key, _) = registry.create(Role::Consumer, "x", None).unwrap();
+    let config = format!(
+        "[credentials]\napi_keys = \"{}\"\n",
+        dir.join("api-keys").display()
+    );
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gate = GateProcess::start(&dir, free, Some(&config));
+    let reply = get(
+        gate.port,
+        "/",
+        &format!("Authorization: Bearer {}", key.expose_secret()),
+    );
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.body, "the upstream cannot be reached\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
