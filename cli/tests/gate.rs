@@ -597,3 +597,71 @@ fn an_upstream_that_is_down_is_a_502() {
     assert_eq!(reply.body, "the upstream cannot be reached\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_tls_listener_serves_https_only() {
+    use hearth_net_policy::{HttpsClient, Pin, PinPolicy, TlsPolicy};
+    let dir = temp_dir("tls");
+    let upstream = Upstream::start();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("gate.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("gate.key"), key.serialize_pem()).unwrap();
+    let registry = KeyRegistry::open(dir.join("api-keys"));
+    let (api_key, _) = registry.create(Role::Consumer, "tls", None).unwrap();
+    let config = format!(
+        "[credentials]\napi_keys = \"{}\"\n\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        dir.join("api-keys").display(),
+        dir.join("gate.pem").display(),
+        dir.join("gate.key").display(),
+    );
+    let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+    let pin = Pin::of_certificate(cert.der()).unwrap();
+    let policy = TlsPolicy::new()
+        .pins(
+            PinPolicy::new()
+                .self_signed("127.0.0.1", [pin.to_string()])
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime.block_on(async {
+        let client = HttpsClient::new(&policy).without_proxy();
+        let request = http::Request::get(format!("https://127.0.0.1:{}/over-tls", gate.port))
+            .header(
+                "authorization",
+                format!("Bearer {}", api_key.expose_secret()),
+            )
+            .body(Bytes::new())
+            .unwrap();
+        client.send(request).await.unwrap()
+    });
+    assert_eq!(response.status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/over-tls");
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    // Plain HTTP to the TLS port is no request at all.
+    let mut tcp = TcpStream::connect(("127.0.0.1", gate.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(
+        format!(
+            "GET /plain HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\r\n",
+            gate.port,
+            api_key.expose_secret()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = tcp.read_to_end(&mut raw);
+    assert!(!String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
+    assert_eq!(upstream.count(), 1, "only the TLS request arrived");
+    let _ = std::fs::remove_dir_all(&dir);
+}
