@@ -188,6 +188,20 @@ impl GateProcess {
     }
 }
 
+impl GateProcess {
+    /// Stops it as a service manager does (SIGTERM) and waits: it lets requests in flight
+    /// finish and writes the audit records it was handed.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "the gate stops cleanly on SIGTERM: {exit}");
+    }
+}
+
 impl Drop for GateProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -466,7 +480,7 @@ file = "{audit}"
     }
 
     // Every refusal is in the audit log, which verifies, and holds no key.
-    drop(gate);
+    gate.stop();
     let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(log.contains("\"FAILED_AUTH_ATTEMPT\""), "{log}");
     assert!(
@@ -663,5 +677,72 @@ fn the_tls_listener_serves_https_only() {
     let _ = tcp.read_to_end(&mut raw);
     assert!(!String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 200"));
     assert_eq!(upstream.count(), 1, "only the TLS request arrived");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JWT access token from a real, certified provider (node oidc-provider), checked by the
+/// gate against the issuer's keys (its self-signed certificate trusted by pin).
+#[test]
+fn a_jwt_from_the_issuer_is_admitted_with_its_subject() {
+    use hearth_pkce::Provider;
+    use hearth_testkit::oidc_provider::{Browser, CLIENT, OidcProvider};
+    const API: &str = "https://api.hearth.test";
+    const REDIRECT: &str = "http://127.0.0.1/callback";
+    let dir = temp_dir("jwt");
+    let upstream = Upstream::start();
+    let op = OidcProvider::start("gate-jwt");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = runtime.block_on(async {
+        let provider = Provider::discover(&op.client(), &op.issuer(), CLIENT)
+            .await
+            .unwrap();
+        let request = provider
+            .authorization_request(REDIRECT)
+            .unwrap()
+            .scope("api:read")
+            .param("resource", API);
+        let (url, pending) = provider.start(request).await.unwrap();
+        let mut browser = Browser::new(op.client());
+        let callback = browser.sign_in(&url, "gina", REDIRECT).await;
+        let signed = provider
+            .exchange(pending.complete(&callback).unwrap())
+            .await
+            .unwrap();
+        signed.tokens.access_token.expose_secret().to_owned()
+    });
+    assert_eq!(token.split('.').count(), 3, "a JWT access token");
+    let config = format!(
+        "[credentials.jwt]\nissuer = \"{}\"\naudience = \"{API}\"\npins = [\"{}\"]\n\n[[require]]\npath = \"/items\"\npermission = \"api:read\"\n\n[[require]]\npath = \"/admin\"\npermission = \"api:write\"\n",
+        op.issuer(),
+        op.pin
+    );
+    let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+    let bearer = format!("Authorization: Bearer {token}");
+    let ok = get(gate.port, "/items", &bearer);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let seen = upstream.last();
+    assert_eq!(seen.header("x-hearth-caller"), Some("sub=gina"));
+    assert!(seen.header("authorization").is_none());
+    // The token grants api:read only; a tampered one is no token.
+    assert_eq!(get(gate.port, "/admin", &bearer).status, 403);
+    // (A character well inside the signature: the last one has bits base64 leaves unused.)
+    let mut forged = token.clone().into_bytes();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        get(
+            gate.port,
+            "/items",
+            &format!("Authorization: Bearer {forged}")
+        )
+        .status,
+        401
+    );
+    assert_eq!(upstream.count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -101,6 +101,10 @@ pub(crate) struct Jwt {
     pub(crate) permission_claims: Vec<String>,
     /// A PEM file of CA certificates for the issuer's server (default: the OS roots).
     pub(crate) ca_file: Option<Spanned<PathBuf>>,
+    /// The issuer's self-signed certificate, by pin (`sha256/…`, `hearth pin`): a home
+    /// server's own identity provider. Its host must be the issuer URL's.
+    #[serde(default)]
+    pub(crate) pins: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

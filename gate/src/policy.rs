@@ -138,6 +138,16 @@ async fn jwt_bearer(config: &Config, jwt: &crate::config::Jwt) -> Result<JwtBear
             policy = policy.add_root_der(der);
         }
     }
+    if !jwt.pins.is_empty() {
+        let host = http::Uri::try_from(jwt.issuer.get_ref().as_str())
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned))
+            .ok_or_else(|| config.error_at(jwt.issuer.span(), "the issuer is not an https URL"))?;
+        let pins = hearth_net_policy::PinPolicy::new()
+            .self_signed(&host, jwt.pins.iter().map(|p| p.get_ref().as_str()))
+            .map_err(|e| config.error_at(jwt.pins[0].span(), &format!("pins: {e}")))?;
+        policy = policy.pins(pins);
+    }
     let policy = policy.build().map_err(|e| {
         config.error_at(jwt.issuer.span(), &format!("the issuer's TLS policy: {e}"))
     })?;
