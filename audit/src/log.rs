@@ -6,7 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -96,6 +97,8 @@ pub struct AuditLog {
     jobs: Option<mpsc::SyncSender<Job>>,
     worker: Option<JoinHandle<()>>,
     path: PathBuf,
+    /// Set by the writer when a write failed: nothing is recorded from then on.
+    stopped: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -167,6 +170,7 @@ impl AuditLog {
         }
         let (file, size) = open_active(path)?;
         let active_first = if size == 0 { None } else { first_seq(path)? };
+        let stopped = Arc::new(AtomicBool::new(false));
         let mut writer = Writer {
             path: path.to_path_buf(),
             file,
@@ -176,7 +180,7 @@ impl AuditLog {
             key,
             anchor,
             options,
-            stopped: false,
+            stopped: Arc::clone(&stopped),
             _lock: lock,
         };
         let (jobs, queue) = mpsc::sync_channel::<Job>(options.max_batch);
@@ -188,6 +192,7 @@ impl AuditLog {
             jobs: Some(jobs),
             worker: Some(worker),
             path: path.to_path_buf(),
+            stopped,
         })
     }
 
@@ -221,6 +226,10 @@ impl AuditLog {
     /// # Ok::<(), hearth_audit::Error>(())
     /// ```
     pub fn submit(&self, entry: Entry) -> Result<bool, Error> {
+        // A writer that failed records nothing more: say so, not "queued".
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Stopped);
+        }
         let (done, _outcome) = mpsc::sync_channel(1);
         let jobs = self.jobs.as_ref().ok_or(Error::Stopped)?;
         match jobs.try_send(Job { entry, done }) {
@@ -257,7 +266,7 @@ struct Writer {
     key: AuditKey,
     anchor: Box<dyn Anchor>,
     options: AuditOptions,
-    stopped: bool,
+    stopped: Arc<AtomicBool>,
     _lock: WriterLock,
 }
 
@@ -271,7 +280,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if self.stopped {
+            if self.stopped.load(Ordering::Acquire) {
                 for job in jobs {
                     let _ = job.done.send(Err(Error::Stopped));
                 }
@@ -284,7 +293,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    self.stopped = true;
+                    self.stopped.store(true, Ordering::Release);
                     let text = e.to_string();
                     for job in jobs {
                         let _ = job.done.send(Err(Error::io(

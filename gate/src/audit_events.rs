@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hearth_audit::{AuditLog, Entry, Event, Outcome};
 use hearth_guard::{Caller, DeniedRequest, DenyReason};
@@ -14,6 +14,8 @@ pub(crate) struct Recorder {
     admissions: bool,
     /// Records the writer's full queue turned away since the last count was written.
     dropped: AtomicU64,
+    /// Whether the log has stopped taking records (said once on stderr).
+    failing: AtomicBool,
 }
 
 impl Recorder {
@@ -22,6 +24,7 @@ impl Recorder {
             log,
             admissions,
             dropped: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -75,6 +78,21 @@ impl Recorder {
         }
     }
 
+    /// A note from the gate itself (Redis out of reach, and back): `SUSPICIOUS_ACTIVITY`
+    /// is not it; it is an `ADMIN_CONFIG_CHANGED`-like state change, recorded as
+    /// `GATE_STATE` by `hearth-gate`.
+    pub(crate) fn note(&self, what: &str) {
+        if let Ok(entry) = Entry::new(
+            Event::Other("GATE_STATE".into()),
+            "hearth-gate",
+            "state",
+            what,
+            Outcome::Failure,
+        ) {
+            self.submit(entry);
+        }
+    }
+
     fn record(
         &self,
         event: Event,
@@ -84,29 +102,28 @@ impl Recorder {
         outcome: Outcome,
         peer: SocketAddr,
     ) {
-        let entry = Entry::new(event, actor, resource, action, outcome)
+        // Attacker-chosen text (a path, a method) is cut to fit and its control
+        // characters shown, so that the record keeps its event and peer whatever came in.
+        let entry = Entry::new(event, &fit(actor), &fit(resource), &fit(action), outcome)
             .and_then(|e| e.peer(&peer.ip().to_string()));
-        let entry = match entry {
-            Ok(entry) => entry,
-            // A path too long or with control characters to record as it is.
-            Err(_) => match Entry::new(
-                Event::Request,
-                actor,
-                "(unrecordable path)",
-                action,
-                outcome,
-            ) {
-                Ok(entry) => entry,
-                Err(_) => return,
-            },
-        };
+        match entry {
+            Ok(entry) => self.submit(entry),
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Hands `entry` to the writer; counts it when the writer cannot take it, and records
+    /// the count with the next entry that goes through.
+    fn submit(&self, entry: Entry) {
         let dropped = self.dropped.swap(0, Ordering::AcqRel);
         if dropped > 0 {
             let note = Entry::new(
                 Event::SuspiciousActivity,
                 "hearth-gate",
                 "audit",
-                &format!("{dropped} records dropped: the audit writer's queue was full"),
+                &format!("{dropped} records dropped: the audit writer could not take them"),
                 Outcome::Failure,
             );
             if let Ok(note) = note
@@ -116,14 +133,44 @@ impl Recorder {
             }
         }
         match self.log.submit(entry) {
-            Ok(true) => {}
+            Ok(true) => {
+                self.failing.store(false, Ordering::Release);
+            }
             Ok(false) => {
                 self.dropped.fetch_add(1, Ordering::AcqRel);
             }
-            Err(e) => eprintln!("hearth gate: the audit log: {e}"),
+            Err(e) => {
+                self.dropped.fetch_add(1, Ordering::AcqRel);
+                // Said once, not once per request: the log stopped (a write failed).
+                if !self.failing.swap(true, Ordering::AcqRel) {
+                    eprintln!("hearth gate: the audit log stopped recording: {e}");
+                }
+            }
         }
     }
 }
+
+/// `text` within an audit field: control characters shown as `\u{..}`, and cut (on a
+/// character boundary) to leave room under the field limit.
+fn fit(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_TEXT));
+    for c in text.chars() {
+        if out.len() >= MAX_TEXT {
+            out.push_str("…");
+            break;
+        }
+        if c.is_control() {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How much of a field the gate fills (under hearth-audit's 1024-byte limit, leaving room
+/// for redaction's masks).
+const MAX_TEXT: usize = 512;
 
 /// The record's name for a refusal's reason.
 fn reason_name(reason: DenyReason) -> &'static str {
@@ -144,5 +191,20 @@ fn reason_name(reason: DenyReason) -> &'static str {
         DenyReason::Unavailable => "unavailable",
         DenyReason::NonCanonicalPath => "non_canonical_path",
         _ => "refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_cut_and_shown_not_obeyed() {
+        let long = "/".repeat(5000);
+        let cut = fit(&long);
+        assert!(cut.len() <= MAX_TEXT + 3, "{}", cut.len());
+        assert_eq!(fit("/a\nb\u{1b}"), "/a\\u{a}b\\u{1b}");
+        let method = "X".repeat(2000) + " missing_credentials";
+        assert!(Entry::new(Event::Request, "-", &fit(&long), &fit(&method), Outcome::Denied).is_ok());
     }
 }

@@ -77,6 +77,20 @@ pub(crate) struct Raw {
     pub(crate) forward: Forward,
     pub(crate) tls: Option<Tls>,
     pub(crate) audit: Option<Audit>,
+    #[serde(default)]
+    pub(crate) redis: RedisSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RedisSection {
+    /// The most a decision may wait for Redis (default 50 ms).
+    pub(crate) timeout_ms: Option<Spanned<u64>>,
+    /// `refuse` (503, the default) or `local` (count in this gate meanwhile).
+    pub(crate) on_outage: Option<Spanned<String>>,
+    /// What every key this gate writes starts with (default `hearth:gate:`): gates that
+    /// share limits and revocations share it.
+    pub(crate) prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -241,6 +255,15 @@ impl Config {
         Duration::from_secs(seconds.map_or(300, |s| *s.get_ref()))
     }
 
+    /// The Redis URL of `state = "redis://…"`, if the state is shared.
+    pub(crate) fn redis_url(&self) -> Option<&str> {
+        self.raw
+            .state
+            .as_ref()
+            .map(|s| s.get_ref().as_str())
+            .filter(|s| s.starts_with("redis://"))
+    }
+
     pub(crate) fn strip_credentials(&self) -> bool {
         self.raw.forward.strip_credentials.unwrap_or(true)
     }
@@ -266,11 +289,27 @@ impl Config {
         let r = &self.raw;
         if let Some(state) = &r.state
             && state.get_ref() != "memory"
+            && !state.get_ref().starts_with("redis://")
         {
             return Err(self.error_at(
                 state.span(),
-                "state must be \"memory\" (shared state on Redis is not built into this gate)",
+                "state is \"memory\" or a redis://[:PASSWORD@]HOST[:PORT][/DB] URL",
             ));
+        }
+        if let Some(v) = &r.redis.on_outage
+            && !matches!(v.get_ref().as_str(), "refuse" | "local")
+        {
+            return Err(self.error_at(v.span(), "on_outage is \"refuse\" or \"local\""));
+        }
+        if let Some(v) = &r.redis.timeout_ms
+            && !(1..=10_000).contains(v.get_ref())
+        {
+            return Err(self.error_at(v.span(), "timeout_ms is 1 to 10000"));
+        }
+        if let Some(v) = &r.redis.prefix
+            && (v.get_ref().is_empty() || v.get_ref().contains(char::is_whitespace))
+        {
+            return Err(self.error_at(v.span(), "prefix is a non-empty word"));
         }
         if let Some(network) = &r.network
             && !matches!(network.get_ref().as_str(), "loopback" | "lan")
@@ -405,7 +444,9 @@ mod tests {
             ("[[limit]]\npath = \"/a\"\nrequests = 1\n", 1, "per_seconds"),
             ("unknown = 1\n", 1, "unknown"),
             ("[limits]\nmax_connections = -1\n", 2, ""),
-            ("state = \"redis://127.0.0.1\"\n", 1, "state"),
+            ("state = \"mysql://127.0.0.1\"\n", 1, "state"),
+            ("[redis]\non_outage = \"ignore\"\n", 2, "on_outage"),
+            ("[redis]\ntimeout_ms = 0\n", 2, "timeout_ms"),
             ("[forward]\nstrip_credentials = \"yes\"\n", 2, ""),
             ("x = \n", 1, ""),
         ];

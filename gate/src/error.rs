@@ -47,6 +47,9 @@ pub enum Error {
     /// The audit log could not be opened or written.
     #[error("the audit log: {0}")]
     Audit(#[from] hearth_audit::Error),
+    /// Redis (the shared state) could not be used: why, as a sentence.
+    #[error("{0}")]
+    Redis(String),
     /// Listening failed.
     #[error("cannot listen: {0}")]
     Listen(#[source] std::io::Error),
@@ -66,6 +69,7 @@ impl Error {
             Self::Token(e) => e.kind(),
             Self::Issuer(e) => e.kind(),
             Self::Audit(e) => e.kind(),
+            Self::Redis(_) => ErrorKind::Unavailable,
         }
     }
 }

@@ -72,17 +72,12 @@ pub(crate) async fn guard_for(
             guard.require(rule.path.get_ref(), rule.permission.get_ref()),
         )?;
     }
-    for rule in &r.limit {
-        let per = Duration::from_secs(*rule.per_seconds.get_ref());
-        let limit = match &rule.burst {
-            Some(burst) => Limit::token_bucket(*rule.requests.get_ref(), per, *burst.get_ref()),
-            None => Limit::sliding_window(*rule.requests.get_ref(), per),
-        };
-        guard = at(
-            config,
-            &rule.requests,
-            limit.and_then(|l| guard.rate_limit(rule.path.get_ref(), l)),
-        )?;
+    let limits = limits_of(config)?;
+    // Shared limits are counted by the gate in Redis, not by each guard in memory.
+    if config.redis_url().is_none() {
+        for (path, limit) in limits {
+            guard = guard.rate_limit(&path, limit)?;
+        }
     }
     if let Some(bytes) = r.limits.max_body_bytes {
         guard = guard.max_body(bytes);
@@ -91,6 +86,23 @@ pub(crate) async fn guard_for(
         guard = guard.on_denial(move |denied| recorder.denied(denied));
     }
     Ok(guard)
+}
+
+/// The `[[limit]]` rules as (path prefix, limit), each checked where it is written.
+pub(crate) fn limits_of(config: &Config) -> Result<Vec<(String, Limit)>, Error> {
+    let mut limits = Vec::new();
+    for rule in &config.raw.limit {
+        let per = Duration::from_secs(*rule.per_seconds.get_ref());
+        let limit = match &rule.burst {
+            Some(burst) => Limit::token_bucket(*rule.requests.get_ref(), per, *burst.get_ref()),
+            None => Limit::sliding_window(*rule.requests.get_ref(), per),
+        };
+        let limit = at(config, &rule.requests, limit)?;
+        // The path is checked as the guard checks prefixes.
+        at(config, &rule.path, LocalGuard::new().rate_limit(rule.path.get_ref(), limit))?;
+        limits.push((rule.path.get_ref().clone(), limit));
+    }
+    Ok(limits)
 }
 
 /// The Hosts a request may name: the listen address's loopback forms (`localhost`,

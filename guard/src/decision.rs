@@ -261,11 +261,27 @@ impl Denial {
         }
     }
 
-    pub(super) fn rate_limited(wait: RetryAfter) -> Self {
+    /// A refusal for `reason` that says when to try again (`Retry-After`): a rate limit
+    /// spent, or a shared store out of reach (hearth-gate's Redis).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hearth_guard::{Denial, DenyReason, RetryAfter};
+    ///
+    /// let busy = Denial::retry_later(DenyReason::Unavailable, RetryAfter::new(Duration::from_secs(1)));
+    /// let response: http::Response<String> = busy.to_response();
+    /// assert_eq!(response.status(), 503);
+    /// assert_eq!(response.headers()["retry-after"], "1");
+    /// ```
+    pub fn retry_later(reason: DenyReason, wait: RetryAfter) -> Self {
         Self {
-            reason: DenyReason::RateLimited,
+            reason,
             retry_after: Some(wait),
         }
+    }
+
+    pub(super) fn rate_limited(wait: RetryAfter) -> Self {
+        Self::retry_later(DenyReason::RateLimited, wait)
     }
 
     pub(super) fn too_many_failures(wait: RetryAfter) -> Self {

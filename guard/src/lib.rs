@@ -65,10 +65,11 @@ pub use hearth_token_guard::ErrorKind;
 #[cfg(feature = "jwt")]
 pub use jwt::JwtBearer;
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
-pub use local_guard::{DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network};
+pub use local_guard::{DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network, path_under};
 pub use peer_key::PeerKey;
 pub use rate_limit::{
-    DEFAULT_MAX_KEYS, GlobalLimiter, Limit, MAX_WINDOW_REQUESTS, RateLimiter, RetryAfter,
+    DEFAULT_MAX_KEYS, GlobalLimiter, Limit, LimitShape, LimitState, MAX_WINDOW_REQUESTS,
+    RateLimiter, RetryAfter,
 };
 pub use request_body::RequestBody;
 pub use security_headers::{DEFAULT_CSP, SecurityHeaders, SecurityHeadersService};

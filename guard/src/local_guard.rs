@@ -666,8 +666,22 @@ fn check_prefix(prefix: &str) -> Result<(), Error> {
     })
 }
 
-/// Whether `path` is `prefix` or below it, by whole segments: `/keys` covers `/keys` and
-/// `/keys/new` but not `/keystore`; `/` covers everything.
+/// Whether `path` is `prefix` or below it, by whole segments, as the guard's path rules
+/// match: `/keys` covers `/keys` and `/keys/new` but not `/keystore`; `/` covers
+/// everything.
+///
+/// ```
+/// use hearth_guard::path_under;
+///
+/// assert!(path_under("/keys/new", "/keys"));
+/// assert!(!path_under("/keystore", "/keys"));
+/// assert!(path_under("/anything", "/"));
+/// ```
+#[must_use]
+pub fn path_under(path: &str, prefix: &str) -> bool {
+    under(path, prefix)
+}
+
 fn under(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),

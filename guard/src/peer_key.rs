@@ -49,3 +49,27 @@ impl PeerKey {
         }
     }
 }
+
+/// `192.0.2.7` for an IPv4 peer, `2001:db8:1:2::/64` for an IPv6 one: a name for the key
+/// in a shared store (hearth-gate's Redis limits).
+///
+/// ```
+/// use hearth_guard::PeerKey;
+///
+/// assert_eq!(PeerKey::of("192.0.2.7".parse()?).to_string(), "192.0.2.7");
+/// assert_eq!(PeerKey::of("::ffff:192.0.2.7".parse()?).to_string(), "192.0.2.7");
+/// assert_eq!(PeerKey::of("2001:db8:1:2:3:4:5:6".parse()?).to_string(), "2001:db8:1:2::/64");
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
+impl std::fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            PeerKeyInner::V4(octets) => write!(f, "{}", std::net::Ipv4Addr::from(octets)),
+            PeerKeyInner::V6Prefix(prefix) => {
+                let mut full = [0u8; 16];
+                full[..8].copy_from_slice(&prefix);
+                write!(f, "{}/64", std::net::Ipv6Addr::from(full))
+            }
+        }
+    }
+}

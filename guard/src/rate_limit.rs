@@ -7,6 +7,7 @@
 //! whose state has recovered are evicted when room is needed.
 
 mod limit;
+mod model;
 mod slot;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use limit::Kind;
 pub use limit::{Limit, MAX_WINDOW_REQUESTS};
+pub use model::{LimitShape, LimitState};
 use slot::{Slot, WindowLog, gcra};
 
 use super::clock::now_ns;
