@@ -107,6 +107,18 @@ async fn answer(
             })
             .collect(),
     });
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    if req.uri().path() == "/switch" {
+        // Switches protocols whatever was asked.
+        return hyper::Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "h2c")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     if req.uri().path() == "/ws" {
         let key = req
             .headers()
@@ -140,12 +152,12 @@ async fn answer(
             .body(Full::new(Bytes::new()))
             .unwrap();
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes().len())
-        .unwrap_or(0);
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes().len()) else {
+        return hyper::Response::builder()
+            .status(500)
+            .body(Full::new(Bytes::from_static(b"the body broke off\n")))
+            .unwrap();
+    };
     let text = format!("upstream saw {} bytes\n", body);
     hyper::Response::new(Full::new(Bytes::from(text)))
 }
@@ -276,6 +288,20 @@ fn send(port: u16, head: &str, body: &[u8]) -> Reply {
     }
 }
 
+/// Sends `raw` as it is and reads the answer's status line.
+fn send_raw(port: u16, raw: &[u8]) -> u16 {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    tcp.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"))
+}
+
 fn get(port: u16, path: &str, extra: &str) -> Reply {
     let mut head = format!("GET {path} HTTP/1.1\nHost: 127.0.0.1:{port}");
     if !extra.is_empty() {
@@ -389,6 +415,10 @@ file = "{audit}"
     // An exempt path needs nothing; a cross-site one is still refused.
     assert_eq!(get(port, "/health", "").status, 200);
     assert_eq!(upstream.last().header("x-hearth-caller"), Some("anonymous"));
+    assert_eq!(
+        get(port, "/health", "Sec-Fetch-Site: cross-site").status,
+        403
+    );
 
     // Refusals, none of which reaches the upstream.
     let before = upstream.count();
@@ -744,5 +774,96 @@ fn a_jwt_from_the_issuer_is_admitted_with_its_subject() {
         401
     );
     assert_eq!(upstream.count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_spelling_of_a_header_the_gate_sets_reaches_the_upstream() {
+    let dir = temp_dir("spellings");
+    let upstream = Upstream::start();
+    let registry = KeyRegistry::open(dir.join("api-keys"));
+    let (key, record) = registry.create(Role::Consumer, "x", None).unwrap();
+    let key = key.expose_secret().to_owned();
+    for caller_header in [true, false] {
+        let config = format!(
+            "[credentials]\napi_keys = \"{}\"\n[limits]\nupstream_timeout_seconds = 1\n[forward]\ncaller_header = {caller_header}\n",
+            dir.join("api-keys").display()
+        );
+        let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+        let forged = [
+            "X-Hearth-Caller: key=forged; role=administrator",
+            "X_Hearth_Caller: key=forged; role=administrator",
+            "x_forwarded_for: 6.6.6.6",
+            "X-Real-IP: 6.6.6.6",
+            "X-Original-URL: /admin",
+            "X_Api_Key: hth_forged",
+            "Connection: keep-alive, x-hearth-caller",
+        ]
+        .join("\n");
+        let reply = get(
+            gate.port,
+            "/p",
+            &format!("Authorization: Bearer {key}\n{forged}"),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let seen = upstream.last();
+        for (name, value) in &seen.headers {
+            let name = name.replace('_', "-");
+            assert!(
+                !value.contains("forged") && !value.contains("6.6.6.6") && name != "x-original-url",
+                "{name}: {value}"
+            );
+        }
+        let expected = format!("key={}; role=consumer", record.id);
+        assert_eq!(
+            seen.header("x-hearth-caller"),
+            caller_header.then_some(expected.as_str()),
+            "caller_header = {caller_header}"
+        );
+
+        // An upgrade to anything but a WebSocket is forwarded as a plain request.
+        let h2c = get(
+            gate.port,
+            "/h2",
+            &format!(
+                "Authorization: Bearer {key}\nConnection: Upgrade, HTTP2-Settings\nUpgrade: h2c\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA"
+            ),
+        );
+        assert_eq!(h2c.status, 200);
+        assert!(
+            upstream.last().header("upgrade").is_none(),
+            "h2c not asked of the upstream"
+        );
+        // An upstream that switches protocols unasked gets no tunnel.
+        assert_eq!(
+            get(
+                gate.port,
+                "/switch",
+                &format!("Authorization: Bearer {key}")
+            )
+            .status,
+            502
+        );
+        // One that does not answer in time: 504.
+        assert_eq!(
+            get(gate.port, "/slow", &format!("Authorization: Bearer {key}")).status,
+            504
+        );
+        // A chunked body over the cap (1 MiB by default) is cut off: 413.
+        let mut raw = format!(
+            "POST /big HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            gate.port
+        )
+        .into_bytes();
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..20 {
+            raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            raw.extend_from_slice(&chunk);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(send_raw(gate.port, &raw), 413);
+        gate.stop();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -81,6 +81,7 @@ impl Recorder {
     /// A note from the gate itself (Redis out of reach, and back): `SUSPICIOUS_ACTIVITY`
     /// is not it; it is an `ADMIN_CONFIG_CHANGED`-like state change, recorded as
     /// `GATE_STATE` by `hearth-gate`.
+    #[cfg(feature = "redis")]
     pub(crate) fn note(&self, what: &str) {
         if let Ok(entry) = Entry::new(
             Event::Other("GATE_STATE".into()),
@@ -205,6 +206,15 @@ mod tests {
         assert!(cut.len() <= MAX_TEXT + 3, "{}", cut.len());
         assert_eq!(fit("/a\nb\u{1b}"), "/a\\u{a}b\\u{1b}");
         let method = "X".repeat(2000) + " missing_credentials";
-        assert!(Entry::new(Event::Request, "-", &fit(&long), &fit(&method), Outcome::Denied).is_ok());
+        assert!(
+            Entry::new(
+                Event::Request,
+                "-",
+                &fit(&long),
+                &fit(&method),
+                Outcome::Denied
+            )
+            .is_ok()
+        );
     }
 }

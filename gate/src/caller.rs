@@ -8,7 +8,8 @@ use http::HeaderValue;
 pub const CALLER_HEADER: &str = "x-hearth-caller";
 
 /// `X-Hearth-Caller` for an admitted caller: `key=ID; role=ROLE` for an API key,
-/// `sub=SUBJECT` for a JWT (percent-encoded outside printable ASCII, `;`, `%` and `"`),
+/// `sub=SUBJECT` for a JWT (every byte but letters, digits and `-._~@:` percent-encoded,
+/// so that no subject reads as another field or another entry of a list),
 /// `session` for the session token holder, `anonymous` on an exempt path.
 ///
 /// ```
@@ -34,11 +35,11 @@ pub(crate) fn actor(caller: &Caller) -> String {
     }
 }
 
-/// `text` with every byte outside printable ASCII, and `;`, `%`, `"`, percent-encoded.
+/// `text` with every byte but RFC 3986's unreserved ones, `@` and `:` percent-encoded.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
-        if (0x20..0x7f).contains(&b) && !matches!(b, b';' | b'%' | b'"') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@' | b':') {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -52,6 +53,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_list_of_subjects_cannot_hide_a_key() {
+        let caller = Caller::Jwt {
+            sub: "x, key=root".into(),
+            permissions: hearth_token_guard::apikey::PermissionSet::parse(["a:read"]).unwrap(),
+        };
+        assert_eq!(
+            caller_header(&caller).to_str().unwrap(),
+            "sub=x%2C%20key%3Droot"
+        );
+    }
+
+    #[test]
     fn a_subject_cannot_forge_another_field_or_break_the_header() {
         let caller = Caller::Jwt {
             sub: "alice; role=administrator\r\nx: y é%".into(),
@@ -60,7 +73,7 @@ mod tests {
         let header = caller_header(&caller);
         assert_eq!(
             header.to_str().unwrap(),
-            "sub=alice%3B role=administrator%0D%0Ax: y %C3%A9%25"
+            "sub=alice%3B%20role%3Dadministrator%0D%0Ax:%20y%20%C3%A9%25"
         );
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct Raw {
     pub(crate) state: Option<Spanned<String>>,
     /// `loopback` (the default) or `lan`: which peers may connect.
     pub(crate) network: Option<Spanned<String>>,
+    /// Path rules match without regard to case (an upstream that routes so: Jellyfin).
+    #[serde(default)]
+    pub(crate) case_insensitive_paths: bool,
     #[serde(default)]
     pub(crate) hosts: Vec<Spanned<String>>,
     #[serde(default)]
@@ -361,9 +364,9 @@ impl Config {
             ),
         ] {
             if let Some(v) = value
-                && *v.get_ref() == 0
+                && !(1..=86_400).contains(v.get_ref())
             {
-                return Err(self.error_at(v.span(), &format!("{name} must be at least 1")));
+                return Err(self.error_at(v.span(), &format!("{name} is 1 to 86400")));
             }
         }
         Ok(())
@@ -449,6 +452,16 @@ mod tests {
             ("[redis]\ntimeout_ms = 0\n", 2, "timeout_ms"),
             ("[forward]\nstrip_credentials = \"yes\"\n", 2, ""),
             ("x = \n", 1, ""),
+            (
+                "[limits]\nidle_timeout_seconds = 18446744073709551615\n",
+                2,
+                "",
+            ),
+            (
+                "[limits]\nupstream_timeout_seconds = 86401\n",
+                2,
+                "upstream_timeout",
+            ),
         ];
         for (text, want_line, word) in cases {
             let (line, message) = error(text);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hearth_guard::{BoxError, Caller, GuardedRequest, PeerAddr, ServeBody, Shutdown};
-use http::header::{AUTHORIZATION, CONNECTION, HOST, UPGRADE};
+use http::header::{CONNECTION, HOST, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -47,13 +47,26 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-/// Headers the gate sets itself, so a client's own are dropped.
-const FORWARDED: [&str; 4] = [
+/// Headers the gate sets itself, or that name the client, the host or the path to
+/// frameworks behind a proxy (`X-Original-URL` reroutes some): a client's own are dropped.
+const FORWARDED: [&str; 13] = [
+    CALLER_HEADER,
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+    "x-real-ip",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
 ];
+
+/// The headers a credential is read from.
+const CREDENTIALS: [&str; 2] = ["authorization", "x-api-key"];
 
 impl Forwarder {
     pub(crate) fn new(
@@ -91,8 +104,8 @@ impl Forwarder {
         if let (Some(recorder), Some(peer)) = (&self.recorder, peer) {
             recorder.admitted(&caller, request.method(), request.uri().path(), peer);
         }
-        let upgrade = wants_upgrade(request.headers());
-        let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let ws_key = websocket_key(request.method(), request.headers());
+        let client_side = ws_key.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts
             .uri
@@ -113,6 +126,9 @@ impl Forwarder {
         parts.uri = uri;
         parts.version = Version::HTTP_11;
         parts.extensions = http::Extensions::new();
+        let upgrade = ws_key
+            .is_some()
+            .then(|| HeaderValue::from_static("websocket"));
         self.rewrite_headers(&mut parts.headers, &caller, peer, upgrade);
         let body: UpBody = body.map_err(BoxError::from).boxed_unsync();
         let sent = tokio::time::timeout(
@@ -133,13 +149,17 @@ impl Forwarder {
             Ok(Ok(response)) => response,
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let accepted = ws_key
+                .as_ref()
+                .is_some_and(|key| accepts_websocket(response.headers(), key));
             match client_side {
-                Some(client_side) => {
+                Some(client_side) if accepted => {
                     let upstream_side = hyper::upgrade::on(&mut response);
                     tokio::spawn(tunnel(client_side, upstream_side, shutdown));
                 }
-                // The upstream switched protocols unasked: nothing to tunnel to.
-                None => {
+                // The upstream switched protocols unasked, or to something else than
+                // the WebSocket asked for: nothing is tunnelled.
+                _ => {
                     return answer(
                         StatusCode::BAD_GATEWAY,
                         "the upstream switched protocols unasked",
@@ -167,22 +187,29 @@ impl Forwarder {
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(UPGRADE, protocol);
         }
-        if self.strip_credentials {
-            // Both places a credential is read from: the one checked, and one the guard
-            // did not look at because another came first (which the upstream might
-            // trust). A query `access_token` is removed by the guard itself.
-            headers.remove(AUTHORIZATION);
-            headers.remove("x-api-key");
+        // A name is dropped in every spelling a server behind might read as the same
+        // variable: CGI-style servers (Rack, PHP) read `X_Hearth_Caller` as
+        // `X-Hearth-Caller`. Credentials: both places one is read from, the one checked
+        // and one the guard did not look at because another came first (which the
+        // upstream might trust); a query `access_token` is removed by the guard itself.
+        let strip = self.strip_credentials;
+        let dropped: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                let name = name.as_str().replace('_', "-");
+                FORWARDED.contains(&name.as_str())
+                    || (strip && CREDENTIALS.contains(&name.as_str()))
+            })
+            .cloned()
+            .collect();
+        for name in dropped {
+            headers.remove(name);
         }
-        headers.remove(CALLER_HEADER);
         if self.caller_header {
             headers.insert(
                 HeaderName::from_static(CALLER_HEADER),
                 caller_header(caller),
             );
-        }
-        for name in FORWARDED {
-            headers.remove(name);
         }
         if let Some(peer) = peer
             && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
@@ -199,15 +226,44 @@ impl Forwarder {
     }
 }
 
-/// The `Upgrade` protocol a request asks for (`Connection: upgrade` and `Upgrade`).
-fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+/// A WebSocket handshake's key, when the request is one (RFC 6455 §4.1: `GET`,
+/// `Connection: upgrade`, `Upgrade: websocket`, a `Sec-WebSocket-Key`). Only WebSockets
+/// are tunnelled: another protocol (h2c) would carry requests the gate never sees, so its
+/// `Upgrade` is not forwarded.
+fn websocket_key(method: &http::Method, headers: &HeaderMap) -> Option<HeaderValue> {
     let asks = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
+    let websocket = headers
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    (method == http::Method::GET && asks && websocket)
+        .then(|| headers.get("sec-websocket-key").cloned())
+        .flatten()
+}
+
+/// RFC 6455 §4.2.2: the `Sec-WebSocket-Accept` that answers `key`.
+fn websocket_accept(key: &HeaderValue) -> String {
+    let mut input = key.as_bytes().to_vec();
+    input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &input);
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest.as_ref())
+}
+
+/// Whether a 101 is the upstream accepting the WebSocket handshake asked with `key`.
+fn accepts_websocket(response: &HeaderMap, key: &HeaderValue) -> bool {
+    let upgrade = response
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let accept = response
+        .get("sec-websocket-accept")
+        .is_some_and(|v| v.as_bytes() == websocket_accept(key).as_bytes());
+    upgrade && accept
 }
 
 /// Removes the hop-by-hop headers and every header the `Connection` header names.
@@ -301,11 +357,35 @@ mod tests {
     }
 
     #[test]
-    fn an_upgrade_needs_both_headers() {
+    fn only_a_websocket_handshake_is_an_upgrade() {
+        let get = http::Method::GET;
         let mut h = HeaderMap::new();
         h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        assert!(wants_upgrade(&h).is_none());
+        h.insert(
+            "sec-websocket-key",
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        assert!(websocket_key(&get, &h).is_none(), "no Connection: upgrade");
         h.insert(CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-        assert_eq!(wants_upgrade(&h).unwrap(), "websocket");
+        assert!(websocket_key(&get, &h).is_some());
+        assert!(websocket_key(&http::Method::POST, &h).is_none());
+        h.insert(UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(websocket_key(&get, &h).is_none(), "h2c is not tunnelled");
+    }
+
+    #[test]
+    fn the_accept_value_is_rfc_6455s() {
+        // RFC 6455 §1.3's example.
+        let key = HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ==");
+        assert_eq!(websocket_accept(&key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let mut response = HeaderMap::new();
+        response.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        response.insert(
+            "sec-websocket-accept",
+            HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        );
+        assert!(accepts_websocket(&response, &key));
+        response.insert(UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(!accepts_websocket(&response, &key));
     }
 }

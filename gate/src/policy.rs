@@ -25,7 +25,8 @@ pub(crate) async fn guard_for(
     recorder: Option<Arc<Recorder>>,
 ) -> Result<LocalGuard, Error> {
     let r = &config.raw;
-    let mut guard = LocalGuard::new();
+    // First, so that every rule below is matched as the upstream routes.
+    let mut guard = LocalGuard::new().case_insensitive_paths(r.case_insensitive_paths);
     let lan = r.network.as_ref().is_some_and(|n| n.get_ref() == "lan");
     if lan {
         guard = guard.network(Network::Lan);
@@ -99,7 +100,11 @@ pub(crate) fn limits_of(config: &Config) -> Result<Vec<(String, Limit)>, Error> 
         };
         let limit = at(config, &rule.requests, limit)?;
         // The path is checked as the guard checks prefixes.
-        at(config, &rule.path, LocalGuard::new().rate_limit(rule.path.get_ref(), limit))?;
+        at(
+            config,
+            &rule.path,
+            LocalGuard::new().rate_limit(rule.path.get_ref(), limit),
+        )?;
         limits.push((rule.path.get_ref().clone(), limit));
     }
     Ok(limits)
@@ -184,11 +189,18 @@ async fn jwt_bearer(config: &Config, jwt: &crate::config::Jwt) -> Result<JwtBear
 /// The DER certificates of a PEM file.
 pub(crate) fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
     use rustls_pki_types::pem::PemObject as _;
+    let problem = |e| {
+        Error::Tls(format!(
+            "{}: {}",
+            path.display(),
+            crate::tls::pem_problem(&e)
+        ))
+    };
     let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+        .map_err(problem)?
         .map(|c| c.map(|c| c.to_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+        .map_err(problem)?;
     if certs.is_empty() {
         return Err(Error::Tls(format!(
             "{} holds no certificate",

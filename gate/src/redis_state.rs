@@ -133,7 +133,12 @@ impl RedisLimiter {
         };
         let answer: i64 = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn))
             .await
-            .map_err(|_| Error::Redis(format!("Redis did not answer within {} ms", self.timeout.as_millis())))?
+            .map_err(|_| {
+                Error::Redis(format!(
+                    "Redis did not answer within {} ms",
+                    self.timeout.as_millis()
+                ))
+            })?
             .map_err(redis_error)?;
         Ok(match u32::try_from(answer) {
             Ok(0) => Ok(()),

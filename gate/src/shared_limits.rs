@@ -70,7 +70,12 @@ impl SharedLimits {
     /// Admits the request, or the refusal to send: 429 with `Retry-After` when the
     /// caller's limit for this path is spent, 503 when the store cannot answer (unless
     /// configured to count locally meanwhile).
-    pub(crate) async fn check(&self, path: &str, caller: &Caller, peer: SocketAddr) -> Result<(), Denial> {
+    pub(crate) async fn check(
+        &self,
+        path: &str,
+        caller: &Caller,
+        peer: SocketAddr,
+    ) -> Result<(), Denial> {
         let Some((index, rule)) = self
             .rules
             .iter()
@@ -95,8 +100,12 @@ impl SharedLimits {
                     eprintln!("hearth gate: Redis cannot be reached: {e}");
                     if let Some(recorder) = &self.recorder {
                         recorder.note(match self.on_outage {
-                            OnOutage::Refuse => "Redis cannot be reached: limited requests are refused (503)",
-                            OnOutage::Local => "Redis cannot be reached: limits are counted in this gate only",
+                            OnOutage::Refuse => {
+                                "Redis cannot be reached: limited requests are refused (503)"
+                            }
+                            OnOutage::Local => {
+                                "Redis cannot be reached: limits are counted in this gate only"
+                            }
                         });
                     }
                 }
@@ -130,7 +139,6 @@ fn client_key(caller: &Caller, peer: SocketAddr) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
 
 #[cfg(test)]
 mod tests {

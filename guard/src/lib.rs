@@ -65,7 +65,9 @@ pub use hearth_token_guard::ErrorKind;
 #[cfg(feature = "jwt")]
 pub use jwt::JwtBearer;
 pub use layer::{LocalGuardLayer, LocalGuardService, PeerAddr};
-pub use local_guard::{DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network, path_under};
+pub use local_guard::{
+    DEFAULT_FAILED_AUTH_LIMIT, DEFAULT_MAX_BODY, LocalGuard, Network, path_under,
+};
 pub use peer_key::PeerKey;
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, GlobalLimiter, Limit, LimitShape, LimitState, MAX_WINDOW_REQUESTS,

@@ -101,6 +101,8 @@ pub struct LocalGuard {
     required: Vec<(String, String)>,
     roles: Roles,
     on_denial: Option<DenialHook>,
+    /// Rules match the path lowercased ([`LocalGuard::case_insensitive_paths`]).
+    fold_case: bool,
 }
 
 /// What [`LocalGuard::on_denial`] calls.
@@ -153,6 +155,7 @@ impl LocalGuard {
             required: Vec::new(),
             roles: Roles::builtin(),
             on_denial: None,
+            fold_case: false,
         }
     }
 
@@ -213,8 +216,50 @@ impl LocalGuard {
     /// A path (exact match, no query) open without credentials, such as a health check.
     /// Host, Origin, body and rate-limit checks still apply.
     pub fn exempt(mut self, path: &str) -> Self {
-        self.exempt.push(path.to_owned());
+        let path = self.folded(path);
+        self.exempt.push(path);
         self
+    }
+
+    /// Matches the path rules (exempt paths, required permissions, rate limits) without
+    /// regard to ASCII case, for a server that routes `/System/Info` and `/system/info`
+    /// alike (ASP.NET, so Jellyfin): otherwise a rule written for one spelling is escaped
+    /// by another. Applies to the rules given before and after it.
+    ///
+    /// ```
+    /// use hearth_guard::{Decision, LocalGuard};
+    ///
+    /// let guard = LocalGuard::new().exempt("/System/Info/Public").case_insensitive_paths(true);
+    /// let (request, ()) = http::Request::get("/system/info/PUBLIC")
+    ///     .header("host", "127.0.0.1:8096")
+    ///     .body(())?
+    ///     .into_parts();
+    /// assert!(matches!(guard.check(&request, "127.0.0.1:50000".parse()?), Decision::Allow(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn case_insensitive_paths(mut self, enabled: bool) -> Self {
+        self.fold_case = enabled;
+        if enabled {
+            for p in &mut self.exempt {
+                p.make_ascii_lowercase();
+            }
+            for (p, _) in &mut self.required {
+                p.make_ascii_lowercase();
+            }
+            for (p, _) in &mut self.limits {
+                p.make_ascii_lowercase();
+            }
+        }
+        self
+    }
+
+    /// `path` as the rules store it.
+    fn folded(&self, path: &str) -> String {
+        if self.fold_case {
+            path.to_ascii_lowercase()
+        } else {
+            path.to_owned()
+        }
     }
 
     /// Admits cross-site top-level navigations (a `GET` with `Sec-Fetch-Mode: navigate` and
@@ -269,7 +314,8 @@ impl LocalGuard {
             callers: Arc::new(RateLimiter::new(limit)?),
             peers: Arc::new(RateLimiter::new(limit)?),
         };
-        self.limits.push((prefix.to_owned(), table));
+        let prefix = self.folded(prefix);
+        self.limits.push((prefix, table));
         self.limits.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         Ok(self)
     }
@@ -299,8 +345,8 @@ impl LocalGuard {
                 reason: "a required permission is resource:action",
             }
         })?;
-        self.required
-            .push((prefix.to_owned(), permission.to_owned()));
+        let prefix = self.folded(prefix);
+        self.required.push((prefix, permission.to_owned()));
         self.required
             .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         Ok(self)
@@ -477,6 +523,13 @@ impl LocalGuard {
         let deny = |reason| Err(Denial::new(reason));
         let peer_ip = self.source(method, uri, headers, peer)?;
         let path = canonical_path(uri)?;
+        let lowered;
+        let path = if self.fold_case {
+            lowered = path.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            path
+        };
         let caller = if self.exempt.iter().any(|p| p == path) {
             Caller::Exempt
         } else if self.localhost_bypass && peer_ip.is_loopback() {
