@@ -157,7 +157,7 @@ fn fit(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_TEXT));
     for c in text.chars() {
         if out.len() >= MAX_TEXT {
-            out.push_str("…");
+            out.push('…');
             break;
         }
         if c.is_control() {
