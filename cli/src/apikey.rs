@@ -76,6 +76,19 @@ pub(crate) struct NewArgs {
 pub(crate) struct RevokeArgs {
     /// The key id (first column of `list`).
     id: String,
+    /// Also revoke it for every `hearth gate` sharing this Redis (`state` in their
+    /// config): they refuse it within a second. The key is revoked in the registry
+    /// first; a Redis that cannot be told is an error (exit 6).
+    #[arg(long, value_name = "REDIS_URL")]
+    state: Option<String>,
+    /// The gates' `[redis] prefix`.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "hearth:gate:",
+        requires = "state"
+    )]
+    state_prefix: String,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -205,8 +218,29 @@ fn revoke(args: RevokeArgs) -> Result<(), Failure> {
         .id
         .parse()
         .map_err(|e: Error| Failure::usage(e.to_string()))?;
-    if registry(&args.registry)?.revoke(&id)? {
+    let revoked_here = registry(&args.registry)?.revoke(&id)?;
+    if revoked_here {
         eprintln!("hearth: revoked key {id}");
+    }
+    // The gates are told even when this registry had it revoked already (or lacks it):
+    // another host's copy may not.
+    if let Some(url) = &args.state {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let redis = hearth_gate::RedisLimiter::connect(
+                url,
+                &args.state_prefix,
+                std::time::Duration::from_secs(2),
+            )
+            .await?;
+            redis.revoke(id.as_str()).await
+        })?;
+        eprintln!("hearth: revoked key {id} for every gate sharing that state");
+        return Ok(());
+    }
+    if revoked_here {
         Ok(())
     } else {
         Err(Failure::not_found(format!("no active key with id {id}")))

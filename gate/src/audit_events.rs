@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hearth_audit::{AuditLog, Entry, Event, Outcome};
-use hearth_guard::{Caller, DeniedRequest, DenyReason};
+use hearth_guard::{Caller, Denial, DeniedRequest, DenyReason};
 
 /// Writes the gate's records to an [`AuditLog`].
 pub(crate) struct Recorder {
@@ -33,7 +33,18 @@ impl Recorder {
     /// cross-site request, a path spelled to slip past rules, a flood of bad
     /// credentials), `REQUEST` for the rest; the actor is unknown (`-`).
     pub(crate) fn denied(&self, denied: &DeniedRequest<'_>) {
-        let reason = denied.denial.reason();
+        self.refused(denied.method, denied.path, denied.peer, denied.denial);
+    }
+
+    /// A refusal decided by the gate itself (a shared limit, a shared revocation).
+    pub(crate) fn refused(
+        &self,
+        method: &http::Method,
+        path: &str,
+        peer: SocketAddr,
+        denial: &Denial,
+    ) {
+        let reason = denial.reason();
         let event = match reason {
             DenyReason::InvalidCredentials
             | DenyReason::InvalidToken
@@ -46,15 +57,8 @@ impl Recorder {
             | DenyReason::TooManyFailedAttempts => Event::SuspiciousActivity,
             _ => Event::Request,
         };
-        let action = format!("{} {}", denied.method, reason_name(reason));
-        self.record(
-            event,
-            "-",
-            denied.path,
-            &action,
-            Outcome::Denied,
-            denied.peer,
-        );
+        let action = format!("{method} {}", reason_name(reason));
+        self.record(event, "-", path, &action, Outcome::Denied, peer);
     }
 
     /// An admitted request, when admissions are recorded.

@@ -267,6 +267,44 @@ impl Config {
             .filter(|s| s.starts_with("redis://"))
     }
 
+    /// The most a decision waits for Redis (`[redis] timeout_ms`, default 50 ms).
+    #[cfg(feature = "redis")]
+    pub(crate) fn redis_timeout(&self) -> Duration {
+        let ms = self
+            .raw
+            .redis
+            .timeout_ms
+            .as_ref()
+            .map_or(50, |t| *t.get_ref());
+        Duration::from_millis(ms)
+    }
+
+    /// What the gate's Redis keys start with (`[redis] prefix`, default `hearth:gate:`).
+    #[must_use]
+    pub fn redis_prefix(&self) -> String {
+        self.raw
+            .redis
+            .prefix
+            .as_ref()
+            .map_or_else(|| "hearth:gate:".to_owned(), |p| p.get_ref().clone())
+    }
+
+    /// Whether to count limits locally while Redis is out of reach (`on_outage = "local"`).
+    #[cfg(feature = "redis")]
+    pub(crate) fn count_locally_on_outage(&self) -> bool {
+        self.raw
+            .redis
+            .on_outage
+            .as_ref()
+            .is_some_and(|o| o.get_ref() == "local")
+    }
+
+    /// The shared state's Redis URL (`state = "redis://…"`), if any.
+    #[must_use]
+    pub fn shared_state_url(&self) -> Option<&str> {
+        self.redis_url()
+    }
+
     pub(crate) fn strip_credentials(&self) -> bool {
         self.raw.forward.strip_credentials.unwrap_or(true)
     }

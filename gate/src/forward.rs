@@ -23,6 +23,17 @@ use crate::caller::{CALLER_HEADER, caller_header};
 /// The body sent upstream: the client's, streamed under the guard's cap.
 type UpBody = UnsyncBoxBody<Bytes, BoxError>;
 
+/// The state several gates share: limits and key revocations in Redis.
+#[cfg(feature = "redis")]
+pub(crate) struct Shared {
+    pub(crate) redis: Arc<crate::RedisLimiter>,
+    pub(crate) limits: crate::shared_limits::SharedLimits,
+}
+
+/// Without the `redis` feature there is nothing to share.
+#[cfg(not(feature = "redis"))]
+pub(crate) enum Shared {}
+
 /// Forwards admitted requests to one upstream.
 pub(crate) struct Forwarder {
     client: Client<HttpConnector, UpBody>,
@@ -33,6 +44,11 @@ pub(crate) struct Forwarder {
     /// `http` or `https`: how the client reached the gate (`X-Forwarded-Proto`).
     scheme: &'static str,
     recorder: Option<Arc<Recorder>>,
+    #[cfg_attr(
+        not(feature = "redis"),
+        allow(dead_code, reason = "always None without the redis feature")
+    )]
+    shared: Option<Shared>,
 }
 
 /// Connection-level headers (RFC 9110 §7.6.1), never forwarded as they are.
@@ -74,6 +90,7 @@ impl Forwarder {
         upstream: http::uri::Authority,
         tls: bool,
         recorder: Option<Arc<Recorder>>,
+        shared: Option<Shared>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -89,6 +106,7 @@ impl Forwarder {
             timeout: config.upstream_timeout(),
             scheme: if tls { "https" } else { "http" },
             recorder,
+            shared,
         }
     }
 
@@ -101,6 +119,15 @@ impl Forwarder {
             .unwrap_or(Caller::Exempt);
         let peer = request.extensions().get::<PeerAddr>().map(|p| p.0);
         let shutdown = request.extensions().get::<Shutdown>().cloned();
+        #[cfg(feature = "redis")]
+        if let (Some(shared), Some(peer)) = (&self.shared, peer)
+            && let Err(denial) = self.shared_checks(shared, &request, &caller, peer).await
+        {
+            if let Some(recorder) = &self.recorder {
+                recorder.refused(request.method(), request.uri().path(), peer, &denial);
+            }
+            return denial.to_response();
+        }
         if let (Some(recorder), Some(peer)) = (&self.recorder, peer) {
             recorder.admitted(&caller, request.method(), request.uri().path(), peer);
         }
@@ -171,6 +198,29 @@ impl Forwarder {
         }
         let (parts, body) = response.into_parts();
         Response::from_parts(parts, ServeBody::new(body))
+    }
+
+    /// What the gates decide together: a key revoked through any of them is refused
+    /// (within a second), and the `[[limit]]` rules are counted once for all.
+    #[cfg(feature = "redis")]
+    async fn shared_checks(
+        &self,
+        shared: &Shared,
+        request: &GuardedRequest,
+        caller: &Caller,
+        peer: SocketAddr,
+    ) -> Result<(), hearth_guard::Denial> {
+        if let Caller::Key(principal) = caller
+            && shared.redis.is_revoked(principal.key_id.as_str())
+        {
+            return Err(hearth_guard::Denial::new(
+                hearth_guard::DenyReason::RevokedKey,
+            ));
+        }
+        shared
+            .limits
+            .check(request.uri().path(), caller, peer)
+            .await
     }
 
     fn rewrite_headers(

@@ -70,7 +70,8 @@ impl Gate {
             None => None,
         };
         let guard = crate::policy::guard_for(&config, listen, recorder.clone()).await?;
-        let forwarder = Forwarder::new(&config, authority, tls.is_some(), recorder);
+        let shared = shared_state(&config, recorder.clone()).await?;
+        let forwarder = Forwarder::new(&config, authority, tls.is_some(), recorder, shared);
         // Checked now, so that a bad `hosts` entry is an error before anything listens.
         // (Port 0, chosen at bind time, stands in as 1.)
         let probe = SocketAddr::new(listen.ip(), listen.port().max(1));
@@ -123,6 +124,45 @@ impl Gate {
             }
         };
         served.map_err(Error::Listen)
+    }
+}
+
+/// Limits and revocations in Redis, when the config's `state` names it.
+#[cfg(feature = "redis")]
+async fn shared_state(
+    config: &Config,
+    recorder: Option<Arc<Recorder>>,
+) -> Result<Option<crate::forward::Shared>, Error> {
+    use crate::shared_limits::{OnOutage, SharedLimits};
+    let Some(url) = config.redis_url() else {
+        return Ok(None);
+    };
+    let redis =
+        crate::RedisLimiter::connect(url, &config.redis_prefix(), config.redis_timeout()).await?;
+    let on_outage = if config.count_locally_on_outage() {
+        OnOutage::Local
+    } else {
+        OnOutage::Refuse
+    };
+    let limits = SharedLimits::new(
+        crate::policy::limits_of(config)?,
+        Arc::clone(&redis),
+        on_outage,
+        recorder,
+    )?;
+    Ok(Some(crate::forward::Shared { redis, limits }))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn shared_state(
+    config: &Config,
+    _: Option<Arc<Recorder>>,
+) -> Result<Option<crate::forward::Shared>, Error> {
+    match config.redis_url() {
+        Some(_) => Err(Error::Invalid(
+            "state = \"redis://…\" needs a gate built with the redis feature".into(),
+        )),
+        None => Ok(None),
     }
 }
 

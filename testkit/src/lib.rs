@@ -4,6 +4,7 @@
 //! - [`oidc_provider`]: panva's oidc-provider as the authorization server, over HTTPS with
 //!   a pinned certificate, and a [`Browser`](oidc_provider::Browser) that signs a user in
 //!   through its forms.
+//! - [`redis`]: a private `redis-server` that a test can kill and start again.
 //!
 //! ```no_run
 //! use hearth_testkit::oidc_provider::OidcProvider;
@@ -14,3 +15,4 @@
 #![forbid(unsafe_code)]
 
 pub mod oidc_provider;
+pub mod redis;
