@@ -867,3 +867,138 @@ fn no_spelling_of_a_header_the_gate_sets_reaches_the_upstream() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two `hearth gate` processes in front of one upstream, sharing one Redis.
+#[test]
+fn two_gates_share_limits_and_revocations_through_redis() {
+    use hearth_testkit::redis::RedisServer;
+    let mut redis = RedisServer::start();
+    let dir = temp_dir("redis");
+    let upstream = Upstream::start();
+    // Each gate has its own copy of the registry (as on two hosts).
+    let registry_a = KeyRegistry::open(dir.join("keys-a"));
+    let (key, _) = registry_a.create(Role::Consumer, "shared", None).unwrap();
+    let (other, _) = registry_a.create(Role::Consumer, "other", None).unwrap();
+    std::fs::copy(dir.join("keys-a"), dir.join("keys-b")).unwrap();
+    let url = redis.url();
+    let config = |registry: &str, extra: &str| {
+        format!(
+            "state = \"{url}\"\n[credentials]\napi_keys = \"{}\"\n[[limit]]\npath = \"/api\"\nrequests = 100\nper_seconds = 3600\n{extra}",
+            dir.join(registry).display()
+        )
+    };
+    let dir_a = dir.join("a");
+    let dir_b = dir.join("b");
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let a = GateProcess::start(&dir_a, upstream.port, Some(&config("keys-a", "")));
+    let b = GateProcess::start(&dir_b, upstream.port, Some(&config("keys-b", "")));
+    let bearer = format!("Authorization: Bearer {}", key.expose_secret());
+
+    // 200 requests spread over both: exactly the limit admitted.
+    let mut admitted = 0;
+    for i in 0..200 {
+        let port = if i % 2 == 0 { a.port } else { b.port };
+        let reply = get(port, "/api/x", &bearer);
+        match reply.status {
+            200 => admitted += 1,
+            429 => assert!(reply.header("retry-after").is_some()),
+            other => panic!("{other}: {}", reply.body),
+        }
+    }
+    assert_eq!(admitted, 100, "one limit for both gates");
+
+    // Revoked through gate A's state: gate B, whose registry still lists the key, refuses
+    // it within a second.
+    let other_bearer = format!("Authorization: Bearer {}", other.expose_secret());
+    assert_eq!(get(b.port, "/free", &other_bearer).status, 200);
+    let other_id = registry_a
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.label == "other")
+        .unwrap()
+        .id
+        .to_string();
+    let keys_a = dir.join("keys-a").display().to_string();
+    let args_ref = [
+        "apikey",
+        "revoke",
+        &other_id,
+        "--registry",
+        &keys_a,
+        "--state",
+        &url,
+    ];
+    let revoked = common::run_hearth(&args_ref, b"", |_| {});
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let status = get(b.port, "/free", &other_bearer).status;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "gate B refused it within a second"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        get(a.port, "/free", &other_bearer).status,
+        401,
+        "and gate A"
+    );
+
+    // Redis killed: limited paths get 503 with Retry-After (fail closed); unlimited ones
+    // go on. Back: served again.
+    redis.kill();
+    let down = get(
+        a.port,
+        "/api/y",
+        &format!("Authorization: Bearer {}", key.expose_secret()),
+    );
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.header("retry-after").is_some());
+    assert_eq!(get(a.port, "/free", &bearer).status, 200);
+    redis.restart();
+    let start = std::time::Instant::now();
+    loop {
+        // A fresh Redis has forgotten the spent budget.
+        let status = get(a.port, "/api/y", &bearer).status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(start.elapsed() < Duration::from_secs(20), "recovered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop((a, b));
+
+    // on_outage = "local": counted in the gate while Redis is away, and recorded.
+    let dir_c = dir.join("c");
+    std::fs::create_dir_all(&dir_c).unwrap();
+    let audit = dir_c.join("audit.jsonl");
+    let local = config(
+        "keys-b",
+        &format!(
+            "[redis]\non_outage = \"local\"\n[audit]\nfile = \"{}\"\n",
+            audit.display()
+        ),
+    );
+    let c = GateProcess::start(&dir_c, upstream.port, Some(&local));
+    redis.kill();
+    assert_eq!(get(c.port, "/api/z", &bearer).status, 200);
+    c.stop();
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        log.contains("GATE_STATE") && log.contains("counted in this gate only"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
