@@ -311,12 +311,11 @@ impl Writer {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut text = String::new();
+        let time = crate::time::utc_millis(millis);
+        let mut text = String::with_capacity(jobs.len() * 320);
         let mut head = self.head;
         for job in jobs {
-            let record = Record::seal(&self.key, &head, &job.entry, millis);
-            text.push_str(&record.line());
-            head = record.head();
+            head = Record::write_line(&mut text, &self.key, &head, &job.entry, &time);
         }
         let first = self.head.seq + 1;
         self.file

@@ -11,7 +11,6 @@ use ring::hmac;
 use serde_json::Value;
 
 use crate::entry::{Entry, Event, Outcome};
-use crate::time::utc_millis;
 use crate::{AuditKey, Head};
 
 /// The longest line a reader accepts, in bytes (the fields' limits keep writers far below).
@@ -45,11 +44,13 @@ pub struct Record {
 }
 
 impl Record {
-    /// The record for `entry` after `prev`, at `millis` since the Unix epoch.
+    /// The record for `entry` after `prev`, at `millis` since the Unix epoch (the
+    /// writer writes its line directly: [`write_line`](Self::write_line)).
+    #[cfg(test)]
     pub(crate) fn seal(key: &AuditKey, prev: &Head, entry: &Entry, millis: u64) -> Self {
         let mut record = Self {
             seq: prev.seq + 1,
-            time: utc_millis(millis),
+            time: crate::time::utc_millis(millis),
             event: entry.event.name().to_owned(),
             actor: entry.actor.clone(),
             resource: entry.resource.clone(),
@@ -76,21 +77,57 @@ impl Record {
 
     /// Everything the MAC covers.
     fn body(&self) -> String {
-        let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        let optional = |s: &Option<String>| s.as_deref().map_or_else(|| "null".into(), text);
-        format!(
-            "{{\"seq\":{},\"time\":{},\"event\":{},\"actor\":{},\"resource\":{},\"action\":{},\"result\":{},\"peer\":{},\"request_id\":{},\"prev_mac\":\"{}\"",
-            self.seq,
-            text(&self.time),
-            text(&self.event),
-            text(&self.actor),
-            text(&self.resource),
-            text(&self.action),
-            text(&self.result),
-            optional(&self.peer),
-            optional(&self.request_id),
-            hex(&self.prev_mac),
-        )
+        let mut out = String::with_capacity(320);
+        write_body(
+            &mut out,
+            &Fields {
+                seq: self.seq,
+                time: &self.time,
+                event: &self.event,
+                actor: &self.actor,
+                resource: &self.resource,
+                action: &self.action,
+                result: &self.result,
+                peer: self.peer.as_deref(),
+                request_id: self.request_id.as_deref(),
+                prev_mac: &self.prev_mac,
+            },
+        );
+        out
+    }
+
+    /// Appends to `out` the canonical line of `entry` after `prev` at `time` (RFC 3339),
+    /// exactly `seal(…).line()`, without building the record; returns
+    /// its head. The writer's hot path: one pass, no allocation per field.
+    pub(crate) fn write_line(
+        out: &mut String,
+        key: &AuditKey,
+        prev: &Head,
+        entry: &Entry,
+        time: &str,
+    ) -> Head {
+        let start = out.len();
+        let seq = prev.seq + 1;
+        write_body(
+            out,
+            &Fields {
+                seq,
+                time,
+                event: entry.event.name(),
+                actor: &entry.actor,
+                resource: &entry.resource,
+                action: &entry.action,
+                result: entry.result.name(),
+                peer: entry.peer.as_deref(),
+                request_id: entry.request_id.as_deref(),
+                prev_mac: &prev.mac,
+            },
+        );
+        let mac = key.mac(&prev.mac, &out.as_bytes()[start..]);
+        out.push_str(",\"mac\":\"");
+        push_hex(out, &mac);
+        out.push_str("\"}\n");
+        Head { seq, mac }
     }
 
     /// Parses one line (without its newline). Refuses anything that is not exactly the
@@ -188,7 +225,81 @@ impl AuditKey {
 }
 
 pub(crate) fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, bytes);
+    out
+}
+
+fn push_hex(out: &mut String, bytes: &[u8; 32]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+}
+
+/// A record's fields, borrowed, in their canonical order.
+struct Fields<'a> {
+    seq: u64,
+    time: &'a str,
+    event: &'a str,
+    actor: &'a str,
+    resource: &'a str,
+    action: &'a str,
+    result: &'a str,
+    peer: Option<&'a str>,
+    request_id: Option<&'a str>,
+    prev_mac: &'a [u8; 32],
+}
+
+/// The canonical text the MAC covers (everything but the closing `,"mac":…}`).
+fn write_body(out: &mut String, f: &Fields<'_>) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{{\"seq\":{}", f.seq);
+    for (name, value) in [
+        ("time", Some(f.time)),
+        ("event", Some(f.event)),
+        ("actor", Some(f.actor)),
+        ("resource", Some(f.resource)),
+        ("action", Some(f.action)),
+        ("result", Some(f.result)),
+        ("peer", f.peer),
+        ("request_id", f.request_id),
+    ] {
+        out.push_str(",\"");
+        out.push_str(name);
+        out.push_str("\":");
+        match value {
+            Some(v) => push_json_string(out, v),
+            None => out.push_str("null"),
+        }
+    }
+    out.push_str(",\"prev_mac\":\"");
+    push_hex(out, f.prev_mac);
+    out.push('"');
+}
+
+/// `text` as a JSON string, escaped exactly as serde_json escapes it (the canonical form
+/// `parse` checks against).
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 pub(crate) fn unhex(text: &str) -> Option<[u8; 32]> {
@@ -266,6 +377,39 @@ mod tests {
         let line = sealed().line().replacen("alice", "mallory", 1);
         let parsed = Record::parse(line.trim_end_matches('\n')).unwrap();
         assert!(!parsed.verify_mac(&key()));
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        for text in [
+            "plain",
+            "q\"b\\s",
+            "\u{1}\u{8}\u{c}\n\r\t\u{1f}\u{7f}",
+            "é/😀",
+            "",
+        ] {
+            let mut ours = String::new();
+            push_json_string(&mut ours, text);
+            assert_eq!(ours, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_writer_writes_what_seal_and_line_would() {
+        let key = AuditKey::from_bytes(&[9; 32]).unwrap();
+        let prev = Head {
+            seq: 41,
+            mac: [7; 32],
+        };
+        let entry = Entry::new(Event::Login, "alice \"a\"", "/x\\y", "é", Outcome::Success)
+            .unwrap()
+            .peer("192.0.2.1")
+            .unwrap();
+        let mut text = String::from("before\n");
+        let head = Record::write_line(&mut text, &key, &prev, &entry, "2026-12-03T10:00:00.000Z");
+        let sealed = Record::seal(&key, &prev, &entry, 1_796_292_000_000);
+        assert_eq!(&text["before\n".len()..], sealed.line());
+        assert_eq!(head, sealed.head());
     }
 
     #[test]
