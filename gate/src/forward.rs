@@ -246,9 +246,13 @@ impl Forwarder {
         let dropped: Vec<HeaderName> = headers
             .keys()
             .filter(|name| {
-                let name = name.as_str().replace('_', "-");
-                FORWARDED.contains(&name.as_str())
-                    || (strip && CREDENTIALS.contains(&name.as_str()))
+                let dashed;
+                let mut name = name.as_str();
+                if name.contains('_') {
+                    dashed = name.replace('_', "-");
+                    name = &dashed;
+                }
+                FORWARDED.contains(&name) || (strip && CREDENTIALS.contains(&name))
             })
             .cloned()
             .collect();
