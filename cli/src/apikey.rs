@@ -79,7 +79,9 @@ pub(crate) struct RevokeArgs {
     /// Also revoke it for every `hearth gate` sharing this Redis (`state` in their
     /// config): they refuse it within a second. The key is revoked in the registry
     /// first; a Redis that cannot be told is an error (exit 6).
-    #[arg(long, value_name = "REDIS_URL")]
+    /// (A password in the URL is visible to other local users in the process list:
+    /// prefer --gate-config.)
+    #[arg(long, value_name = "REDIS_URL", conflicts_with = "gate_config")]
     state: Option<String>,
     /// The gates' `[redis] prefix`.
     #[arg(
@@ -89,6 +91,10 @@ pub(crate) struct RevokeArgs {
         requires = "state"
     )]
     state_prefix: String,
+    /// Take the Redis URL and prefix from a `hearth gate` config file (its `state` and
+    /// `[redis] prefix`), instead of --state.
+    #[arg(long, value_name = "FILE")]
+    gate_config: Option<std::path::PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -224,17 +230,28 @@ fn revoke(args: RevokeArgs) -> Result<(), Failure> {
     }
     // The gates are told even when this registry had it revoked already (or lacks it):
     // another host's copy may not.
-    if let Some(url) = &args.state {
+    let shared = match (&args.state, &args.gate_config) {
+        (Some(url), _) => Some((url.clone(), args.state_prefix.clone())),
+        (None, Some(path)) => {
+            let config = hearth_gate::Config::from_file(path)?;
+            let url = config
+                .shared_state_url()
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::usage(format!("{} has no state = \"redis://…\"", path.display()))
+                })?;
+            Some((url, config.redis_prefix()))
+        }
+        (None, None) => None,
+    };
+    if let Some((url, prefix)) = &shared {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            let redis = hearth_gate::RedisLimiter::connect(
-                url,
-                &args.state_prefix,
-                std::time::Duration::from_secs(2),
-            )
-            .await?;
+            let redis =
+                hearth_gate::RedisLimiter::connect(url, prefix, std::time::Duration::from_secs(2))
+                    .await?;
             redis.revoke(id.as_str()).await
         })?;
         eprintln!("hearth: revoked key {id} for every gate sharing that state");

@@ -82,19 +82,29 @@ impl Recorder {
         }
     }
 
-    /// A note from the gate itself (Redis out of reach, and back): `SUSPICIOUS_ACTIVITY`
-    /// is not it; it is an `ADMIN_CONFIG_CHANGED`-like state change, recorded as
-    /// `GATE_STATE` by `hearth-gate`.
+    /// A change of the gate's own state (Redis out of reach, and back), as
+    /// `GATE_STATE` by `hearth-gate`: written with a wait for the disk (off the request's
+    /// thread), not dropped with a full queue as a request record may be.
     #[cfg(feature = "redis")]
-    pub(crate) fn note(&self, what: &str) {
-        if let Ok(entry) = Entry::new(
+    pub(crate) fn note(&self, what: &str, outcome: Outcome) {
+        let Ok(entry) = Entry::new(
             Event::Other("GATE_STATE".into()),
             "hearth-gate",
             "state",
             what,
-            Outcome::Failure,
-        ) {
-            self.submit(entry);
+            outcome,
+        ) else {
+            return;
+        };
+        let log = Arc::clone(&self.log);
+        let append = move || {
+            if let Err(e) = log.append(entry) {
+                eprintln!("hearth gate: the audit log: {e}");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(append)),
+            Err(_) => append(),
         }
     }
 

@@ -65,20 +65,19 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Headers the gate sets itself, or that name the client, the host or the path to
 /// frameworks behind a proxy (`X-Original-URL` reroutes some): a client's own are dropped.
-const FORWARDED: [&str; 13] = [
+/// Every `X-Forwarded-*` goes too.
+const FORWARDED: [&str; 11] = [
     CALLER_HEADER,
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-forwarded-ssl",
     "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
     "x-original-url",
     "x-original-uri",
+    "x-original-host",
     "x-rewrite-url",
+    "x-http-method-override",
 ];
 
 /// The headers a credential is read from.
@@ -120,13 +119,18 @@ impl Forwarder {
         let peer = request.extensions().get::<PeerAddr>().map(|p| p.0);
         let shutdown = request.extensions().get::<Shutdown>().cloned();
         #[cfg(feature = "redis")]
-        if let (Some(shared), Some(peer)) = (&self.shared, peer)
-            && let Err(denial) = self.shared_checks(shared, &request, &caller, peer).await
-        {
-            if let Some(recorder) = &self.recorder {
-                recorder.refused(request.method(), request.uri().path(), peer, &denial);
+        if let Some(shared) = &self.shared {
+            // `serve` always gives the peer; without one nothing can be counted.
+            let Some(peer) = peer else {
+                return hearth_guard::Denial::new(hearth_guard::DenyReason::PeerNotAllowed)
+                    .to_response();
+            };
+            if let Err(denial) = self.shared_checks(shared, &request, &caller, peer).await {
+                if let Some(recorder) = &self.recorder {
+                    recorder.refused(request.method(), request.uri().path(), peer, &denial);
+                }
+                return denial.to_response();
             }
-            return denial.to_response();
         }
         if let (Some(recorder), Some(peer)) = (&self.recorder, peer) {
             recorder.admitted(&caller, request.method(), request.uri().path(), peer);
@@ -210,12 +214,20 @@ impl Forwarder {
         caller: &Caller,
         peer: SocketAddr,
     ) -> Result<(), hearth_guard::Denial> {
-        if let Caller::Key(principal) = caller
-            && shared.redis.is_revoked(principal.key_id.as_str())
-        {
-            return Err(hearth_guard::Denial::new(
-                hearth_guard::DenyReason::RevokedKey,
-            ));
+        use hearth_guard::{Denial, DenyReason, RetryAfter};
+        if let Caller::Key(principal) = caller {
+            if shared.redis.is_revoked(principal.key_id.as_str()) {
+                return Err(Denial::new(DenyReason::RevokedKey));
+            }
+            // Revocations not confirmed with Redis lately: a key revoked through another
+            // gate meanwhile would not be known here. Keys wait (503) unless the config
+            // counts locally during an outage, which trusts the last known set.
+            if !shared.redis.revocations_current() && !shared.limits.counts_locally() {
+                return Err(Denial::retry_later(
+                    DenyReason::Unavailable,
+                    RetryAfter::new(std::time::Duration::from_secs(1)),
+                ));
+            }
         }
         shared
             .limits
@@ -252,7 +264,9 @@ impl Forwarder {
                     dashed = name.replace('_', "-");
                     name = &dashed;
                 }
-                FORWARDED.contains(&name) || (strip && CREDENTIALS.contains(&name))
+                FORWARDED.contains(&name)
+                    || name.starts_with("x-forwarded-")
+                    || (strip && CREDENTIALS.contains(&name))
             })
             .cloned()
             .collect();

@@ -149,6 +149,7 @@ async fn shared_state(
         Arc::clone(&redis),
         on_outage,
         recorder,
+        config.raw.case_insensitive_paths,
     )?;
     Ok(Some(crate::forward::Shared { redis, limits }))
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hearth_guard::{Limit, LimitShape, RetryAfter};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -39,8 +39,18 @@ pub struct RedisLimiter {
     window: redis::Script,
     prefix: String,
     timeout: Duration,
+    /// Every key id heard of as revoked: it only grows (a Redis that restarted empty
+    /// is given it back), so no restart or eviction brings a revoked key back.
     revoked: RwLock<HashSet<String>>,
+    /// When the revocations were last confirmed current with Redis.
+    synced: std::sync::Mutex<Instant>,
+    /// Wakes the follower at once when a revocation is published.
+    heard: tokio::sync::Notify,
 }
+
+/// How old the last confirmation from Redis may be before revocations are not trusted
+/// (the follower confirms every 250 ms).
+pub(crate) const REVOCATIONS_STALE_AFTER: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,9 +88,12 @@ impl RedisLimiter {
             prefix: prefix.to_owned(),
             timeout,
             revoked: RwLock::new(HashSet::new()),
+            synced: std::sync::Mutex::new(Instant::now()),
+            heard: tokio::sync::Notify::new(),
         });
-        limiter.reload_revoked().await?;
-        tokio::spawn(follow_revocations(Arc::downgrade(&limiter), client));
+        limiter.sync_revoked().await?;
+        tokio::spawn(follow_revocations(Arc::downgrade(&limiter)));
+        tokio::spawn(listen_for_revocations(Arc::downgrade(&limiter), client));
         Ok(limiter)
     }
 
@@ -116,18 +129,20 @@ impl RedisLimiter {
                 interval,
                 tolerance,
             } => {
+                // Rounded the strict way: the interval up, the tolerance down, so that
+                // Redis never admits more than the limit says.
                 let mut i = self.gcra.key(&key);
-                i.arg(micros(interval).max(1))
+                i.arg(micros_up(interval).max(1))
                     .arg(micros(tolerance))
                     .arg(now.map_or(String::new(), |n| micros(n).to_string()));
-                (i, Duration::from_micros(1))
+                (i, Duration::from_micros as fn(u64) -> Duration)
             }
             LimitShape::SlidingWindow { max, window } => {
                 let mut i = self.window.key(&key);
                 i.arg(max)
                     .arg(millis(window))
                     .arg(now.map_or(String::new(), |n| millis(n).to_string()));
-                (i, Duration::from_millis(1))
+                (i, Duration::from_millis as fn(u64) -> Duration)
             }
             _ => return Err(Error::Invalid("a limit Redis does not implement".into())),
         };
@@ -140,10 +155,15 @@ impl RedisLimiter {
                 ))
             })?
             .map_err(redis_error)?;
-        Ok(match u32::try_from(answer) {
+        Ok(match u64::try_from(answer) {
             Ok(0) => Ok(()),
-            Ok(wait) => Err(RetryAfter::new(unit * wait)),
-            Err(_) => Err(RetryAfter::new(unit * u32::MAX)),
+            Ok(wait) => Err(RetryAfter::new(unit(wait))),
+            // A negative answer is no answer of these scripts.
+            Err(_) => {
+                return Err(Error::Redis(
+                    "Redis answered a limit decision with a negative wait".into(),
+                ));
+            }
         })
     }
 
@@ -154,6 +174,18 @@ impl RedisLimiter {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(id)
+    }
+
+    /// Whether the revocations were confirmed with Redis within the last second: when
+    /// not, a key revoked meanwhile through another gate may not be known here, and
+    /// keys are not to be admitted on this gate's word alone.
+    #[must_use]
+    pub fn revocations_current(&self) -> bool {
+        self.synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            < REVOCATIONS_STALE_AFTER
     }
 
     /// Revokes the key `id` for every gate sharing this Redis: added to the set, the
@@ -187,24 +219,56 @@ impl RedisLimiter {
         )
     }
 
-    /// Reads the revoked set again; returns the version it read.
-    async fn reload_revoked(&self) -> Result<Option<i64>, Error> {
+    /// Confirms the revocations with Redis: the set is read again and added to what is known here (never
+    /// shrunk); when Redis lost them (restarted empty, or evicted the set), what is known
+    /// here is written back, so gates that start later learn it too. Returns the version.
+    async fn sync_revoked(&self) -> Result<Option<i64>, Error> {
         let mut conn = self.conn.clone();
-        let (set, version, _) = self.names();
+        let (set, version_key, _) = self.names();
         let (members, version): (HashSet<String>, Option<i64>) = tokio::time::timeout(
             Duration::from_secs(1),
             redis::pipe()
+                .atomic()
                 .smembers(&set)
-                .get(&version)
+                .get(&version_key)
                 .query_async(&mut conn),
         )
         .await
         .map_err(|_| Error::Redis("Redis did not answer within 1 s".into()))?
         .map_err(redis_error)?;
+        let local: Vec<String> = {
+            let mut revoked = self
+                .revoked
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            revoked.extend(members.iter().cloned());
+            revoked.difference(&members).cloned().collect()
+        };
+        let version = if local.is_empty() {
+            version
+        } else {
+            // Redis has fewer than this gate knows: give them back, and say so.
+            let (set, version_key, channel) = self.names();
+            let (version,): (i64,) = tokio::time::timeout(
+                Duration::from_secs(1),
+                redis::pipe()
+                    .atomic()
+                    .sadd(&set, &local)
+                    .ignore()
+                    .incr(&version_key, 1)
+                    .publish(&channel, "restored")
+                    .ignore()
+                    .query_async(&mut conn),
+            )
+            .await
+            .map_err(|_| Error::Redis("Redis did not answer within 1 s".into()))?
+            .map_err(redis_error)?;
+            Some(version)
+        };
         *self
-            .revoked
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = members;
+            .synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
         Ok(version)
     }
 
@@ -219,56 +283,71 @@ impl RedisLimiter {
         .map_err(|_| Error::Redis("Redis did not answer within 1 s".into()))?
         .map_err(redis_error)
     }
+
+    fn revoked_is_empty(&self) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+    }
+
+    fn confirmed(&self) {
+        *self
+            .synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+    }
 }
 
-/// Keeps the revoked set current: reloaded on each message of the channel, and whenever
-/// the version counter (read every 250 ms, in case a message was missed) moved. Ends
-/// when the limiter is dropped.
-async fn follow_revocations(limiter: Weak<RedisLimiter>, client: redis::Client) {
-    use futures_util::StreamExt as _;
+/// Keeps the revocations current: every 250 ms (or at once when a message comes) the
+/// version counter is read; when it moved, or Redis lost the set, the set is synced
+/// (`RedisLimiter::sync_revoked`). Each answer confirms the set as current. Ends when
+/// the limiter is dropped.
+async fn follow_revocations(limiter: Weak<RedisLimiter>) {
     let mut known = None;
+    loop {
+        let Some(l) = limiter.upgrade() else {
+            return;
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(250), l.heard.notified()).await;
+        match l.version().await {
+            // Nothing moved, and the set is still there (a version exists once any
+            // revocation was made): current.
+            Ok(version) if version == known && (version.is_some() || l.revoked_is_empty()) => {
+                l.confirmed();
+            }
+            Ok(_) => {
+                if let Ok(version) = l.sync_revoked().await {
+                    known = version;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Subscribes to the revocation channel (again after each loss, each attempt bounded),
+/// waking the follower at each message.
+async fn listen_for_revocations(limiter: Weak<RedisLimiter>, client: redis::Client) {
+    use futures_util::StreamExt as _;
     loop {
         let Some(channel) = limiter.upgrade().map(|l| l.names().2) else {
             return;
         };
-        let mut messages = match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                Ok(()) => Some(pubsub.into_on_message()),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            let heard = match &mut messages {
-                Some(stream) => tokio::select! {
-                    message = stream.next() => match message {
-                        Some(_) => true,
-                        // The subscription ended (Redis went away): subscribe again.
-                        None => break,
-                    },
-                    _ = tick.tick() => false,
-                },
-                None => {
-                    tick.tick().await;
-                    false
-                }
-            };
-            let Some(l) = limiter.upgrade() else {
-                return;
-            };
-            let moved = match l.version().await {
-                Ok(version) => version != known,
-                Err(_) => false,
-            };
-            if (heard || moved)
-                && let Ok(version) = l.reload_revoked().await
-            {
-                known = version;
-            }
-            if messages.is_none() {
-                // Try to subscribe again on the next round.
-                break;
+        let subscribed = tokio::time::timeout(Duration::from_secs(1), async {
+            let mut pubsub = client.get_async_pubsub().await.ok()?;
+            pubsub.subscribe(&channel).await.ok()?;
+            Some(pubsub.into_on_message())
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(mut messages) = subscribed {
+            while messages.next().await.is_some() {
+                let Some(l) = limiter.upgrade() else {
+                    return;
+                };
+                l.heard.notify_one();
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -277,6 +356,10 @@ async fn follow_revocations(limiter: Weak<RedisLimiter>, client: redis::Client) 
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn micros_up(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 fn millis(d: Duration) -> u64 {

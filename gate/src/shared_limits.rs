@@ -25,6 +25,9 @@ pub(crate) enum OnOutage {
 /// One `[[limit]]` rule.
 struct Rule {
     prefix: String,
+    /// Its Redis key part: a hash of the prefix and the limit, so that gates whose rules
+    /// differ (a rolling config change) never share a counter across different rules.
+    name: String,
     limit: Limit,
     /// Used only while the store is out of reach, with [`OnOutage::Local`].
     local: RateLimiter,
@@ -38,6 +41,8 @@ pub(crate) struct SharedLimits {
     /// Whether the last decision had to be made without the store.
     degraded: AtomicBool,
     recorder: Option<Arc<Recorder>>,
+    /// Rules match the path lowercased (the config's `case_insensitive_paths`).
+    fold_case: bool,
 }
 
 impl SharedLimits {
@@ -46,11 +51,18 @@ impl SharedLimits {
         store: Arc<RedisState>,
         on_outage: OnOutage,
         recorder: Option<Arc<Recorder>>,
+        fold_case: bool,
     ) -> Result<Self, hearth_guard::Error> {
         let mut rules = rules
             .into_iter()
             .map(|(prefix, limit)| {
+                let prefix = if fold_case {
+                    prefix.to_ascii_lowercase()
+                } else {
+                    prefix
+                };
                 Ok(Rule {
+                    name: digest(&format!("{prefix}\n{:?}", limit.shape())),
                     prefix,
                     limit,
                     local: RateLimiter::new(limit)?,
@@ -64,7 +76,13 @@ impl SharedLimits {
             on_outage,
             degraded: AtomicBool::new(false),
             recorder,
+            fold_case,
         })
+    }
+
+    /// Whether limits are counted in this gate while Redis is out of reach.
+    pub(crate) fn counts_locally(&self) -> bool {
+        self.on_outage == OnOutage::Local
     }
 
     /// Admits the request, or the refusal to send: 429 with `Retry-After` when the
@@ -76,22 +94,31 @@ impl SharedLimits {
         caller: &Caller,
         peer: SocketAddr,
     ) -> Result<(), Denial> {
-        let Some((index, rule)) = self
+        let lowered;
+        let path = if self.fold_case {
+            lowered = path.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            path
+        };
+        let Some(rule) = self
             .rules
             .iter()
-            .enumerate()
-            .find(|(_, r)| hearth_guard::path_under(path, &r.prefix))
+            .find(|r| hearth_guard::path_under(path, &r.prefix))
         else {
             return Ok(());
         };
         let client = client_key(caller, peer);
-        let key = format!("limit:{index}:{client}");
+        let key = format!("limit:{}:{client}", rule.name);
         match self.store.admit(&key, &rule.limit).await {
             Ok(decided) => {
                 if self.degraded.swap(false, Ordering::AcqRel)
                     && let Some(recorder) = &self.recorder
                 {
-                    recorder.note("shared limits are counted in Redis again");
+                    recorder.note(
+                        "shared limits are counted in Redis again",
+                        hearth_audit::Outcome::Success,
+                    );
                 }
                 decided.map_err(|wait| Denial::retry_later(DenyReason::RateLimited, wait))
             }
@@ -99,14 +126,17 @@ impl SharedLimits {
                 if !self.degraded.swap(true, Ordering::AcqRel) {
                     eprintln!("hearth gate: Redis cannot be reached: {e}");
                     if let Some(recorder) = &self.recorder {
-                        recorder.note(match self.on_outage {
-                            OnOutage::Refuse => {
-                                "Redis cannot be reached: limited requests are refused (503)"
-                            }
-                            OnOutage::Local => {
-                                "Redis cannot be reached: limits are counted in this gate only"
-                            }
-                        });
+                        recorder.note(
+                            match self.on_outage {
+                                OnOutage::Refuse => {
+                                    "Redis cannot be reached: limited requests are refused (503)"
+                                }
+                                OnOutage::Local => {
+                                    "Redis cannot be reached: limits are counted in this gate only"
+                                }
+                            },
+                            hearth_audit::Outcome::Failure,
+                        );
                     }
                 }
                 match self.on_outage {
@@ -129,15 +159,20 @@ impl SharedLimits {
 fn client_key(caller: &Caller, peer: SocketAddr) -> String {
     match caller {
         Caller::Key(p) => format!("k:{}", p.key_id),
-        Caller::Jwt { sub, .. } => format!("j:{}", hex(sub.as_bytes())),
+        Caller::Jwt { sub, .. } => format!("j:{}", digest(sub)),
         Caller::Session => "s".into(),
         _ => format!("p:{}", PeerKey::of(peer.ip())),
     }
 }
 
-/// A JWT subject is any text: hex keeps it one Redis key part whatever it holds.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// 128 bits of SHA-256 of `text`, in hex: a Redis key part of fixed length whatever the
+/// text holds (a JWT subject, a rule).
+fn digest(text: &str) -> String {
+    let hash = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    hash.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,6 +188,15 @@ mod tests {
             sub: "s".into(),
             permissions: hearth_token_guard::apikey::PermissionSet::parse(["a:read"]).unwrap(),
         };
-        assert_eq!(client_key(&jwt, peer), "j:73");
+        assert_eq!(client_key(&jwt, peer).len(), 2 + 32);
+        let long = Caller::Jwt {
+            sub: "x".repeat(10_000),
+            permissions: hearth_token_guard::apikey::PermissionSet::parse(["a:read"]).unwrap(),
+        };
+        assert_eq!(
+            client_key(&long, peer).len(),
+            2 + 32,
+            "a subject cannot grow the key"
+        );
     }
 }

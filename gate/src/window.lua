@@ -4,10 +4,13 @@
 -- ARGV[2]  the window in milliseconds
 -- ARGV[3]  now in milliseconds, or '' for the server's clock
 -- Returns 0 when admitted, else the milliseconds until it would be (at least 1).
+-- Needs Redis 5 or later (scripts that read TIME and then write).
 local max = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local now
-if ARGV[3] ~= '' then
+-- A time given (a replayed trace) is not the server's: its keys are kept an hour.
+local replay = ARGV[3] ~= ''
+if replay then
   now = tonumber(ARGV[3])
 else
   local t = redis.call('TIME')
@@ -25,5 +28,9 @@ if redis.call('LLEN', KEYS[1]) >= max then
   return window - (now - oldest)
 end
 redis.call('RPUSH', KEYS[1], string.format('%d', now))
-redis.call('PEXPIRE', KEYS[1], window)
+if replay then
+  redis.call('PEXPIRE', KEYS[1], math.max(window, 3600000))
+else
+  redis.call('PEXPIRE', KEYS[1], window)
+end
 return 0

@@ -41,11 +41,14 @@ fn redis_and_the_in_memory_limiter_agree_on_a_10000_decision_trace() {
             Duration::from_secs(2),
         ))
         .unwrap();
+    // Rates whose interval is a whole number of microseconds (the scripts round a finer
+    // one up, refusing a little more than the in-memory limiter would).
     let limits = [
         Limit::token_bucket(5, Duration::from_secs(1), 3).unwrap(),
         Limit::sliding_window(4, Duration::from_secs(1)).unwrap(),
         Limit::token_bucket(60, Duration::from_secs(60), 1).unwrap(),
         Limit::sliding_window(10, Duration::from_millis(250)).unwrap(),
+        Limit::token_bucket(8, Duration::from_secs(1), 2).unwrap(),
     ];
     const CLIENTS: u64 = 3;
     let mut states: Vec<LimitState> = (0..CLIENTS as usize * limits.len())
@@ -58,13 +61,21 @@ fn redis_and_the_in_memory_limiter_agree_on_a_10000_decision_trace() {
     let mut trace = String::new();
     let (mut admitted, mut refused) = (0, 0);
     for step in 0..10_000 {
-        now += Duration::from_millis(rng.next(30));
+        now += Duration::from_micros(rng.next(30_000));
         let client = rng.next(CLIENTS) as usize;
         let which = rng.next(limits.len() as u64) as usize;
         let limit = &limits[which];
-        let memory = limit.admit_at(&mut states[which * CLIENTS as usize + client], now);
+        // A bucket is decided to the microsecond, a window to the millisecond (the
+        // scripts' units; the in-memory limiter counts nanoseconds).
+        let at = match limit.shape() {
+            hearth_guard::LimitShape::SlidingWindow { .. } => {
+                Duration::from_millis(now.as_millis() as u64)
+            }
+            _ => now,
+        };
+        let memory = limit.admit_at(&mut states[which * CLIENTS as usize + client], at);
         let shared = rt
-            .block_on(limiter.admit_at(&format!("{which}:{client}"), limit, now))
+            .block_on(limiter.admit_at(&format!("{which}:{client}"), limit, at))
             .unwrap();
         let show = |d: &Result<(), hearth_guard::RetryAfter>| match d {
             Ok(()) => "admit".to_owned(),
@@ -176,4 +187,40 @@ fn an_outage_is_an_error_within_the_timeout_and_the_limiter_recovers() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn revocations_survive_a_redis_that_restarts_empty() {
+    let mut redis = RedisServer::start();
+    let rt = runtime();
+    let a = rt
+        .block_on(RedisLimiter::connect(
+            &redis.url(),
+            "keep:",
+            Duration::from_secs(2),
+        ))
+        .unwrap();
+    rt.block_on(a.revoke("k1234567")).unwrap();
+    redis.kill();
+    redis.restart();
+    // The gate that knew gives it back; one that starts later learns it.
+    let start = Instant::now();
+    loop {
+        let b = rt.block_on(RedisLimiter::connect(
+            &redis.url(),
+            "keep:",
+            Duration::from_secs(2),
+        ));
+        if let Ok(b) = b
+            && b.is_revoked("k1234567")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the revocation came back to Redis"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(a.is_revoked("k1234567"), "never forgotten here");
 }
