@@ -45,9 +45,12 @@ pub(crate) fn run(args: GateArgs) -> Result<(), Failure> {
     if let Some(upstream) = &args.upstream {
         config = config.with_upstream(upstream)?;
     }
+    // `--check` changes nothing: the audit log (and its key) is not created by it.
     let audit = match config.audit_file() {
-        Some(file) => Some(Arc::new(open_audit(file, &args.audit_store, args.storage)?)),
-        None => None,
+        Some(file) if !args.check => {
+            Some(Arc::new(open_audit(file, &args.audit_store, args.storage)?))
+        }
+        _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -43,7 +43,19 @@ pub(crate) async fn guard_for(
         guard = guard.exempt(path.get_ref());
     }
     if let Some(path) = &r.credentials.api_keys {
-        guard = guard.key_registry(KeyRegistry::open(path.get_ref()));
+        // Read now, so that a mistyped path or a broken file is an error before anything
+        // listens (a registry that is not there would refuse every key).
+        if !path.get_ref().is_file() {
+            return Err(config.error_at(
+                path.span(),
+                "api_keys: no registry file there (create keys with `hearth apikey new --registry FILE`)",
+            ));
+        }
+        let registry = KeyRegistry::open(path.get_ref());
+        registry
+            .list()
+            .map_err(|e| config.error_at(path.span(), &format!("api_keys: {e}")))?;
+        guard = guard.key_registry(registry);
     }
     if let Some(path) = &r.credentials.session_token_file {
         let file = SessionTokenFile::open(path.get_ref())
@@ -230,20 +242,51 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        for (name, text) in [
-            ("ollama.toml", include_str!("../../docs/gate/ollama.toml")),
+        let dir = std::env::temp_dir().join(format!("hearth-gate-examples-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let registry = dir.join("keys");
+        KeyRegistry::open(&registry)
+            .create(Role::parse("runner").unwrap(), "test", None)
+            .unwrap();
+        for (name, text, path) in [
+            (
+                "ollama.toml",
+                include_str!("../../docs/gate/ollama.toml"),
+                "/var/lib/hearth/ollama-keys",
+            ),
             (
                 "jellyfin.toml",
                 include_str!("../../docs/gate/jellyfin.toml"),
+                "/var/lib/hearth/jellyfin-keys",
             ),
         ] {
-            let config = Config::parse(name, text).unwrap();
+            assert!(text.contains(path));
+            let text = text.replace(path, &registry.display().to_string());
+            let config = Config::parse(name, &text).unwrap();
             let listen = config.listen_addr().unwrap();
             runtime
                 .block_on(guard_for(&config, listen, None))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             hosts_for(&config, listen).unwrap();
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_registry_that_is_not_there_is_an_error_at_its_line() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = Config::parse(
+            "g.toml",
+            "\n[credentials]\napi_keys = \"/nonexistent/keys\"\n",
+        )
+        .unwrap();
+        let e = runtime
+            .block_on(guard_for(&config, "127.0.0.1:8080".parse().unwrap(), None))
+            .unwrap_err();
+        assert!(matches!(e, Error::Config { line: 3, .. }), "{e}");
     }
 
     #[test]
