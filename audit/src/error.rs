@@ -75,6 +75,14 @@ pub enum Error {
     #[error("the audit log's anchor: {0}")]
     Storage(#[from] hearth_secure_storage::Error),
 
+    /// An anchor of the caller's own (a shared store: hearth-gate's Redis) could not be
+    /// read or written: why, as a sentence.
+    #[error("the audit log's anchor: {reason}")]
+    Anchor {
+        /// Why.
+        reason: String,
+    },
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed")]
     Rng,
@@ -104,6 +112,7 @@ impl Error {
             Self::File(e) => e.kind(),
             #[cfg(feature = "storage")]
             Self::Storage(e) => e.kind(),
+            Self::Anchor { .. } => ErrorKind::Unavailable,
             Self::Stopped | Self::Io { .. } | Self::Rng => ErrorKind::Other,
         }
     }

@@ -131,10 +131,24 @@ impl AuditLog {
         namespace: &hearth_secure_storage::Namespace,
         options: AuditOptions,
     ) -> Result<Self, Error> {
+        let anchor = crate::StorageAnchor::new(Arc::clone(&store), namespace.key(["head"])?);
+        Self::open_in_with_anchor(path, store, namespace, Box::new(anchor), options)
+    }
+
+    /// [`open_in`](Self::open_in) with the head kept by `anchor` instead (a store the
+    /// writers of several hosts share, hearth-gate's Redis); the MAC key is still `NS::key`
+    /// in `store`, made on first use under the writer lock.
+    #[cfg(feature = "storage")]
+    pub fn open_in_with_anchor(
+        path: &Path,
+        store: std::sync::Arc<dyn hearth_secure_storage::SecureStorage>,
+        namespace: &hearth_secure_storage::Namespace,
+        anchor: Box<dyn Anchor>,
+        options: AuditOptions,
+    ) -> Result<Self, Error> {
         let lock = WriterLock::take(path)?;
         let key = AuditKey::load_or_create(store.as_ref(), &namespace.key(["key"])?)?;
-        let anchor = crate::StorageAnchor::new(store, namespace.key(["head"])?);
-        Self::open_locked(path, key, Box::new(anchor), options, lock)
+        Self::open_locked(path, key, anchor, options, lock)
     }
 
     fn open_locked(

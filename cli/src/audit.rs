@@ -30,6 +30,10 @@ pub(crate) struct VerifyArgs {
     /// given (`NS::key` and `NS::head`), such as `app::audit`.
     #[arg(long, value_name = "NS")]
     store: String,
+    /// The `hearth gate` config of a gate whose log is anchored in Redis
+    /// (`[audit] anchor = "redis"`): the head is read from there.
+    #[arg(long, value_name = "FILE")]
+    gate_config: Option<PathBuf>,
     #[command(flatten)]
     storage: StoreArgs,
 }
@@ -65,16 +69,15 @@ fn verify_log(args: VerifyArgs) -> Result<(), Failure> {
         .ok_or_else(|| Failure::not_found(format!("no store holds {ns}::key")))?;
     let key = AuditKey::load(store.as_ref(), &ns.key(["key"])?)?
         .ok_or_else(|| Failure::not_found(format!("no audit key under {ns}::key")))?;
-    let anchored = match store.retrieve(&ns.key(["head"])?)? {
-        Some(value) => Some(
-            std::str::from_utf8(value.expose_secret())
-                .ok()
-                .and_then(Head::parse)
-                .ok_or_else(|| {
-                    Failure::with_code(format!("{ns}::head is not an anchored head"), 5)
-                })?,
-        ),
+    let in_redis = match &args.gate_config {
+        Some(path) => hearth_gate::Config::from_file(path)?.audit_anchor_in_redis(&args.store),
         None => None,
+    };
+    let anchored = if let Some((url, key)) = in_redis {
+        let anchor = hearth_gate::RedisAnchor::new(&url, &key)?;
+        hearth_audit::Anchor::load(&anchor)?
+    } else {
+        stored_head(store.as_ref(), &ns)?
     };
     let found = verify(&args.file, &key, anchored.as_ref())?;
     let mut out = io::stdout().lock();
@@ -100,6 +103,24 @@ fn verify_log(args: VerifyArgs) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+/// The head anchored under `NS::head` in `store`, if any.
+fn stored_head(
+    store: &dyn hearth_secure_storage::SecureStorage,
+    ns: &Namespace,
+) -> Result<Option<Head>, Failure> {
+    match store.retrieve(&ns.key(["head"])?)? {
+        Some(value) => Ok(Some(
+            std::str::from_utf8(value.expose_secret())
+                .ok()
+                .and_then(Head::parse)
+                .ok_or_else(|| {
+                    Failure::with_code(format!("{ns}::head is not an anchored head"), 5)
+                })?,
+        )),
+        None => Ok(None),
+    }
 }
 
 fn tail(args: &TailArgs) -> Result<(), Failure> {

@@ -48,7 +48,13 @@ pub(crate) fn run(args: GateArgs) -> Result<(), Failure> {
     // `--check` changes nothing: the audit log (and its key) is not created by it.
     let audit = match config.audit_file() {
         Some(file) if !args.check => {
-            Some(Arc::new(open_audit(file, &args.audit_store, args.storage)?))
+            let anchor = config.audit_anchor_in_redis(&args.audit_store);
+            Some(Arc::new(open_audit(
+                file,
+                &args.audit_store,
+                anchor,
+                args.storage,
+            )?))
         }
         _ => None,
     };
@@ -73,6 +79,7 @@ pub(crate) fn run(args: GateArgs) -> Result<(), Failure> {
 fn open_audit(
     file: &std::path::Path,
     namespace: &str,
+    redis_anchor: Option<(String, String)>,
     storage: StoreArgs,
 ) -> Result<AuditLog, Failure> {
     let ns: Namespace = namespace
@@ -82,12 +89,16 @@ fn open_audit(
         .for_app(crate::secret::app_of(&ns))
         .open_for_write()?
         .into();
-    Ok(AuditLog::open_in(
-        file,
-        store,
-        &ns,
-        AuditOptions::default(),
-    )?)
+    Ok(match redis_anchor {
+        Some((url, key)) => AuditLog::open_in_with_anchor(
+            file,
+            store,
+            &ns,
+            Box::new(hearth_gate::RedisAnchor::new(&url, &key)?),
+            AuditOptions::default(),
+        )?,
+        None => AuditLog::open_in(file, store, &ns, AuditOptions::default())?,
+    })
 }
 
 /// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere).

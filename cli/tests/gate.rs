@@ -1027,3 +1027,61 @@ fn two_gates_share_limits_and_revocations_through_redis() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `[audit] anchor = "redis"`: the log's head lives in the shared Redis, and
+/// `hearth audit verify --gate-config` checks the file against it.
+#[test]
+fn an_audit_head_anchored_in_redis_is_checked_by_audit_verify() {
+    use hearth_testkit::redis::RedisServer;
+    let redis = RedisServer::start();
+    let dir = temp_dir("anchor");
+    let upstream = Upstream::start();
+    let audit = dir.join("audit.jsonl");
+    let config = format!(
+        "state = \"{}\"\n[audit]\nfile = \"{}\"\nanchor = \"redis\"\n",
+        redis.url(),
+        audit.display()
+    );
+    let gate = GateProcess::start(&dir, upstream.port, Some(&config));
+    for _ in 0..3 {
+        assert_eq!(get(gate.port, "/x", "").status, 401);
+    }
+    gate.stop();
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "audit".to_owned(),
+            "verify".into(),
+            audit.display().to_string(),
+            "--store".into(),
+            "hearth-gate::audit".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args.extend(vault_args(&dir));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::run_hearth(&args, b"", |_| {})
+    };
+    let config_path = dir.join("gate.toml").display().to_string();
+    let ok = verify(&["--gate-config", &config_path]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("3 record(s)") && stdout.contains("as anchored"),
+        "{stdout}"
+    );
+    // The last record cut off: found against the head in Redis.
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let kept: Vec<&str> = text.lines().take(2).collect();
+    std::fs::write(&audit, kept.join("\n") + "\n").unwrap();
+    let cut = verify(&["--gate-config", &config_path]);
+    assert_eq!(
+        cut.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&cut.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

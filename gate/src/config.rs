@@ -176,6 +176,9 @@ pub(crate) struct Audit {
     /// Record admitted requests too (default: denials only).
     #[serde(default)]
     pub(crate) admissions: bool,
+    /// Where the log's head is anchored: `storage` (the default: secure storage, beside
+    /// its key) or `redis` (the shared state's Redis: for hosts without a keyring).
+    pub(crate) anchor: Option<Spanned<String>>,
 }
 
 /// The largest config file read (a config is a few hundred bytes).
@@ -299,6 +302,23 @@ impl Config {
             .is_some_and(|o| o.get_ref() == "local")
     }
 
+    /// Where the audit head is anchored in Redis, when `[audit] anchor = "redis"`: the
+    /// URL and the key (the prefix, `audit-head:` and the log's namespace `ns`).
+    #[must_use]
+    pub fn audit_anchor_in_redis(&self, ns: &str) -> Option<(String, String)> {
+        let redis = self
+            .raw
+            .audit
+            .as_ref()
+            .and_then(|a| a.anchor.as_ref())
+            .is_some_and(|a| a.get_ref() == "redis");
+        let url = self.redis_url().filter(|_| redis)?;
+        Some((
+            url.to_owned(),
+            format!("{}audit-head:{ns}", self.redis_prefix()),
+        ))
+    }
+
     /// The shared state's Redis URL (`state = "redis://…"`), if any.
     #[must_use]
     pub fn shared_state_url(&self) -> Option<&str> {
@@ -336,6 +356,19 @@ impl Config {
                 state.span(),
                 "state is \"memory\" or a redis://[:PASSWORD@]HOST[:PORT][/DB] URL",
             ));
+        }
+        if let Some(anchor) = r.audit.as_ref().and_then(|a| a.anchor.as_ref()) {
+            match anchor.get_ref().as_str() {
+                "storage" => {}
+                "redis" if self.redis_url().is_some() => {}
+                "redis" => {
+                    return Err(self.error_at(
+                        anchor.span(),
+                        "anchor = \"redis\" needs state = \"redis://…\"",
+                    ));
+                }
+                _ => return Err(self.error_at(anchor.span(), "anchor is \"storage\" or \"redis\"")),
+            }
         }
         if let Some(v) = &r.redis.on_outage
             && !matches!(v.get_ref().as_str(), "refuse" | "local")
@@ -488,6 +521,12 @@ mod tests {
             ("state = \"mysql://127.0.0.1\"\n", 1, "state"),
             ("[redis]\non_outage = \"ignore\"\n", 2, "on_outage"),
             ("[redis]\ntimeout_ms = 0\n", 2, "timeout_ms"),
+            (
+                "[audit]\nfile = \"a\"\nanchor = \"redis\"\n",
+                3,
+                "needs state",
+            ),
+            ("[audit]\nfile = \"a\"\nanchor = \"disk\"\n", 3, "anchor"),
             ("[forward]\nstrip_credentials = \"yes\"\n", 2, ""),
             ("x = \n", 1, ""),
             (

@@ -224,3 +224,58 @@ fn revocations_survive_a_redis_that_restarts_empty() {
     }
     assert!(a.is_revoked("k1234567"), "never forgotten here");
 }
+
+#[test]
+fn an_audit_log_anchored_in_redis_finds_an_older_copy_put_back() {
+    use hearth_audit::{AuditLog, AuditOptions, Entry, Event, Outcome};
+    use hearth_gate::RedisAnchor;
+    let mut redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("hearth-gate-anchor-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: Arc<dyn hearth_secure_storage::SecureStorage> =
+        Arc::new(hearth_secure_storage::MemoryStore::new());
+    let ns: hearth_secure_storage::Namespace = "gate::audit".parse().unwrap();
+    let path = dir.join("audit.jsonl");
+    let url = redis.url();
+    let open = || {
+        let anchor = RedisAnchor::new(&url, "hearth:gate:audit-head:gate::audit").unwrap();
+        AuditLog::open_in_with_anchor(
+            &path,
+            Arc::clone(&store),
+            &ns,
+            Box::new(anchor),
+            AuditOptions::default(),
+        )
+    };
+    let entry = || {
+        Entry::new(
+            Event::FailedAuthAttempt,
+            "-",
+            "/api",
+            "GET",
+            Outcome::Denied,
+        )
+        .unwrap()
+    };
+    let log = open().unwrap();
+    for _ in 0..3 {
+        log.append(entry()).unwrap();
+    }
+    drop(log);
+    let older = std::fs::read(&path).unwrap();
+    let log = open().unwrap();
+    log.append(entry()).unwrap();
+    drop(log);
+    // The head in Redis says 4; the file put back says 3.
+    std::fs::write(&path, &older).unwrap();
+    let e = open().unwrap_err();
+    assert!(matches!(e, hearth_audit::Error::Tampered { .. }), "{e}");
+    // Redis out of reach: the log is not opened (its head cannot be checked).
+    std::fs::remove_file(&path).unwrap();
+    redis.kill();
+    let e = open().unwrap_err();
+    assert!(matches!(e, hearth_audit::Error::Anchor { .. }), "{e}");
+    assert_eq!(e.kind(), hearth_token_guard::ErrorKind::Unavailable);
+    let _ = std::fs::remove_dir_all(&dir);
+}
