@@ -408,7 +408,7 @@ fn sync_dir(path: &Path) -> Result<(), Error> {
 }
 
 /// An exclusive `flock` on `NAME.lock`, held by the writer thread (released when the
-/// file is closed).
+/// file is closed); taking it waits up to half a second.
 struct WriterLock {
     _file: File,
 }
@@ -427,10 +427,19 @@ impl WriterLock {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&lock)
             .map_err(|e| Error::io(&lock, e))?;
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Self { _file: file }),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Busy { path: path.into() }),
-            Err(e) => Err(Error::io(&lock, e.into())),
+        // A writer that just closed the log may still hold the lock for an instant, in a
+        // child process this one forked meanwhile (the descriptor lives until that child
+        // execs): wait a little before calling it another writer.
+        for attempt in 0..50 {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(rustix::io::Errno::WOULDBLOCK) if attempt < 49 => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => break,
+                Err(e) => return Err(Error::io(&lock, e.into())),
+            }
         }
+        Err(Error::Busy { path: path.into() })
     }
 }
