@@ -9,21 +9,10 @@ use std::sync::Arc;
 use hearth_audit::{AuditLog, AuditOptions, Entry, Event, Outcome};
 use hearth_secure_storage::{EncryptedFileStore, KeySource};
 
-fn backend(dir: &Path) -> Vec<String> {
-    vec![
-        "--backend".into(),
-        "vault".into(),
-        "--vault".into(),
-        dir.join("vault.hearth").display().to_string(),
-        "--key-file".into(),
-        dir.join("vault.key").display().to_string(),
-    ]
-}
-
 fn hearth(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     if args[1] == "verify" {
-        all.extend(backend(dir));
+        all.extend(common::vault_args(dir));
     }
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     common::run_hearth(&all, b"", |_| {})

@@ -180,7 +180,7 @@ impl GateProcess {
             command.arg("--config").arg(path);
         }
         command
-            .args(vault_args(dir))
+            .args(common::vault_args(dir))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -219,17 +219,6 @@ impl Drop for GateProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn vault_args(dir: &Path) -> Vec<String> {
-    vec![
-        "--backend".into(),
-        "vault".into(),
-        "--vault".into(),
-        dir.join("vault.hearth").display().to_string(),
-        "--key-file".into(),
-        dir.join("vault.key").display().to_string(),
-    ]
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -538,7 +527,7 @@ file = "{audit}"
         dir.join("audit.jsonl").display().to_string(),
     ];
     args.extend(["--store".into(), "hearth-gate::audit".into()]);
-    args.extend(vault_args(&dir));
+    args.extend(common::vault_args(&dir));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let verified = common::run_hearth(&args, b"", |_| {});
     assert!(
@@ -1056,7 +1045,7 @@ fn an_audit_head_anchored_in_redis_is_checked_by_audit_verify() {
             "hearth-gate::audit".into(),
         ];
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        args.extend(vault_args(&dir));
+        args.extend(common::vault_args(&dir));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         common::run_hearth(&args, b"", |_| {})
     };

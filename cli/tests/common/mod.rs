@@ -36,3 +36,16 @@ pub(crate) fn assert_sentences(out: &Output) {
         );
     }
 }
+
+/// The arguments that point `hearth` at an encrypted-file vault in `dir` (unlocked by a
+/// key file beside it), so that a test needs no keyring.
+pub(crate) fn vault_args(dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--backend".into(),
+        "vault".into(),
+        "--vault".into(),
+        dir.join("vault.hearth").display().to_string(),
+        "--key-file".into(),
+        dir.join("vault.key").display().to_string(),
+    ]
+}
